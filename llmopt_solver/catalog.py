@@ -1,0 +1,291 @@
+"""Loads the built-in catalogs (GPUs, instances, efficiencies, model cards) and merges user files.
+
+Built-ins are package data (``llmopt_solver/data``, ``llmopt_solver/models`` in a wheel; the
+repository's top-level ``models/`` in a source checkout). A user file (``--catalog FILE``, JSON or
+CSV) merges over them by key: a record with the same name replaces the built-in one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import ValidationError
+
+from .errors import CatalogError, ModelConfigError, did_you_mean
+from .hardware import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec
+from .model_card import ModelShape, shape_from_config
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A model card: its HF config, names and source."""
+
+    name: str
+    aliases: tuple[str, ...]
+    config: dict[str, Any]
+    source: str
+    as_of: str
+
+    @property
+    def short_name(self) -> str:
+        return self.aliases[0] if self.aliases else self.name
+
+    def shape(self) -> ModelShape:
+        return shape_from_config(self.config, self.short_name)
+
+
+@dataclass
+class Catalog:
+    """Everything llmopt knows: GPUs, instances, efficiency parameters and models, by name."""
+
+    gpus: dict[str, GpuSpec] = field(default_factory=dict)
+    instances: dict[str, InstanceSpec] = field(default_factory=dict)
+    default_efficiency: Efficiency | None = None
+    efficiency_overrides: dict[str, EfficiencyOverride] = field(default_factory=dict)
+    efficiency_sources: dict[str, str] = field(default_factory=dict)
+    models: dict[str, ModelCard] = field(default_factory=dict)
+    calibrated_gpus: dict[str, str] = field(default_factory=dict)  # gpu -> profile source
+
+    def efficiency(self, gpu: str) -> Efficiency:
+        """Returns the efficiency parameters for ``gpu`` (defaults with its overrides applied)."""
+        assert self.default_efficiency is not None  # set by load_catalog
+        override = self.efficiency_overrides.get(gpu)
+        return override.apply(self.default_efficiency) if override else self.default_efficiency
+
+    def gpu(self, name: str) -> GpuSpec:
+        """Returns the GPU named ``name`` (case-insensitive); CatalogError with close matches."""
+        found = _lookup(self.gpus, name)
+        if found is None:
+            raise CatalogError(f"unknown GPU {name!r}; known: {', '.join(sorted(self.gpus))}.{did_you_mean(name, list(self.gpus))}")
+        return found
+
+    def instance(self, name: str) -> InstanceSpec:
+        """Returns the instance type named ``name`` (case-insensitive)."""
+        found = _lookup(self.instances, name)
+        if found is None:
+            raise CatalogError(f"unknown instance {name!r} (see `llmopt catalog instances`).{did_you_mean(name, list(self.instances))}")
+        return found
+
+    def model(self, name_or_path: str) -> ModelCard:
+        """Returns a model by HF id, alias (case-insensitive) or path to a local config.json."""
+        key = name_or_path.strip().lower()
+        for card in self.models.values():
+            if key == card.name.lower() or key in (a.lower() for a in card.aliases):
+                return card
+        path = Path(name_or_path).expanduser()
+        if path.suffix.lower() == ".json" or path.exists() or "/" in name_or_path and path.parent.exists():
+            return load_model_file(path)
+        names = sorted({c.short_name for c in self.models.values()})
+        allnames = [c.name for c in self.models.values()] + [a for c in self.models.values() for a in c.aliases]
+        raise ModelConfigError(
+            f"--model: unknown model {name_or_path!r}; known: {', '.join(names)} "
+            f"(or a path to a Hugging Face config.json).{did_you_mean(name_or_path, allnames)}"
+        )
+
+
+def _lookup(table: dict[str, Any], name: str) -> Any:
+    if name in table:
+        return table[name]
+    low = name.lower()
+    for k, v in table.items():
+        if k.lower() == low:
+            return v
+    return None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "record"
+    return f"field {loc!r}: {err['msg']}"
+
+
+def _records(label: str, records: Iterable[dict[str, Any]], kind: type) -> list[Any]:
+    out = []
+    for i, rec in enumerate(records):
+        try:
+            out.append(kind.model_validate(rec))
+        except ValidationError as exc:
+            name = rec.get("name", f"#{i}") if isinstance(rec, dict) else f"#{i}"
+            raise CatalogError(f"{label}: {kind.__name__.removesuffix('Spec').lower()} {name!r}: {_first_error(exc)}.") from None
+    return out
+
+
+def _card_from_dict(data: dict[str, Any], origin: str) -> ModelCard:
+    if not isinstance(data, dict):
+        raise ModelConfigError(f"{origin}: a model card must be a JSON object (a Hugging Face config.json).")
+    name = str(data.get("name") or data.get("_name_or_path") or Path(origin).stem)
+    aliases = data.get("aliases") or []
+    if not isinstance(aliases, list):
+        raise ModelConfigError(f"{origin}: 'aliases' must be a list of names.")
+    card = ModelCard(name=name, aliases=tuple(str(a) for a in aliases), config=data,
+                     source=str(data.get("source", origin)), as_of=str(data.get("as_of", "")))
+    card.shape()  # validate now so errors name the file
+    return card
+
+
+def load_model_file(path: Path) -> ModelCard:
+    """Returns the model card in a local HF config.json; ModelConfigError if missing or invalid."""
+    if not path.is_file():
+        raise ModelConfigError(f"--model: {str(path)!r} is neither a known model nor an existing config.json file.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelConfigError(f"--model: {str(path)!r} is not valid JSON ({exc}).") from None
+    try:
+        card = _card_from_dict(data, str(path))
+    except ModelConfigError as exc:
+        raise ModelConfigError(f"--model {path}: {exc}") from None
+    if "name" not in data:
+        card = ModelCard(name=str(path), aliases=(path.parent.name or path.stem,), config=data,
+                         source=str(path), as_of=card.as_of)
+    return card
+
+
+def _data_text(name: str) -> str:
+    return resources.files("llmopt_solver").joinpath("data").joinpath(name).read_text(encoding="utf-8")
+
+
+def _model_dir() -> Any:
+    packaged = resources.files("llmopt_solver").joinpath("models")
+    if packaged.is_dir():
+        return packaged
+    # Source checkout / editable install: the repository's top-level models/ folder.
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+@lru_cache(maxsize=1)
+def _builtin() -> Catalog:
+    cat = Catalog()
+    gpus = json.loads(_data_text("gpus.json"))["gpus"]
+    cat.gpus = {g.name: g for g in _records("built-in gpus.json", gpus, GpuSpec)}
+    insts = json.loads(_data_text("instances.json"))["instances"]
+    cat.instances = {i.name: i for i in _records("built-in instances.json", insts, InstanceSpec)}
+    eff = json.loads(_data_text("efficiency.json"))
+    _merge_efficiency(cat, eff, "built-in efficiency.json")
+    cat.efficiency_sources = dict(eff.get("sources", {}))
+    cards = {}
+    for entry in sorted(_model_dir().iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".json"):
+            card = _card_from_dict(json.loads(entry.read_text(encoding="utf-8")), entry.name)
+            cards[card.name] = card
+    cat.models = cards
+    return cat
+
+
+def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
+    if not isinstance(data, dict):
+        raise CatalogError(f"{label}: 'efficiency' must be an object with 'default' and/or 'gpus'.")
+    if "default" in data:
+        base = cat.default_efficiency.model_dump() if cat.default_efficiency else {}
+        try:
+            if base:
+                cat.default_efficiency = EfficiencyOverride.model_validate(data["default"]).apply(cat.default_efficiency)  # type: ignore[arg-type]
+            else:
+                cat.default_efficiency = Efficiency.model_validate(data["default"])
+        except ValidationError as exc:
+            raise CatalogError(f"{label}: efficiency default: {_first_error(exc)}.") from None
+    for gpu, rec in (data.get("gpus") or {}).items():
+        try:
+            override = EfficiencyOverride.model_validate(rec)
+        except ValidationError as exc:
+            raise CatalogError(f"{label}: efficiency for GPU {gpu!r}: {_first_error(exc)}.") from None
+        prev = cat.efficiency_overrides.get(gpu)
+        if prev is not None:
+            merged = {k: v for k, v in prev.model_dump().items() if v not in (None, "")}
+            merged.update({k: v for k, v in override.model_dump().items() if v not in (None, "")})
+            override = EfficiencyOverride.model_validate(merged)
+        cat.efficiency_overrides[gpu] = override
+
+
+
+
+def _read_user_file(path: Path) -> dict[str, list[dict[str, Any]]] | dict[str, Any]:
+    label = f"--catalog {path}"
+    if not path.is_file():
+        raise CatalogError(f"{label}: file not found.")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CatalogError(f"{label}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
+        if not isinstance(data, dict) or not set(data) & {"gpus", "instances", "models", "efficiency"}:
+            raise CatalogError(f"{label}: expected a JSON object with any of the keys 'gpus', 'instances', 'models', 'efficiency'.")
+        unknown = set(data) - {"gpus", "instances", "models", "efficiency", "source", "as_of", "calibration"}
+        if unknown:
+            raise CatalogError(f"{label}: unknown key(s) {sorted(unknown)}; allowed: gpus, instances, models, efficiency.")
+        return data
+    if path.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+        if not rows:
+            raise CatalogError(f"{label}: CSV has no data rows.")
+        cols = set(rows[0])
+        clean = [{k: _csv_value(v) for k, v in r.items() if k and _csv_value(v) is not None} for r in rows]
+        if "gpu_count" in cols:
+            return {"instances": clean}
+        if "memory_bandwidth_gb_s" in cols:
+            return {"gpus": clean}
+        raise CatalogError(f"{label}: CSV columns not recognised: an instance file needs 'gpu_count', a GPU file 'memory_bandwidth_gb_s'.")
+    raise CatalogError(f"{label}: unsupported file type {path.suffix!r}; allowed: .json, .csv.")
+
+
+def _csv_value(v: str | None) -> Any:
+    if v is None or v.strip() == "":
+        return None
+    s = v.strip()
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def merge_user_file(cat: Catalog, path: Path) -> None:
+    """Merges a user catalog file (JSON or CSV) into ``cat``; same key replaces the built-in."""
+    label = f"--catalog {path}"
+    data = _read_user_file(path)
+    for key, kind, table in (("gpus", GpuSpec, cat.gpus), ("instances", InstanceSpec, cat.instances)):
+        recs = data.get(key) or []
+        if not isinstance(recs, list):
+            raise CatalogError(f"{label}: '{key}' must be a list of records.")
+        for rec in _records(label, recs, kind):
+            existing = _lookup(table, rec.name)
+            if existing is not None:
+                del table[existing.name]
+            table[rec.name] = rec
+    for i, rec in enumerate(data.get("models") or []):
+        card = _card_from_dict(rec, f"{label} models[{i}]")
+        cat.models[card.name] = card
+    if "efficiency" in data:
+        _merge_efficiency(cat, data["efficiency"], label)
+        src = str(data.get("source", path))
+        for gpu in (data["efficiency"].get("gpus") or {}):
+            cat.calibrated_gpus[gpu] = src
+    for inst in cat.instances.values():
+        if _lookup(cat.gpus, inst.gpu) is None:
+            raise CatalogError(f"{label}: instance {inst.name!r} uses GPU {inst.gpu!r}, which is not in the GPU catalog.{did_you_mean(inst.gpu, list(cat.gpus))}")
+
+
+def load_catalog(user_files: Iterable[str | Path] = ()) -> Catalog:
+    """Returns the built-in catalog with ``user_files`` merged over it, in order."""
+    base = _builtin()
+    cat = Catalog(
+        gpus=dict(base.gpus), instances=dict(base.instances),
+        default_efficiency=base.default_efficiency,
+        efficiency_overrides=dict(base.efficiency_overrides),
+        efficiency_sources=dict(base.efficiency_sources),
+        models=dict(base.models), calibrated_gpus=dict(base.calibrated_gpus),
+    )
+    for f in user_files:
+        merge_user_file(cat, Path(f))
+    return cat

@@ -1,0 +1,101 @@
+"""Catalog record types: GPUs, cloud instances and the efficiency (fraction-of-peak) parameters.
+
+Pydantic models at the catalog boundary: unknown keys and negative numbers are rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Provider = Literal["aws", "gcp", "azure", "other"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GpuSpec(_Record):
+    """One GPU model's peak specs (dense tensor peaks, per-direction host link)."""
+
+    name: str = Field(min_length=1, description="GPU name, e.g. 'L4'")
+    memory_gb: float = Field(gt=0, description="marketed memory capacity, GB (1e9 bytes)")
+    memory_bandwidth_gb_s: float = Field(gt=0, description="peak memory bandwidth, GB/s")
+    fp16_tflops: float | None = Field(default=None, gt=0, description="dense fp16 tensor peak")
+    bf16_tflops: float | None = Field(default=None, gt=0, description="dense bf16 tensor peak")
+    fp8_tflops: float | None = Field(default=None, gt=0, description="dense fp8 tensor peak")
+    int8_tops: float | None = Field(default=None, gt=0, description="dense int8 tensor peak")
+    int4_tops: float | None = Field(default=None, gt=0, description="dense int4 tensor peak")
+    fp32_tflops: float | None = Field(default=None, gt=0, description="fp32 (non-tensor) peak")
+    pcie_gen: int | None = Field(default=None, ge=1)
+    host_link_gb_s: float = Field(gt=0, description="GPU<->host link, GB/s per direction")
+    nvlink_gb_s: float | None = Field(
+        default=None, gt=0, description="NVLink total bidirectional per GPU, GB/s; None = no NVLink"
+    )
+    tdp_w: float | None = Field(default=None, gt=0)
+    source: str = Field(min_length=1)
+    as_of: str = Field(min_length=1)
+    notes: str = ""
+
+
+class InstanceSpec(_Record):
+    """One cloud instance type: GPUs, host, prices."""
+
+    name: str = Field(min_length=1)
+    provider: Provider
+    gpu: str = Field(min_length=1)
+    gpu_count: int = Field(gt=0)
+    vcpus: int = Field(gt=0)
+    host_memory_gb: float = Field(gt=0, description="host (CPU) memory, GB (1e9 bytes)")
+    hourly_usd: float | None = Field(default=None, gt=0, description="on-demand USD/hour")
+    spot_hourly_usd: float | None = Field(default=None, gt=0, description="spot USD/hour")
+    region: str = ""
+    source: str = Field(min_length=1)
+    as_of: str = Field(min_length=1)
+    notes: str = ""
+
+
+class Efficiency(_Record):
+    """Fractions of peak and runtime overheads for one GPU type (what calibration fits)."""
+
+    compute_prefill: float = Field(gt=0, le=1, description="fraction of dense peak in prefill GEMMs")
+    compute_decode: float = Field(gt=0, le=1, description="fraction of dense peak in decode GEMMs")
+    memory_bw: float = Field(gt=0, le=1, description="fraction of peak HBM/GDDR bandwidth")
+    pcie: float = Field(gt=0, le=1, description="fraction of per-direction PCIe bandwidth (pinned)")
+    nvlink: float = Field(gt=0, le=1, description="fraction of NVLink bandwidth")
+    layer_overhead_s: float = Field(ge=0, description="fixed time per layer per forward pass, s")
+    allreduce_latency_s: float = Field(ge=0, description="latency of one all-reduce, s")
+    reserve_gb: float = Field(ge=0, description="per-GPU runtime reserve (CUDA context, slack), GB")
+    host_reserve_gb: float = Field(ge=0, description="host memory kept for OS and runtime, GB")
+    host_bw_gb_s_per_vcpu: float = Field(gt=0, description="effective host DRAM bandwidth per vCPU")
+    host_bw_max_gb_s: float = Field(gt=0, description="cap on host DRAM bandwidth, GB/s")
+    cpu_gflops_per_vcpu: float = Field(gt=0, description="CPU attention throughput per vCPU")
+
+
+class EfficiencyOverride(_Record):
+    """A partial Efficiency: only the fields given replace the defaults."""
+
+    compute_prefill: float | None = Field(default=None, gt=0, le=1)
+    compute_decode: float | None = Field(default=None, gt=0, le=1)
+    memory_bw: float | None = Field(default=None, gt=0, le=1)
+    pcie: float | None = Field(default=None, gt=0, le=1)
+    nvlink: float | None = Field(default=None, gt=0, le=1)
+    layer_overhead_s: float | None = Field(default=None, ge=0)
+    allreduce_latency_s: float | None = Field(default=None, ge=0)
+    reserve_gb: float | None = Field(default=None, ge=0)
+    host_reserve_gb: float | None = Field(default=None, ge=0)
+    host_bw_gb_s_per_vcpu: float | None = Field(default=None, gt=0)
+    host_bw_max_gb_s: float | None = Field(default=None, gt=0)
+    cpu_gflops_per_vcpu: float | None = Field(default=None, gt=0)
+    source: str = ""
+    as_of: str = ""
+
+    def apply(self, base: Efficiency) -> Efficiency:
+        """Returns ``base`` with this override's non-None fields replaced."""
+        changes = {
+            k: v
+            for k, v in self.model_dump(exclude={"source", "as_of"}).items()
+            if v is not None
+        }
+        return base.model_copy(update=changes)

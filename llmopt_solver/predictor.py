@@ -1,0 +1,248 @@
+"""The physics: memory (bytes) and time (seconds) of one static batch, vectorised over options.
+
+Pure numpy, no solver. Every input array has one entry per option (instance x offload level x
+batch size x offload mode); scalars describe the model and the lengths. All quantities are per
+GPU unless named ``host_`` or ``_total``; bytes and seconds inside, GB only in field names that
+say so.
+
+References for the terms:
+- roofline per phase, max(compute, memory): Williams et al., CACM 2009; LLM-Viewer (Yuan et al.,
+  arXiv:2402.16363) applies it per layer to prefill and decode;
+- decode reads all weights and the resident KV once per step (FlexGen, Sheng et al., ICML 2023,
+  section 4 cost model); KV offloading by streaming over PCIe or by CPU attention (FlexGen's
+  "CPU delegation"); transfer/compute overlap as FlexGen's pipelined schedule;
+- FLOPs: 2 per parameter per token (Kaplan et al., 2020) plus attention 4*b*c*q_dim per layer
+  per decode step, halved for the causal prefill;
+- tensor parallelism: Megatron-LM (Shoeybi et al., 2019), 2 all-reduces per layer, ring cost
+  2(p-1)/p * message / bandwidth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from .model_card import ModelShape, expected_experts_touched
+
+GB = 1e9
+TERA = 1e12
+GIGA = 1e9
+
+
+class OffloadMode(IntEnum):
+    """How the host-resident part of the KV cache is used in decode."""
+
+    STREAM = 0  # copy it to the GPU over PCIe each step
+    CPU = 1  # compute attention over it on the CPU (FlexGen's delegation)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Per-option hardware and efficiency arrays (all shape (N,)), per GPU unless host_*."""
+
+    gpu_memory_gb: np.ndarray
+    mem_bw_gb_s: np.ndarray
+    peak_tflops: np.ndarray  # dense peak for the run's precision; NaN where unsupported
+    host_link_gb_s: np.ndarray  # per direction
+    gpu_link_gb_s: np.ndarray  # per direction, GPU<->GPU (NVLink, else PCIe)
+    gpu_count: np.ndarray
+    host_memory_gb: np.ndarray
+    host_bw_gb_s: np.ndarray
+    cpu_gflops: np.ndarray
+    eff_compute_prefill: np.ndarray
+    eff_compute_decode: np.ndarray
+    eff_memory_bw: np.ndarray
+    eff_pcie: np.ndarray
+    eff_gpu_link: np.ndarray
+    layer_overhead_s: np.ndarray
+    allreduce_latency_s: np.ndarray
+    reserve_gb: np.ndarray
+    host_reserve_gb: np.ndarray
+
+    def take(self, idx: np.ndarray) -> "Hardware":
+        """Returns the rows ``idx`` of every array."""
+        return Hardware(**{k: getattr(self, k)[idx] for k in self.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted memory (GB, per GPU unless host_) and time (s) per option; arrays of shape (N,)."""
+
+    weights_gb: np.ndarray  # per GPU
+    kv_cache_gb: np.ndarray  # GPU-resident KV per GPU
+    activations_gb: np.ndarray  # per GPU
+    staging_gb: np.ndarray  # per GPU staging buffer for streamed KV
+    reserve_gb: np.ndarray
+    gpu_memory_needed_gb: np.ndarray
+    host_memory_needed_gb: np.ndarray
+    prefill_s: np.ndarray
+    decode_s: np.ndarray
+    total_s: np.ndarray
+    tps: np.ndarray
+    tps_per_seq: np.ndarray
+    min_decode_s: np.ndarray  # n x (weights read per step at peak bandwidth): a physical floor
+
+
+def sum_max_lines(a: np.ndarray, b: np.ndarray, c0: int, n: int) -> np.ndarray:
+    """Returns sum over integers c in [c0, c0+n) of max_k (a[:, k] + b[:, k] * c), shape (N,).
+
+    The maximum of lines is convex and piecewise linear; its pieces change only at pairwise
+    crossings, so the sum is exact: arithmetic series on the integer segments between crossings.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    N, K = a.shape
+    lo, hi = float(c0), float(c0 + n)
+    cuts = [np.full(N, lo), np.full(N, hi)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(K):
+            for j in range(i + 1, K):
+                x = (a[:, i] - a[:, j]) / (b[:, j] - b[:, i])
+                x = np.where(np.isfinite(x), np.ceil(np.clip(x, lo, hi)), lo)
+                cuts.append(x)
+    edges = np.sort(np.stack(cuts, axis=1), axis=1)
+    total = np.zeros(N)
+    rows = np.arange(N)
+    for m in range(edges.shape[1] - 1):
+        s, e = edges[:, m], edges[:, m + 1]
+        count = e - s
+        mid = (s + e - 1.0) / 2.0
+        k = np.argmax(a + b * mid[:, None], axis=1)
+        sum_c = (s + e - 1.0) * count / 2.0
+        total += np.where(count > 0, a[rows, k] * count + b[rows, k] * sum_c, 0.0)
+    return total
+
+
+def activation_bytes(model: ModelShape, b: np.ndarray, s: float, act_bytes: float, tp: np.ndarray) -> np.ndarray:
+    """Returns the peak activation working set of one prefill layer per GPU, bytes.
+
+    Residual stream and normed input (replicated over GPUs), plus the larger of the attention
+    stage (q, k, v, output; a fused/flash kernel is assumed, so no s x s score matrix, as in
+    vLLM and TensorRT-LLM) and the FFN stage (gate+up output; MoE: k routed copies), plus fp32
+    logits of the last position (vocab-parallel).
+    """
+    T = b * s
+    routed = model.experts_per_token if model.num_experts > 1 else 1
+    hidden = 2.0 * T * model.hidden_size * act_bytes
+    attn = T * (2 * model.q_dim + 2 * model.kv_dim) * act_bytes / tp
+    ffn = T * routed * model.ffn_width * act_bytes / tp
+    logits = b * model.vocab_size * 4.0 / tp
+    return hidden + np.maximum(attn, ffn) + logits
+
+
+def predict(
+    model: ModelShape,
+    input_len: int,
+    output_len: int,
+    weight_bytes: float,
+    kv_bytes: float,
+    act_bytes: float,
+    hw: Hardware,
+    batch_size: np.ndarray,
+    offload_ratio: np.ndarray,
+    mode: np.ndarray,
+    overlap: bool,
+) -> Prediction:
+    """Returns memory (GB) and time (s) of one static batch for every option.
+
+    Args:
+        weight_bytes, kv_bytes, act_bytes: bytes per weight, KV value, activation value.
+        hw: per-option hardware arrays; batch_size, offload_ratio, mode: per-option arrays.
+        overlap: True overlaps host transfers / CPU attention with GPU work (``--adjust``);
+            False adds them (the conservative serial model).
+    """
+    s, n = float(input_len), float(output_len)
+    b = np.asarray(batch_size, dtype=float)
+    r = np.asarray(offload_ratio, dtype=float)
+    cpu = np.asarray(mode) == OffloadMode.CPU
+    tp = hw.gpu_count.astype(float)
+    L, h, V = model.num_layers, model.hidden_size, model.vocab_size
+    qd, kvd = model.q_dim, model.kv_dim
+
+    # --- shares per GPU under tensor parallelism (KV heads replicate when tp > n_kv_heads)
+    kv_share = np.ceil(model.num_kv_heads / tp) / model.num_kv_heads
+    kv_tok = model.kv_values_per_token * kv_bytes  # bytes per token, all GPUs, full model
+    kv_tok_gpu = kv_tok * kv_share  # bytes per token held by one GPU
+
+    # --- memory (bytes, per GPU)
+    weights = model.total_params * weight_bytes / tp
+    kv_full_gpu = b * (s + n) * kv_tok_gpu
+    kv_gpu = (1.0 - r) * kv_full_gpu
+    # Streaming stages one layer's offloaded KV, double-buffered, on the GPU and pinned on the host.
+    staging = np.where(cpu, 0.0, 2.0 * r * kv_full_gpu / L)
+    T = b * s
+    routed = model.experts_per_token if model.num_experts > 1 else 1
+    activations = activation_bytes(model, b, s, act_bytes, tp)
+    reserve = hw.reserve_gb * GB
+    gpu_need = weights + kv_gpu + activations + staging + reserve
+    host_need = r * kv_full_gpu * tp + staging * tp + hw.host_reserve_gb * GB
+
+    # --- effective rates (per second)
+    with np.errstate(invalid="ignore"):
+        flops_pre = hw.peak_tflops * TERA * hw.eff_compute_prefill
+        flops_dec = hw.peak_tflops * TERA * hw.eff_compute_decode
+    mem_bw = hw.mem_bw_gb_s * GB * hw.eff_memory_bw
+    pcie = hw.host_link_gb_s * GB * hw.eff_pcie
+    link = hw.gpu_link_gb_s * GB * hw.eff_gpu_link
+    cpu_bw = hw.host_bw_gb_s * GB
+    cpu_flops = hw.cpu_gflops * GIGA
+    head_params = model.lm_head_params or V * h  # tied: the embedding matrix is the LM head
+
+    def layer_weight_bytes(tokens: np.ndarray) -> np.ndarray:
+        # MoE: only experts some token routes to are read (dense: all of the layer).
+        touched = expected_experts_touched(model.num_experts, model.experts_per_token, tokens)
+        unread = (model.num_experts - touched) * model.expert_params if model.num_experts > 1 else 0.0
+        return L * (model.layer_params - unread) * weight_bytes / tp
+
+    def allreduce_s(tokens: np.ndarray) -> np.ndarray:
+        # 2 all-reduces of tokens x h activations per layer (Megatron), ring algorithm.
+        ring = 2.0 * (tp - 1.0) / tp * tokens * h * act_bytes / link
+        return np.where(tp > 1, 2.0 * L * (hw.allreduce_latency_s + ring), 0.0)
+
+    # --- prefill: roofline over the whole forward pass of b*s tokens
+    pre_flops = (2.0 * L * model.layer_active_params * T + 2.0 * L * b * s * s * qd
+                 + 2.0 * b * V * h) / tp
+    act_traffic = L * T * act_bytes * (6 * h + 2 * qd + 2 * kvd + routed * (model.ffn_width + model.intermediate_size)) / tp
+    pre_bytes = layer_weight_bytes(T) + head_params * weight_bytes / tp + T * kv_tok_gpu + act_traffic
+    pre_gpu = (np.maximum(pre_flops / flops_pre, pre_bytes / mem_bw) + L * hw.layer_overhead_s
+               + allreduce_s(T))
+    pre_offload = r * T * kv_tok_gpu / pcie  # the prompt's offloaded KV goes to the host
+    prefill = np.maximum(pre_gpu, pre_offload) if overlap else pre_gpu + pre_offload
+
+    # --- decode: step time at context c is a max of lines a + slope * c; summed exactly
+    gpu_attn_share = np.where(cpu, 1.0 - r, 1.0)  # stream: GPU attends over all KV
+    comp_a = (2.0 * L * model.layer_active_params * b + 2.0 * b * V * h) / tp / flops_dec
+    comp_b = 4.0 * L * b * qd / tp * gpu_attn_share / flops_dec
+    w_step = layer_weight_bytes(b) + head_params * weight_bytes / tp
+    mem_a = (w_step + b * kv_tok_gpu) / mem_bw  # weights + the new token's KV write
+    mem_b = b * kv_tok_gpu * gpu_attn_share / mem_bw
+    new_kv_out = r * b * kv_tok_gpu / pcie  # the new token's offloaded KV goes back to the host
+    stream_b = r * b * kv_tok_gpu / pcie
+    # CPU attention: host-resident KV of all GPUs read from DRAM, 4*q_dim FLOPs per token & layer.
+    cpu_b = np.maximum(r * b * kv_tok_gpu * tp / cpu_bw, r * 4.0 * L * b * qd / cpu_flops)
+    qo_transfer = np.where(r > 0, 2.0 * L * b * qd * act_bytes / tp / pcie, 0.0)
+    off_a = new_kv_out + np.where(cpu, qo_transfer, 0.0)
+    off_b = np.where(cpu, cpu_b, stream_b)
+    const = L * hw.layer_overhead_s + allreduce_s(b)
+    if overlap:
+        lines_a = np.stack([comp_a, mem_a, off_a], axis=1) + const[:, None]
+        lines_b = np.stack([comp_b, mem_b, off_b], axis=1)
+    else:
+        lines_a = np.stack([comp_a + off_a, mem_a + off_a], axis=1) + const[:, None]
+        lines_b = np.stack([comp_b + off_b, mem_b + off_b], axis=1)
+    decode = sum_max_lines(lines_a, lines_b, int(input_len), int(output_len))
+
+    total = prefill + decode
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tps = b * n / total
+        tps_per_seq = n / total
+    min_decode = n * w_step / (hw.mem_bw_gb_s * GB)  # weights read once per step at peak bandwidth
+    return Prediction(
+        weights_gb=weights / GB, kv_cache_gb=kv_gpu / GB, activations_gb=activations / GB,
+        staging_gb=staging / GB, reserve_gb=reserve / GB,
+        gpu_memory_needed_gb=gpu_need / GB, host_memory_needed_gb=host_need / GB,
+        prefill_s=prefill, decode_s=decode, total_s=total, tps=tps, tps_per_seq=tps_per_seq,
+        min_decode_s=min_decode,
+    )

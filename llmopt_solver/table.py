@@ -1,0 +1,251 @@
+"""The coefficient table: every option (instance x offload level x batch size) of one job.
+
+Builds per-option hardware arrays from the catalog, calls the predictor once (vectorised), picks
+the faster offload mechanism per option, and derives cost coefficients and feasibility. The
+MILP and the presenters read this table; nothing here knows about the solver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from .catalog import Catalog, ModelCard
+from .hardware import InstanceSpec
+from .model_card import ModelShape
+from .precision import Precision
+from .predictor import Hardware, OffloadMode, Prediction, predict
+
+OffloadChoice = Literal["auto", "stream", "cpu"]
+MODE_NAMES = {OffloadMode.STREAM: "stream", OffloadMode.CPU: "cpu"}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One batch job: model, lengths, precision and the knobs of the search."""
+
+    model: ModelCard
+    batch_sizes: tuple[int, ...]
+    input_len: int
+    output_len: int
+    precision: Precision = Precision.FP16
+    kv_precision: Precision | None = None  # None: same as the weights
+    safety_factor: float = 1.0
+    offload_ratios: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    offload_mode: OffloadChoice = "auto"
+    adjust: bool = False
+    spot: bool = False
+    slo_tps: float = 0.0
+    slo_tps_per_seq: float = 0.0
+
+    @property
+    def kv(self) -> Precision:
+        return self.kv_precision or self.precision
+
+
+@dataclass
+class OptionTable:
+    """Per-option arrays (length N) with the instance of each option and why it is infeasible."""
+
+    job: JobSpec
+    shape: ModelShape
+    instances: list[InstanceSpec]  # per option
+    batch_size: np.ndarray
+    offload_ratio: np.ndarray
+    mode: np.ndarray  # OffloadMode per option (ignored where offload_ratio == 0)
+    gpu_memory_gb: np.ndarray
+    gpu_count: np.ndarray
+    host_memory_gb: np.ndarray
+    hourly_cost_usd: np.ndarray  # NaN where the instance has no price of the requested kind
+    pred: Prediction
+    structural: list[list[str]] = field(default_factory=list)  # reasons independent of memory/SLO
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    @property
+    def gpu_capacity_gb(self) -> np.ndarray:
+        """GPU memory a plan may use per GPU, GB: safety factor x capacity."""
+        return self.job.safety_factor * self.gpu_memory_gb
+
+    @property
+    def cost_per_million_tokens_usd(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.hourly_cost_usd / (3600.0 * self.pred.tps) * 1e6
+
+    @property
+    def tps_per_usd_hour(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.pred.tps / self.hourly_cost_usd
+
+    @property
+    def usable(self) -> np.ndarray:
+        """True where the option can be priced and run at all (no structural reason)."""
+        return np.array([not s for s in self.structural], dtype=bool)
+
+    @property
+    def fits_gpu(self) -> np.ndarray:
+        return self.pred.gpu_memory_needed_gb <= self.gpu_capacity_gb + 1e-12
+
+    @property
+    def fits_host(self) -> np.ndarray:
+        return self.pred.host_memory_needed_gb <= self.host_memory_gb + 1e-12
+
+    @property
+    def meets_slo(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return (self.pred.tps >= self.job.slo_tps * (1 - 1e-12)) & (
+                self.pred.tps_per_seq >= self.job.slo_tps_per_seq * (1 - 1e-12))
+
+    @property
+    def feasible(self) -> np.ndarray:
+        return self.usable & self.fits_gpu & self.fits_host & self.meets_slo
+
+    def reasons(self, i: int) -> list[str]:
+        """Returns why option ``i`` is infeasible (empty if it is feasible)."""
+        out = list(self.structural[i])
+        if out:
+            return out
+        p, cap = self.pred, self.gpu_capacity_gb[i]
+        if not self.fits_gpu[i]:
+            out.append(f"GPU memory: needs {p.gpu_memory_needed_gb[i]:.2f} GB per GPU > "
+                       f"{cap:.2f} GB ({self.job.safety_factor:g} x {self.gpu_memory_gb[i]:g} GB)")
+        if not self.fits_host[i]:
+            out.append(f"host memory: needs {p.host_memory_needed_gb[i]:.1f} GB > {self.host_memory_gb[i]:.1f} GB")
+        if self.job.slo_tps and p.tps[i] < self.job.slo_tps * (1 - 1e-12):
+            out.append(f"SLO: {p.tps[i]:.2f} tokens/s < {self.job.slo_tps:g} required")
+        if self.job.slo_tps_per_seq and p.tps_per_seq[i] < self.job.slo_tps_per_seq * (1 - 1e-12):
+            out.append(f"SLO: {p.tps_per_seq[i]:.3f} tokens/s per sequence < {self.job.slo_tps_per_seq:g} required")
+        return out
+
+    def mode_name(self, i: int) -> str:
+        return "none" if self.offload_ratio[i] == 0 else MODE_NAMES[OffloadMode(int(self.mode[i]))]
+
+    def sort_key(self, i: int) -> tuple[Any, ...]:
+        """Stable order for ties: cheaper per token, then provider, instance, offload, batch."""
+        c = self.cost_per_million_tokens_usd[i]
+        return (0 if np.isfinite(c) else 1, c if np.isfinite(c) else 0.0, self.instances[i].provider,
+                self.instances[i].name, float(self.offload_ratio[i]), -int(self.batch_size[i]))
+
+    def record(self, i: int) -> dict[str, Any]:
+        """Returns option ``i`` as the JSON record of DESIGN.md section 5."""
+        inst, p = self.instances[i], self.pred
+
+        def num(x: float, nd: int = 6) -> float | None:
+            return round(float(x), nd) if np.isfinite(x) else None
+
+        return {
+            "instance": inst.name,
+            "provider": inst.provider,
+            "gpu": inst.gpu,
+            "gpu_count": inst.gpu_count,
+            "gpu_memory_gb": num(self.gpu_memory_gb[i]),
+            "host_memory_gb": num(self.host_memory_gb[i]),
+            "hourly_cost_usd": num(self.hourly_cost_usd[i]),
+            "offload_ratio": round(float(self.offload_ratio[i]), 6),
+            "offload_mode": self.mode_name(i),
+            "batch_size": int(self.batch_size[i]),
+            "gpu_memory_needed_gb": num(p.gpu_memory_needed_gb[i]),
+            "host_memory_needed_gb": num(p.host_memory_needed_gb[i]),
+            "prefill_s": num(p.prefill_s[i], 9),
+            "decode_s": num(p.decode_s[i], 9),
+            "total_s": num(p.total_s[i], 9),
+            "tps": num(p.tps[i]),
+            "tps_per_seq": num(p.tps_per_seq[i]),
+            "cost_per_million_tokens_usd": num(self.cost_per_million_tokens_usd[i]),
+            "tps_per_usd_hour": num(self.tps_per_usd_hour[i]),
+            "feasible": bool(self.feasible[i]),
+            "infeasible_reasons": self.reasons(i),
+        }
+
+
+def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: Precision) -> Hardware:
+    """Returns per-instance Hardware arrays for ``precision`` (peak NaN where unsupported)."""
+    rows: dict[str, list[float]] = {k: [] for k in Hardware.__dataclass_fields__}
+    for inst in instances:
+        g = catalog.gpu(inst.gpu)
+        e = catalog.efficiency(g.name)
+        peak = getattr(g, precision.peak_field)
+        # NVLink figures are bidirectional per GPU; per direction is half. No NVLink: PCIe.
+        link, link_eff = ((g.nvlink_gb_s / 2.0, e.nvlink) if g.nvlink_gb_s else (g.host_link_gb_s, e.pcie))
+        vals = dict(
+            gpu_memory_gb=g.memory_gb, mem_bw_gb_s=g.memory_bandwidth_gb_s,
+            peak_tflops=np.nan if peak is None else peak, host_link_gb_s=g.host_link_gb_s,
+            gpu_link_gb_s=link, gpu_count=inst.gpu_count, host_memory_gb=inst.host_memory_gb,
+            host_bw_gb_s=min(e.host_bw_gb_s_per_vcpu * inst.vcpus, e.host_bw_max_gb_s),
+            cpu_gflops=e.cpu_gflops_per_vcpu * inst.vcpus,
+            eff_compute_prefill=e.compute_prefill, eff_compute_decode=e.compute_decode,
+            eff_memory_bw=e.memory_bw, eff_pcie=e.pcie, eff_gpu_link=link_eff,
+            layer_overhead_s=e.layer_overhead_s, allreduce_latency_s=e.allreduce_latency_s,
+            reserve_gb=e.reserve_gb, host_reserve_gb=e.host_reserve_gb,
+        )
+        for k, v in vals.items():
+            rows[k].append(float(v))
+    arrays = {k: np.asarray(v, dtype=float) for k, v in rows.items()}
+    arrays["gpu_count"] = arrays["gpu_count"].astype(np.int64)
+    return Hardware(**arrays)
+
+
+def _structural(job: JobSpec, shape: ModelShape, inst: InstanceSpec, peak: float, price: float | None) -> list[str]:
+    out = []
+    if not np.isfinite(peak):
+        out.append(f"precision: {inst.gpu} has no {job.precision.value} tensor peak in the catalog")
+    if shape.num_heads % inst.gpu_count:
+        out.append(f"tensor parallelism: {shape.num_heads} attention heads do not divide over {inst.gpu_count} GPUs")
+    if price is None:
+        out.append("price: no " + ("spot" if job.spot else "on-demand") + " price in the catalog")
+    return out
+
+
+def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> OptionTable:
+    """Returns the option table of ``job`` over ``instances`` x offload levels x batch sizes.
+
+    With ``offload_mode='auto'`` both mechanisms are predicted for every offloaded option and the
+    one that fits memory and is faster is kept.
+    """
+    shape = job.model.shape()
+    hw = hardware_arrays(catalog, instances, job.precision)
+    n_i, ratios = len(instances), np.asarray(job.offload_ratios, dtype=float)
+    batches = np.asarray(job.batch_sizes, dtype=np.int64)
+    modes = {"auto": [OffloadMode.STREAM, OffloadMode.CPU], "stream": [OffloadMode.STREAM],
+             "cpu": [OffloadMode.CPU]}[job.offload_mode]
+    # Grid order: instance, batch, ratio, mode (mode fastest-varying).
+    ii, bb, rr, mm = np.meshgrid(np.arange(n_i), np.arange(len(batches)), np.arange(len(ratios)),
+                                 np.arange(len(modes)), indexing="ij")
+    ii, bb, rr, mm = ii.ravel(), bb.ravel(), rr.ravel(), mm.ravel()
+    mode_arr = np.asarray([int(modes[k]) for k in mm], dtype=np.int64) if len(mm) else np.zeros(0, np.int64)
+    pred = predict(
+        shape, job.input_len, job.output_len, job.precision.bytes_per_value, job.kv.bytes_per_value,
+        job.precision.activation_bytes, hw.take(ii), batches[bb], ratios[rr], mode_arr, job.adjust,
+    )
+    keep = np.ones(len(ii), dtype=bool)
+    if len(modes) == 2:
+        # Pairs (stream, cpu) are adjacent. Prefer the one that fits GPU and host memory, then the faster.
+        cap = job.safety_factor * hw.gpu_memory_gb[ii]
+        fits = (pred.gpu_memory_needed_gb <= cap) & (pred.host_memory_needed_gb <= hw.host_memory_gb[ii])
+        t = np.where(np.isfinite(pred.total_s), pred.total_s, np.inf)
+        score = np.where(fits, t, np.inf)
+        s_stream, s_cpu = score[0::2], score[1::2]
+        t_stream, t_cpu = t[0::2], t[1::2]
+        choose_cpu = np.where(np.isfinite(s_stream) | np.isfinite(s_cpu), s_cpu < s_stream, t_cpu < t_stream)
+        choose_cpu &= ratios[rr[0::2]] > 0  # nothing offloaded: one row
+        keep[0::2] = ~choose_cpu
+        keep[1::2] = choose_cpu
+    idx = np.nonzero(keep)[0]
+    pred = Prediction(**{k: getattr(pred, k)[idx] for k in Prediction.__dataclass_fields__})
+    sel = ii[idx]
+    opt_inst = [instances[i] for i in sel]
+    inst_prices = [(x.spot_hourly_usd if job.spot else x.hourly_usd) for x in instances]
+    inst_reasons = [_structural(job, shape, x, pk, pr)
+                    for x, pk, pr in zip(instances, hw.peak_tflops, inst_prices)]
+    prices = np.asarray([np.nan if p is None else p for p in inst_prices], dtype=float)[sel] if n_i else np.zeros(0)
+    structural = [list(inst_reasons[i]) for i in sel]
+    return OptionTable(
+        job=job, shape=shape, instances=opt_inst, batch_size=batches[bb[idx]],
+        offload_ratio=ratios[rr[idx]], mode=mode_arr[idx], gpu_memory_gb=hw.gpu_memory_gb[ii[idx]],
+        gpu_count=hw.gpu_count[ii[idx]], host_memory_gb=hw.host_memory_gb[ii[idx]],
+        hourly_cost_usd=prices,
+        pred=pred, structural=structural,
+    )
