@@ -19,7 +19,7 @@ from typing import Any, Iterable
 from pydantic import ValidationError
 
 from .errors import CatalogError, ModelConfigError, did_you_mean
-from .hardware import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec
+from .hardware import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
 from .model_card import ModelShape, shape_from_config
 
 
@@ -52,6 +52,13 @@ class Catalog:
     efficiency_sources: dict[str, str] = field(default_factory=dict)
     models: dict[str, ModelCard] = field(default_factory=dict)
     calibrated_gpus: dict[str, str] = field(default_factory=dict)  # gpu -> profile source
+    default_uncertainty: Uncertainty | None = None  # spec-only GPUs
+    uncertainties: dict[str, Uncertainty] = field(default_factory=dict)  # calibrated GPUs
+
+    def uncertainty(self, gpu: str) -> Uncertainty:
+        """Returns the throughput uncertainty for ``gpu`` (calibrated, else the spec-only default)."""
+        assert self.default_uncertainty is not None  # set by load_catalog
+        return self.uncertainties.get(gpu, self.default_uncertainty)
 
     def efficiency(self, gpu: str) -> Efficiency:
         """Returns the efficiency parameters for ``gpu`` (defaults with its overrides applied)."""
@@ -170,6 +177,7 @@ def _builtin() -> Catalog:
     eff = json.loads(_data_text("efficiency.json"))
     _merge_efficiency(cat, eff, "built-in efficiency.json")
     cat.efficiency_sources = dict(eff.get("sources", {}))
+    _merge_uncertainty(cat, eff.get("uncertainty", {}), "built-in efficiency.json")
     cards = {}
     for entry in sorted(_model_dir().iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".json"):
@@ -177,6 +185,16 @@ def _builtin() -> Catalog:
             cards[card.name] = card
     cat.models = cards
     return cat
+
+
+def _merge_uncertainty(cat: Catalog, data: dict[str, Any], label: str) -> None:
+    try:
+        if "default" in data:
+            cat.default_uncertainty = Uncertainty.model_validate(data["default"])
+        for gpu, rec in (data.get("gpus") or {}).items():
+            cat.uncertainties[gpu] = Uncertainty.model_validate(rec)
+    except ValidationError as exc:
+        raise CatalogError(f"{label}: uncertainty: {_first_error(exc)}.") from None
 
 
 def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
@@ -216,11 +234,11 @@ def _read_user_file(path: Path) -> dict[str, list[dict[str, Any]]] | dict[str, A
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CatalogError(f"{label}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
-        if not isinstance(data, dict) or not set(data) & {"gpus", "instances", "models", "efficiency"}:
+        if not isinstance(data, dict) or not set(data) & {"gpus", "instances", "models", "efficiency", "uncertainty"}:
             raise CatalogError(f"{label}: expected a JSON object with any of the keys 'gpus', 'instances', 'models', 'efficiency'.")
-        unknown = set(data) - {"gpus", "instances", "models", "efficiency", "source", "as_of", "calibration"}
+        unknown = set(data) - {"gpus", "instances", "models", "efficiency", "uncertainty", "source", "as_of", "calibration"}
         if unknown:
-            raise CatalogError(f"{label}: unknown key(s) {sorted(unknown)}; allowed: gpus, instances, models, efficiency.")
+            raise CatalogError(f"{label}: unknown key(s) {sorted(unknown)}; allowed: gpus, instances, models, efficiency, uncertainty, source, as_of, calibration.")
         return data
     if path.suffix.lower() == ".csv":
         rows = list(csv.DictReader(io.StringIO(text)))
@@ -271,6 +289,8 @@ def merge_user_file(cat: Catalog, path: Path) -> None:
         src = str(data.get("source", path))
         for gpu in (data["efficiency"].get("gpus") or {}):
             cat.calibrated_gpus[gpu] = src
+    if "uncertainty" in data:
+        _merge_uncertainty(cat, data["uncertainty"], label)
     for inst in cat.instances.values():
         if _lookup(cat.gpus, inst.gpu) is None:
             raise CatalogError(f"{label}: instance {inst.name!r} uses GPU {inst.gpu!r}, which is not in the GPU catalog.{did_you_mean(inst.gpu, list(cat.gpus))}")
@@ -285,6 +305,7 @@ def load_catalog(user_files: Iterable[str | Path] = ()) -> Catalog:
         efficiency_overrides=dict(base.efficiency_overrides),
         efficiency_sources=dict(base.efficiency_sources),
         models=dict(base.models), calibrated_gpus=dict(base.calibrated_gpus),
+        default_uncertainty=base.default_uncertainty, uncertainties=dict(base.uncertainties),
     )
     for f in user_files:
         merge_user_file(cat, Path(f))

@@ -99,3 +99,18 @@ class EfficiencyOverride(_Record):
             if v is not None
         }
         return base.model_copy(update=changes)
+
+
+class Uncertainty(_Record):
+    """Spread of measured/predicted throughput for one GPU type, as a log-normal.
+
+    ``bias`` and ``sigma`` are the mean and standard deviation of ln(measured / predicted) over
+    calibration rows (out-of-sample where cross-validated). A band at confidence P is
+    tps * exp(bias -/+ z_P * sigma).
+    """
+
+    bias: float = Field(description="mean of ln(measured/predicted)")
+    sigma: float = Field(ge=0, description="std of ln(measured/predicted)")
+    memory_sigma: float = Field(default=0.05, ge=0, description="std of ln(real/predicted) GPU memory need")
+    rows: int = Field(default=0, ge=0, description="measurements behind it (0 = spec-only)")
+    source: str = ""

@@ -73,8 +73,8 @@ def coefficients(table: OptionTable) -> JobCoefficients:
     """Returns the plain coefficient arrays the MILP reads."""
     p = table.pred
     return JobCoefficients(
-        cost_per_million_tokens_usd=table.cost_per_million_tokens_usd, tps=p.tps,
-        tps_per_seq=p.tps_per_seq, gpu_memory_needed_gb=p.gpu_memory_needed_gb,
+        cost_per_million_tokens_usd=table.cost_per_million_tokens_usd, tps=table.planning_tps,
+        tps_per_seq=table.planning_tps_per_seq, gpu_memory_needed_gb=table.planning_gpu_need_gb,
         gpu_capacity_gb=table.gpu_capacity_gb, host_memory_needed_gb=p.host_memory_needed_gb,
         host_memory_gb=table.host_memory_gb, slo_tps=table.job.slo_tps,
         slo_tps_per_seq=table.job.slo_tps_per_seq,
@@ -132,12 +132,12 @@ def diagnose(table: OptionTable) -> Diagnosis:
     p = table.pred
     fits_gpu = usable & table.fits_gpu
     if not fits_gpu.any():
-        ratio = np.where(usable, p.gpu_memory_needed_gb / table.gpu_capacity_gb, np.inf)
+        ratio = np.where(usable, table.planning_gpu_need_gb / table.gpu_capacity_gb, np.inf)
         i = int(np.argmin(ratio))
         return Diagnosis("GPU memory", (
             f"GPU memory binds: no instance fits even with the KV cache fully offloaded; the closest is "
             f"{table.instances[i].name} ({table.gpu_count[i]}x {table.instances[i].gpu}) needing "
-            f"{p.gpu_memory_needed_gb[i]:.2f} GB per GPU of {table.gpu_capacity_gb[i]:.2f} GB usable "
+            f"{table.planning_gpu_need_gb[i]:.2f} GB per GPU of {table.gpu_capacity_gb[i]:.2f} GB usable "
             f"(safety factor {table.job.safety_factor:g}). Try a larger instance, a lower precision or a smaller batch."),
             best_option=i)
     fits = fits_gpu & table.fits_host
@@ -148,18 +148,18 @@ def diagnose(table: OptionTable) -> Diagnosis:
             f"host memory binds: every option that fits GPU memory needs more host memory than the instance has; "
             f"the closest is {table.instances[i].name} at offload {table.offload_ratio[i]:.0%} needing "
             f"{p.host_memory_needed_gb[i]:.1f} GB of {table.host_memory_gb[i]:.1f} GB."), best_option=i)
-    tps = np.where(fits, p.tps, -np.inf)
+    tps = np.where(fits, table.planning_tps, -np.inf)
     i = int(np.argmax(tps))
-    seq = float(np.max(np.where(fits, p.tps_per_seq, -np.inf)))
+    seq = float(np.max(np.where(fits, table.planning_tps_per_seq, -np.inf)))
     want = []
     if table.job.slo_tps:
         want.append(f"{table.job.slo_tps:g} tokens/s required")
     if table.job.slo_tps_per_seq:
         want.append(f"{table.job.slo_tps_per_seq:g} tokens/s per sequence required (best {seq:.3f})")
     return Diagnosis("SLO", (
-        f"SLO binds: the best achievable is {p.tps[i]:.2f} tokens/s on {table.instances[i].name} "
+        f"SLO binds: the best achievable is {tps[i]:.2f} tokens/s on {table.instances[i].name} "
         f"({table.gpu_count[i]}x {table.instances[i].gpu}, offload {table.offload_ratio[i]:.0%}); "
-        f"{'; '.join(want)}."), best_tps=float(p.tps[i]), best_option=i)
+        f"{'; '.join(want)}."), best_tps=float(tps[i]), best_option=i)
 
 
 def lost_gpu_reasons(table: OptionTable, best: int | None) -> dict[str, str]:

@@ -8,6 +8,7 @@ MILP and the presenters read this table; nothing here knows about the solver.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -19,6 +20,7 @@ from .precision import Precision
 from .predictor import Hardware, OffloadMode, Prediction, predict
 
 OffloadChoice = Literal["auto", "stream", "cpu"]
+BAND_CONFIDENCE = 0.9  # tps_low/tps_high: the 10th and 90th percentiles (80% two-sided band)
 MODE_NAMES = {OffloadMode.STREAM: "stream", OffloadMode.CPU: "cpu"}
 
 
@@ -39,6 +41,7 @@ class JobSpec:
     spot: bool = False
     slo_tps: float = 0.0
     slo_tps_per_seq: float = 0.0
+    confidence: float | None = None  # P: constraints use the pessimistic P-quantile of tps and memory
 
     @property
     def kv(self) -> Precision:
@@ -61,6 +64,58 @@ class OptionTable:
     hourly_cost_usd: np.ndarray  # NaN where the instance has no price of the requested kind
     pred: Prediction
     structural: list[list[str]] = field(default_factory=list)  # reasons independent of memory/SLO
+    unc_bias: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean ln(measured/predicted)
+    unc_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))  # std ln(measured/predicted)
+    unc_memory_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    best_batch: int | None = None
+
+    def take(self, idx: np.ndarray) -> "OptionTable":
+        """Returns the sub-table of options ``idx``."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return OptionTable(
+            job=self.job, shape=self.shape, instances=[self.instances[i] for i in idx],
+            batch_size=self.batch_size[idx], offload_ratio=self.offload_ratio[idx], mode=self.mode[idx],
+            gpu_memory_gb=self.gpu_memory_gb[idx], gpu_count=self.gpu_count[idx],
+            host_memory_gb=self.host_memory_gb[idx], hourly_cost_usd=self.hourly_cost_usd[idx],
+            pred=Prediction(**{k: getattr(self.pred, k)[idx] for k in Prediction.__dataclass_fields__}),
+            structural=[self.structural[i] for i in idx], unc_bias=self.unc_bias[idx],
+            unc_sigma=self.unc_sigma[idx], unc_memory_sigma=self.unc_memory_sigma[idx],
+        )
+
+    def _z(self, p: float) -> float:
+        return NormalDist().inv_cdf(p)
+
+    @property
+    def tps_low(self) -> np.ndarray:
+        """Lower end of the throughput band (10th percentile), tokens/s."""
+        return self.pred.tps * np.exp(self.unc_bias - self._z(BAND_CONFIDENCE) * self.unc_sigma)
+
+    @property
+    def tps_high(self) -> np.ndarray:
+        """Upper end of the throughput band (90th percentile), tokens/s."""
+        return self.pred.tps * np.exp(self.unc_bias + self._z(BAND_CONFIDENCE) * self.unc_sigma)
+
+    @property
+    def planning_factor(self) -> np.ndarray:
+        """Multiplier on predicted tps used by constraints: 1, or the pessimistic P-quantile."""
+        if self.job.confidence is None:
+            return np.ones(len(self))
+        return np.exp(self.unc_bias - self._z(self.job.confidence) * self.unc_sigma)
+
+    @property
+    def planning_tps(self) -> np.ndarray:
+        return self.pred.tps * self.planning_factor
+
+    @property
+    def planning_tps_per_seq(self) -> np.ndarray:
+        return self.pred.tps_per_seq * self.planning_factor
+
+    @property
+    def planning_gpu_need_gb(self) -> np.ndarray:
+        """GPU memory need used by constraints: predicted, or its pessimistic P-quantile."""
+        if self.job.confidence is None:
+            return self.pred.gpu_memory_needed_gb
+        return self.pred.gpu_memory_needed_gb * np.exp(self._z(self.job.confidence) * self.unc_memory_sigma)
 
     def __len__(self) -> int:
         return len(self.instances)
@@ -72,6 +127,7 @@ class OptionTable:
 
     @property
     def cost_per_million_tokens_usd(self) -> np.ndarray:
+        """USD per million generated tokens at the predicted tps (NaN where unpriced)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.hourly_cost_usd / (3600.0 * self.pred.tps) * 1e6
 
@@ -87,7 +143,7 @@ class OptionTable:
 
     @property
     def fits_gpu(self) -> np.ndarray:
-        return self.pred.gpu_memory_needed_gb <= self.gpu_capacity_gb + 1e-12
+        return self.planning_gpu_need_gb <= self.gpu_capacity_gb + 1e-12
 
     @property
     def fits_host(self) -> np.ndarray:
@@ -96,8 +152,8 @@ class OptionTable:
     @property
     def meets_slo(self) -> np.ndarray:
         with np.errstate(invalid="ignore"):
-            return (self.pred.tps >= self.job.slo_tps * (1 - 1e-12)) & (
-                self.pred.tps_per_seq >= self.job.slo_tps_per_seq * (1 - 1e-12))
+            return (self.planning_tps >= self.job.slo_tps * (1 - 1e-12)) & (
+                self.planning_tps_per_seq >= self.job.slo_tps_per_seq * (1 - 1e-12))
 
     @property
     def feasible(self) -> np.ndarray:
@@ -110,14 +166,16 @@ class OptionTable:
             return out
         p, cap = self.pred, self.gpu_capacity_gb[i]
         if not self.fits_gpu[i]:
-            out.append(f"GPU memory: needs {p.gpu_memory_needed_gb[i]:.2f} GB per GPU > "
+            out.append(f"GPU memory: needs {self.planning_gpu_need_gb[i]:.2f} GB per GPU > "
                        f"{cap:.2f} GB ({self.job.safety_factor:g} x {self.gpu_memory_gb[i]:g} GB)")
         if not self.fits_host[i]:
             out.append(f"host memory: needs {p.host_memory_needed_gb[i]:.1f} GB > {self.host_memory_gb[i]:.1f} GB")
-        if self.job.slo_tps and p.tps[i] < self.job.slo_tps * (1 - 1e-12):
-            out.append(f"SLO: {p.tps[i]:.2f} tokens/s < {self.job.slo_tps:g} required")
-        if self.job.slo_tps_per_seq and p.tps_per_seq[i] < self.job.slo_tps_per_seq * (1 - 1e-12):
-            out.append(f"SLO: {p.tps_per_seq[i]:.3f} tokens/s per sequence < {self.job.slo_tps_per_seq:g} required")
+        conf = "" if self.job.confidence is None else f" (at confidence {self.job.confidence:g})"
+        tps, seq = self.planning_tps[i], self.planning_tps_per_seq[i]
+        if self.job.slo_tps and tps < self.job.slo_tps * (1 - 1e-12):
+            out.append(f"SLO: {tps:.2f} tokens/s{conf} < {self.job.slo_tps:g} required")
+        if self.job.slo_tps_per_seq and seq < self.job.slo_tps_per_seq * (1 - 1e-12):
+            out.append(f"SLO: {seq:.3f} tokens/s per sequence{conf} < {self.job.slo_tps_per_seq:g} required")
         return out
 
     def mode_name(self, i: int) -> str:
@@ -153,6 +211,8 @@ class OptionTable:
             "decode_s": num(p.decode_s[i], 9),
             "total_s": num(p.total_s[i], 9),
             "tps": num(p.tps[i]),
+            "tps_low": num(self.tps_low[i]),
+            "tps_high": num(self.tps_high[i]),
             "tps_per_seq": num(p.tps_per_seq[i]),
             "cost_per_million_tokens_usd": num(self.cost_per_million_tokens_usd[i]),
             "tps_per_usd_hour": num(self.tps_per_usd_hour[i]),
@@ -242,10 +302,14 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -
                     for x, pk, pr in zip(instances, hw.peak_tflops, inst_prices)]
     prices = np.asarray([np.nan if p is None else p for p in inst_prices], dtype=float)[sel] if n_i else np.zeros(0)
     structural = [list(inst_reasons[i]) for i in sel]
+    unc = [catalog.uncertainty(x.gpu) for x in instances]
     return OptionTable(
         job=job, shape=shape, instances=opt_inst, batch_size=batches[bb[idx]],
         offload_ratio=ratios[rr[idx]], mode=mode_arr[idx], gpu_memory_gb=hw.gpu_memory_gb[ii[idx]],
         gpu_count=hw.gpu_count[ii[idx]], host_memory_gb=hw.host_memory_gb[ii[idx]],
         hourly_cost_usd=prices,
         pred=pred, structural=structural,
+        unc_bias=np.asarray([unc[i].bias for i in sel], dtype=float),
+        unc_sigma=np.asarray([unc[i].sigma for i in sel], dtype=float),
+        unc_memory_sigma=np.asarray([unc[i].memory_sigma for i in sel], dtype=float),
     )
