@@ -6,6 +6,7 @@ Errors become one line on stderr and an exit code: 0 ok, 1 infeasible, 2 bad inp
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from typing import Any
 
