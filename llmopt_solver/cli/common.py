@@ -1,0 +1,110 @@
+"""Options shared by several commands, and turning them into a JobSpec."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+from ..catalog import Catalog, load_catalog
+from ..errors import InputError
+from ..precision import ALLOWED as PRECISIONS
+from ..precision import Precision, parse_precision
+from ..table import JobSpec
+
+AUTO_BATCH_SIZES = tuple(2**k for k in range(11))  # 1 .. 1024
+
+
+class PrecisionType(click.ParamType):
+    name = "precision"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Precision:
+        try:
+            return parse_precision(value, f"--{param.name.replace('_', '-')}" if param and param.name else "--precision")
+        except InputError as exc:
+            self.fail(str(exc).split(": ", 1)[-1], param, ctx)
+
+
+class BatchSizeType(click.ParamType):
+    """A positive integer, or 'auto' where the command allows it."""
+
+    name = "batch_size"
+
+    def __init__(self, allow_auto: bool) -> None:
+        self.allow_auto = allow_auto
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        text = str(value).strip().lower()
+        if self.allow_auto and text == "auto":
+            return "auto"
+        try:
+            n = int(text)
+        except ValueError:
+            n = 0
+            if not text.lstrip("-").isdigit():
+                self.fail(f"{value!r} is not a batch size; allowed: a whole number >= 1" + (" or 'auto'." if self.allow_auto else "."), param, ctx)
+        if n < 1:
+            self.fail(f"{value} is not a batch size; allowed: a whole number >= 1" + (" or 'auto'." if self.allow_auto else "."), param, ctx)
+        return n
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    """Returns the comma-separated items of ``value`` (None when empty)."""
+    if not value:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+def workload_options(allow_auto_batch: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator adding the original README's workload flags (verbatim) plus precision knobs."""
+
+    def deco(f: Callable[..., Any]) -> Callable[..., Any]:
+        opts = [
+            click.option("--model", required=True, help="Model: HF id (facebook/opt-2.7b), alias (OPT-2.7B) or path to a config.json."),
+            click.option("--batch-size", type=BatchSizeType(allow_auto_batch), default=32, show_default=True,
+                         help="Sequences per static batch" + (" ('auto': the search picks a power of two)." if allow_auto_batch else ".")),
+            click.option("--input-len", type=click.IntRange(min=1), default=128, show_default=True, help="Prompt tokens per sequence."),
+            click.option("--output-len", type=click.IntRange(min=1), default=512, show_default=True, help="Generated tokens per sequence."),
+            click.option("--safety-factor", type=click.FloatRange(0, 1, min_open=True), default=0.87, show_default=True,
+                         help="Fraction of each GPU's memory the plan may use, in (0, 1]."),
+            click.option("--adjust", is_flag=True, help="Overlap KV transfers / CPU attention with GPU compute (pipelined); default is the serial model."),
+            click.option("--precision", type=PrecisionType(), default="2", show_default=True, help=f"Weight precision: {PRECISIONS}."),
+            click.option("--kv-precision", type=PrecisionType(), default=None, help="KV-cache precision (default: as --precision)."),
+            click.option("--spot", is_flag=True, help="Use spot prices instead of on-demand."),
+            click.option("--offload-mode", type=click.Choice(["auto", "stream", "cpu"]), default="auto", show_default=True,
+                         help="Offloaded KV: stream over PCIe, attention on the CPU, or the faster per option."),
+            click.option("--catalog", "catalog_files", multiple=True, type=click.Path(dir_okay=False),
+                         help="Extra catalog file (JSON or CSV) merged over the built-ins; repeatable."),
+            click.option("--calibration", type=click.Path(dir_okay=False), default=None,
+                         help="Calibration profile from `llmopt calibrate` (efficiencies, error bands)."),
+            click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout."),
+        ]
+        for o in reversed(opts):
+            f = o(f)
+        return f
+
+    return deco
+
+
+def open_catalog(catalog_files: tuple[str, ...], calibration: str | None) -> Catalog:
+    """Returns the built-in catalog with user files, then the calibration profile, merged over it."""
+    files = list(catalog_files) + ([calibration] if calibration else [])
+    return load_catalog(files)
+
+
+def make_job(catalog: Catalog, model: str, batch_size: int | str, input_len: int, output_len: int,
+             safety_factor: float, precision: Precision, kv_precision: Precision | None,
+             offload_ratios: tuple[float, ...], offload_mode: str, adjust: bool, spot: bool,
+             slo_tps: float = 0.0, slo_tps_per_seq: float = 0.0, confidence: float | None = None) -> JobSpec:
+    """Returns the JobSpec for CLI arguments; InputError if the lengths exceed the model's context."""
+    card = catalog.model(model)
+    max_pos = card.config.get("max_position_embeddings") or card.config.get("n_positions")
+    if isinstance(max_pos, int) and input_len + output_len > max_pos:
+        raise InputError(f"--input-len + --output-len = {input_len + output_len} exceeds {card.short_name}'s context window of {max_pos} tokens.")
+    batches = AUTO_BATCH_SIZES if batch_size == "auto" else (int(batch_size),)
+    return JobSpec(model=card, batch_sizes=batches, input_len=input_len, output_len=output_len,
+                   precision=precision, kv_precision=kv_precision, safety_factor=safety_factor,
+                   offload_ratios=offload_ratios, offload_mode=offload_mode,  # type: ignore[arg-type]
+                   adjust=adjust, spot=spot, slo_tps=slo_tps, slo_tps_per_seq=slo_tps_per_seq,
+                   confidence=confidence)

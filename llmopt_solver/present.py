@@ -1,0 +1,178 @@
+"""Presenters for one job: the original README's text block, runner-up tables, and JSON."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from .optimize import Outcome
+from .table import OptionTable
+
+
+def _pct(x: float) -> str:
+    return f"{x:+.0f}%".replace("-", "\u2212")
+
+
+def band_text(table: OptionTable, i: int) -> str:
+    """Returns e.g. '(−12%/+9%)': the tps band relative to the prediction."""
+    tps = table.pred.tps[i]
+    lo, hi = table.tps_low[i] / tps - 1.0, table.tps_high[i] / tps - 1.0
+    return f"({_pct(100 * lo)}/{_pct(100 * hi)})"
+
+
+def _console(buf: io.StringIO) -> Console:
+    return Console(file=buf, width=140, no_color=True, highlight=False, soft_wrap=True)
+
+
+def option_rows_table(table: OptionTable, idx: list[int], title: str) -> Table:
+    """Returns a rich Table of options ``idx`` (cost per million tokens first)."""
+    t = Table(title=title, title_justify="left", show_lines=False, pad_edge=False)
+    for col, just in (("#", "right"), ("instance", "left"), ("provider", "left"), ("GPUs", "left"),
+                      ("offload", "right"), ("mode", "left"), ("batch", "right"), ("TPS", "right"),
+                      ("$/hour", "right"), ("$/M tok", "right"), ("GPU mem GB", "right"), ("total s", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    p = table.pred
+    for rank, i in enumerate(idx, 1):
+        inst = table.instances[i]
+        t.add_row(str(rank), inst.name, inst.provider, f"{inst.gpu_count}x {inst.gpu}",
+                  f"{table.offload_ratio[i]:.0%}", table.mode_name(i), str(int(table.batch_size[i])),
+                  f"{p.tps[i]:.1f}", f"{table.hourly_cost_usd[i]:.3f}",
+                  f"{table.cost_per_million_tokens_usd[i]:.4f}",
+                  f"{p.gpu_memory_needed_gb[i]:.2f}/{table.gpu_capacity_gb[i]:.2f}", f"{p.total_s[i]:.3f}")
+    return t
+
+
+def solve_text(outcome: Outcome, top: int) -> str:
+    """Returns the text report of ``llmopt solve``: the original README's lines, then tables."""
+    table, job, shape = outcome.table, outcome.table.job, outcome.table.shape
+    buf = io.StringIO()
+    w = buf.write
+    b = table.batch_size[outcome.best] if outcome.best is not None else job.batch_sizes[0]
+    w(f"Model: {job.model.short_name}\n")
+    w(f"Layers: {shape.num_layers}\n")
+    w(f"Hidden size: {shape.hidden_size}\n")
+    w(f"Batch size: {int(b)}{' (auto)' if len(job.batch_sizes) > 1 else ''}\n")
+    w(f"Input length: {job.input_len}\n")
+    w(f"Output length: {job.output_len}\n")
+    w(f"Safety factor: {job.safety_factor:g}\n")
+    slo = f"Minimum {job.slo_tps:g} TPS" if job.slo_tps else "none"
+    if job.slo_tps_per_seq:
+        slo += f", {job.slo_tps_per_seq:g} TPS per sequence"
+    if job.confidence is not None:
+        slo += f" (met at confidence {job.confidence:g})"
+    w(f"SLO requirement: {slo}\n")
+    w(f"Precision: weights {job.precision.value}, KV cache {job.kv.value}\n\n")
+    m = outcome.memory_gb
+    w(f"Total KV Cache size: {m['kv_cache_gb']:.2f} GB\n")
+    w(f"Model weights: {m['weights_gb']:.2f} GB; peak activations: {m['activations_gb']:.2f} GB\n\n")
+    if outcome.best is not None:
+        i = outcome.best
+        inst, p = table.instances[i], table.pred
+        w("Optimal instance:\n")
+        w(f"Instance: {inst.name} ({inst.provider}, {inst.region or 'n/a'}; {inst.gpu_count}x {inst.gpu}, "
+          f"{inst.vcpus} vCPUs, {inst.host_memory_gb:.0f} GB host memory)\n")
+        w(f"GPU: {inst.gpu}\n")
+        w(f"KV Cache offloading ratio: {table.offload_ratio[i] * 100:.1f}%"
+          f"{'' if table.offload_ratio[i] == 0 else ' (' + table.mode_name(i) + ')'}\n")
+        w(f"TPS: {p.tps[i]:.2f} tokens/second {band_text(table, i)}\n")
+        w(f"Hourly cost: ${table.hourly_cost_usd[i]:.2f}{' (spot)' if job.spot else ''}\n")
+        w(f"Cost efficiency: {table.tps_per_usd_hour[i]:.2f} TPS/$\n")
+        w(f"Cost per million tokens: ${table.cost_per_million_tokens_usd[i]:.4f}\n")
+        w(f"GPU memory: {p.gpu_memory_needed_gb[i]:.2f} GB needed per GPU of {table.gpu_capacity_gb[i]:.2f} GB usable; "
+          f"host memory: {p.host_memory_needed_gb[i]:.1f} GB of {table.host_memory_gb[i]:.1f} GB\n\n")
+        w("Performance details:\n")
+        w(f"Prefill time: {p.prefill_s[i]:.4f} seconds\n")
+        w(f"Decode time: {p.decode_s[i]:.4f} seconds\n")
+        w(f"Total processing time: {p.total_s[i]:.4f} seconds\n")
+    con = _console(buf)
+    runners = outcome.ranking[1:top + 1] if outcome.best is not None else []
+    if runners:
+        w("\n")
+        con.print(option_rows_table(table, runners, f"Runners-up (next {len(runners)} of {len(outcome.ranking) - 1} feasible options, by cost per million tokens)"))
+    if outcome.lost_gpus:
+        w("\nOther GPU types, and why they lost:\n")
+        for gpu, why in outcome.lost_gpus.items():
+            w(f"  {gpu}: {why}\n")
+    r = outcome.result
+    n_feas = int(np.sum(table.feasible))
+    as_of = sorted({x.as_of for x in table.instances})
+    w(f"\nSolver: {r.solver} {r.status.value} in {r.wall_s:.3f} s; {len(table)} options evaluated, {n_feas} feasible. "
+      f"Prices as of {', '.join(as_of)}.\n")
+    return buf.getvalue()
+
+
+def workload_doc(table: OptionTable) -> dict[str, Any]:
+    job = table.job
+    return {
+        "batch_size": "auto" if len(job.batch_sizes) > 1 else int(job.batch_sizes[0]),
+        "input_len": job.input_len, "output_len": job.output_len,
+        "precision": job.precision.value, "kv_precision": job.kv.value,
+        "safety_factor": job.safety_factor, "slo_tps": job.slo_tps,
+        "slo_tps_per_seq": job.slo_tps_per_seq, "offload_mode": job.offload_mode,
+        "offload_ratios": list(job.offload_ratios), "adjust": job.adjust, "spot": job.spot,
+        "confidence": job.confidence,
+    }
+
+
+def model_doc(table: OptionTable) -> dict[str, Any]:
+    s = table.shape
+    return {"name": table.job.model.name, "short_name": table.job.model.short_name,
+            "num_layers": s.num_layers, "hidden_size": s.hidden_size, "num_heads": s.num_heads,
+            "num_kv_heads": s.num_kv_heads, "params": s.total_params, "source": table.job.model.source}
+
+
+def solve_json(outcome: Outcome) -> dict[str, Any]:
+    """Returns the ``solve --json`` document (DESIGN.md section 5)."""
+    table, r = outcome.table, outcome.result
+    order = sorted(range(len(table)), key=table.sort_key)
+    doc: dict[str, Any] = {
+        "model": model_doc(table),
+        "workload": workload_doc(table),
+        "memory": outcome.memory_gb,
+        "best": table.record(outcome.best) if outcome.best is not None else None,
+        "options": [table.record(i) for i in order],
+        "solver": {"name": r.solver, "status": r.status.value, "wall_s": round(r.wall_s, 4)},
+        "lost_gpus": outcome.lost_gpus,
+    }
+    if outcome.diagnosis is not None:
+        doc["infeasible"] = {"binding": outcome.diagnosis.binding, "message": outcome.diagnosis.message,
+                             "best_tps": outcome.diagnosis.best_tps}
+    return doc
+
+
+def predict_text(table: OptionTable, i: int, memory_gb: dict[str, float]) -> str:
+    """Returns the breakdown printed by ``llmopt predict`` for option ``i``."""
+    inst, p, job = table.instances[i], table.pred, table.job
+    lines = [
+        f"Model: {job.model.short_name} ({table.shape.total_params / 1e9:.2f}B parameters, {table.shape.num_layers} layers)",
+        f"Instance: {inst.name} ({inst.provider}; {inst.gpu_count}x {inst.gpu}, {inst.host_memory_gb:.0f} GB host memory)",
+        f"Workload: batch {int(table.batch_size[i])}, input {job.input_len}, output {job.output_len}, "
+        f"weights {job.precision.value}, KV {job.kv.value}, {'overlapped' if job.adjust else 'serial'} transfers",
+        f"KV Cache offloading ratio: {table.offload_ratio[i] * 100:.1f}% ({table.mode_name(i)})",
+        "",
+        "Memory per GPU (GB):",
+        f"  weights          {p.weights_gb[i]:10.3f}",
+        f"  KV cache on GPU  {p.kv_cache_gb[i]:10.3f}   (full KV cache, all GPUs: {memory_gb['kv_cache_gb']:.3f})",
+        f"  activations      {p.activations_gb[i]:10.3f}",
+        f"  staging buffers  {p.staging_gb[i]:10.3f}",
+        f"  runtime reserve  {p.reserve_gb[i]:10.3f}",
+        f"  total needed     {p.gpu_memory_needed_gb[i]:10.3f}   of {table.gpu_capacity_gb[i]:.3f} usable "
+        f"({job.safety_factor:g} x {table.gpu_memory_gb[i]:g})",
+        f"Host memory needed: {p.host_memory_needed_gb[i]:.2f} GB of {table.host_memory_gb[i]:.1f} GB",
+        "",
+        f"Prefill time: {p.prefill_s[i]:.4f} seconds",
+        f"Decode time: {p.decode_s[i]:.4f} seconds",
+        f"Total processing time: {p.total_s[i]:.4f} seconds",
+        f"TPS: {p.tps[i]:.2f} tokens/second {band_text(table, i)}; per sequence {p.tps_per_seq[i]:.3f}",
+    ]
+    if np.isfinite(table.hourly_cost_usd[i]):
+        lines += [f"Hourly cost: ${table.hourly_cost_usd[i]:.2f}{' (spot)' if job.spot else ''}",
+                  f"Cost efficiency: {table.tps_per_usd_hour[i]:.2f} TPS/$",
+                  f"Cost per million tokens: ${table.cost_per_million_tokens_usd[i]:.4f}"]
+    reasons = table.reasons(i)
+    lines.append("Feasible: yes" if not reasons else "Feasible: no - " + "; ".join(reasons))
+    return "\n".join(lines) + "\n"

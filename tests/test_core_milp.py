@@ -1,0 +1,103 @@
+"""The single-job MILP against brute-force enumeration, tiny known optima, and monotone laws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from llmopt_solver.hardware import InstanceSpec
+from llmopt_solver.milp import JobCoefficients, solve_single_job
+from llmopt_solver.optimize import COST_TIE_REL, optimize, select_instances
+from llmopt_solver.solver import Status
+from llmopt_solver.table import JobSpec
+
+MODELS = ["OPT-1.3B", "OPT-2.7B", "OPT-6.7B", "OPT-13B", "Llama-2-7B", "Mistral-7B-v0.1", "Qwen2-7B"]
+
+
+def brute_force(table):
+    """Cheapest feasible option by plain enumeration, ties broken like the optimizer."""
+    ok = [i for i in range(len(table)) if table.feasible[i] and np.isfinite(table.cost_per_million_tokens_usd[i])]
+    if not ok:
+        return None
+    z = min(table.cost_per_million_tokens_usd[i] for i in ok)
+    ties = [i for i in ok if table.cost_per_million_tokens_usd[i] <= z * (1 + COST_TIE_REL)]
+    return min(ties, key=table.sort_key)
+
+
+def _random_catalog(catalog, draw_idx, price_scale):
+    insts = sorted(catalog.instances.values(), key=lambda i: i.name)
+    picked = [insts[k % len(insts)] for k in draw_idx]
+    out = {}
+    for inst, scale in zip(picked, price_scale):
+        price = inst.hourly_usd * scale if inst.hourly_usd else None
+        out[inst.name] = InstanceSpec(**{**inst.model_dump(), "hourly_usd": price})
+    return sorted(out.values(), key=lambda i: (i.provider, i.name))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model=st.sampled_from(MODELS), b=st.sampled_from([1, 4, 16, 32, 64, 128]), s=st.integers(16, 1024),
+       n=st.integers(16, 512), sf=st.floats(0.3, 1.0), slo=st.floats(0, 3000),
+       idx=st.lists(st.integers(0, 1000), min_size=1, max_size=8),
+       scales=st.lists(st.floats(0.5, 2.0), min_size=8, max_size=8), step=st.sampled_from([0.1, 0.25, 0.5]))
+def test_milp_equals_brute_force(catalog, model, b, s, n, sf, slo, idx, scales, step):
+    insts = _random_catalog(catalog, idx, scales)
+    ratios = tuple(np.round(np.arange(0, 1 + 1e-9, step), 12))
+    job = JobSpec(model=catalog.model(model), batch_sizes=(b,), input_len=s, output_len=n, safety_factor=sf,
+                  slo_tps=slo, offload_ratios=ratios)
+    out = optimize(catalog, job, insts)
+    expect = brute_force(out.table)
+    assert out.best == expect
+    if expect is None:
+        assert out.diagnosis is not None and out.diagnosis.binding
+    else:
+        assert out.result.status is Status.OPTIMAL
+
+
+@settings(max_examples=60, deadline=None)
+@given(model=st.sampled_from(MODELS), b=st.sampled_from([8, 32, 128]), s=st.integers(64, 1024),
+       n=st.integers(64, 512), sf1=st.floats(0.2, 1.0), sf2=st.floats(0.2, 1.0), slo=st.floats(0, 2000))
+def test_larger_safety_factor_never_costs_more(catalog, model, b, s, n, sf1, sf2, slo):
+    lo, hi = sorted((sf1, sf2))
+    pool = select_instances(catalog, gpus=["T4", "L4", "A10G", "L40S", "A100-40GB-SXM"])
+    costs = []
+    for sf in (lo, hi):
+        job = JobSpec(model=catalog.model(model), batch_sizes=(b,), input_len=s, output_len=n, safety_factor=sf, slo_tps=slo)
+        out = optimize(catalog, job, pool)
+        costs.append(np.inf if out.best is None else out.table.cost_per_million_tokens_usd[out.best])
+    assert costs[1] <= costs[0] * (1 + 1e-12)
+
+
+def _coeffs(cost, tps, need, cap, slo):
+    n = len(cost)
+    return JobCoefficients(np.array(cost, float), np.array(tps, float), np.array(tps, float) / 10,
+                           np.array(need, float), np.array(cap, float), np.zeros(n), np.ones(n), slo, 0.0)
+
+
+def test_tiny_known_optimum():
+    # Option 0 is cheapest but too slow, option 1 does not fit, option 2 is the answer.
+    c = _coeffs(cost=[1.0, 2.0, 3.0, 4.0], tps=[50, 500, 200, 900], need=[10, 30, 10, 10], cap=[20, 20, 20, 20], slo=100)
+    res, best = solve_single_job(c, np.arange(4))
+    assert res.status is Status.OPTIMAL and best == 2 and res.objective == pytest.approx(3.0)
+
+
+def test_tiny_infeasible():
+    c = _coeffs(cost=[1.0, 2.0], tps=[50, 60], need=[10, 10], cap=[20, 20], slo=100)
+    res, best = solve_single_job(c, np.arange(2))
+    assert res.status is Status.INFEASIBLE and best is None
+
+
+def test_tie_broken_by_stable_key(catalog):
+    # g4dn.xlarge (aws) and Standard_NC4as_T4_v3 (azure) cost the same: the stable key picks aws.
+    job = JobSpec(model=catalog.model("OPT-2.7B"), batch_sizes=(32,), input_len=128, output_len=512, safety_factor=0.87, slo_tps=100)
+    pool = select_instances(catalog, instances=["Standard_NC4as_T4_v3", "g4dn.xlarge"])
+    out = optimize(catalog, job, pool)
+    assert out.table.instances[out.best].name == "g4dn.xlarge"
+
+
+def test_time_limit_still_returns_solution(catalog):
+    job = JobSpec(model=catalog.model("OPT-2.7B"), batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128), input_len=128,
+                  output_len=512, safety_factor=0.87, slo_tps=100)
+    out = optimize(catalog, job, select_instances(catalog), time_limit_s=5)
+    assert out.best == brute_force(out.table)
