@@ -73,7 +73,7 @@ class Prediction:
     weights_gb: np.ndarray  # per GPU
     kv_cache_gb: np.ndarray  # GPU-resident KV per GPU
     activations_gb: np.ndarray  # per GPU
-    staging_gb: np.ndarray  # per GPU staging buffer for streamed KV
+    staging_gb: np.ndarray  # per GPU staging buffers for streamed KV and weights
     reserve_gb: np.ndarray
     gpu_memory_needed_gb: np.ndarray
     host_memory_needed_gb: np.ndarray
@@ -96,7 +96,7 @@ def sum_max_lines(a: np.ndarray, b: np.ndarray, c0: int, n: int) -> np.ndarray:
     N, K = a.shape
     lo, hi = float(c0), float(c0 + n)
     cuts = [np.full(N, lo), np.full(N, hi)]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for i in range(K):
             for j in range(i + 1, K):
                 x = (a[:, i] - a[:, j]) / (b[:, j] - b[:, i])
@@ -144,6 +144,7 @@ def predict(
     offload_ratio: np.ndarray,
     mode: np.ndarray,
     overlap: bool,
+    weight_offload: np.ndarray | None = None,
 ) -> Prediction:
     """Returns memory (GB) and time (s) of one static batch for every option.
 
@@ -152,11 +153,14 @@ def predict(
         hw: per-option hardware arrays; batch_size, offload_ratio, mode: per-option arrays.
         overlap: True overlaps host transfers / CPU attention with GPU work (``--adjust``);
             False adds them (the conservative serial model).
+        weight_offload: per-option fraction of the weights kept in host memory and streamed to
+            the GPU layer by layer in every forward pass (FlexGen); None means 0.
     """
     s, n = float(input_len), float(output_len)
     b = np.asarray(batch_size, dtype=float)
     r = np.asarray(offload_ratio, dtype=float)
     cpu = np.asarray(mode) == OffloadMode.CPU
+    wo = np.zeros_like(r) if weight_offload is None else np.asarray(weight_offload, dtype=float)
     tp = hw.gpu_count.astype(float)
     L, h, V = model.num_layers, model.hidden_size, model.vocab_size
     qd, kvd = model.q_dim, model.kv_dim
@@ -176,8 +180,11 @@ def predict(
     routed = model.experts_per_token if model.num_experts > 1 else 1
     activations = activation_bytes(model, b, s, act_bytes, tp)
     reserve = hw.reserve_gb * GB
-    gpu_need = weights + kv_gpu + activations + staging + reserve
-    host_need = r * kv_full_gpu * tp + staging * tp + hw.host_reserve_gb * GB
+    # Offloaded weights live on the host; one layer's share is staged, double-buffered, on the GPU.
+    w_staging = 2.0 * wo * weights / L
+    weights_gpu = (1.0 - wo) * weights
+    gpu_need = weights_gpu + kv_gpu + activations + staging + w_staging + reserve
+    host_need = (r * kv_full_gpu + wo * weights + staging + w_staging) * tp + hw.host_reserve_gb * GB
 
     # --- effective rates (per second)
     with np.errstate(invalid="ignore"):
@@ -208,7 +215,10 @@ def predict(
     pre_bytes = layer_weight_bytes(T) + head_params * weight_bytes / tp + T * kv_tok_gpu + act_traffic
     pre_gpu = (np.maximum(pre_flops / flops_pre, pre_bytes / mem_bw) + L * hw.layer_overhead_s
                + allreduce_s(T))
-    pre_offload = r * T * kv_tok_gpu / pcie  # the prompt's offloaded KV goes to the host
+    # The prompt's offloaded KV goes to the host; offloaded weights come over once per pass.
+    head_bytes = head_params * weight_bytes / tp
+    w_stream_s = wo * (layer_weight_bytes(b) + head_bytes) / pcie
+    pre_offload = r * T * kv_tok_gpu / pcie + wo * (layer_weight_bytes(T) + head_bytes) / pcie
     prefill = np.maximum(pre_gpu, pre_offload) if overlap else pre_gpu + pre_offload
 
     # --- decode: step time at context c is a max of lines a + slope * c; summed exactly
@@ -223,7 +233,7 @@ def predict(
     # CPU attention: host-resident KV of all GPUs read from DRAM, 4*q_dim FLOPs per token & layer.
     cpu_b = np.maximum(r * b * kv_tok_gpu * tp / cpu_bw, r * 4.0 * L * b * qd / cpu_flops)
     qo_transfer = np.where(r > 0, 2.0 * L * b * qd * act_bytes / tp / pcie, 0.0)
-    off_a = new_kv_out + np.where(cpu, qo_transfer, 0.0)
+    off_a = new_kv_out + np.where(cpu, qo_transfer, 0.0) + w_stream_s
     off_b = np.where(cpu, cpu_b, stream_b)
     const = L * hw.layer_overhead_s + allreduce_s(b)
     if overlap:
@@ -240,8 +250,8 @@ def predict(
         tps_per_seq = n / total
     min_decode = n * w_step / (hw.mem_bw_gb_s * GB)  # weights read once per step at peak bandwidth
     return Prediction(
-        weights_gb=weights / GB, kv_cache_gb=kv_gpu / GB, activations_gb=activations / GB,
-        staging_gb=staging / GB, reserve_gb=reserve / GB,
+        weights_gb=weights_gpu / GB, kv_cache_gb=kv_gpu / GB, activations_gb=activations / GB,
+        staging_gb=(staging + w_staging) / GB, reserve_gb=reserve / GB,
         gpu_memory_needed_gb=gpu_need / GB, host_memory_needed_gb=host_need / GB,
         prefill_s=prefill, decode_s=decode, total_s=total, tps=tps, tps_per_seq=tps_per_seq,
         min_decode_s=min_decode,

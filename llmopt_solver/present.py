@@ -32,14 +32,15 @@ def option_rows_table(table: OptionTable, idx: list[int], title: str) -> Table:
     """Returns a rich Table of options ``idx`` (cost per million tokens first)."""
     t = Table(title=title, title_justify="left", show_lines=False, pad_edge=False)
     for col, just in (("#", "right"), ("instance", "left"), ("provider", "left"), ("GPUs", "left"),
-                      ("offload", "right"), ("mode", "left"), ("batch", "right"), ("TPS", "right"),
+                      ("KV off", "right"), ("mode", "left"), ("W off", "right"), ("batch", "right"), ("TPS", "right"),
                       ("$/hour", "right"), ("$/M tok", "right"), ("GPU mem GB", "right"), ("total s", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     p = table.pred
     for rank, i in enumerate(idx, 1):
         inst = table.instances[i]
         t.add_row(str(rank), inst.name, inst.provider, f"{inst.gpu_count}x {inst.gpu}",
-                  f"{table.offload_ratio[i]:.0%}", table.mode_name(i), str(int(table.batch_size[i])),
+                  f"{table.offload_ratio[i]:.0%}", table.mode_name(i), f"{table.weight_offload[i]:.0%}",
+                  str(int(table.batch_size[i])),
                   f"{p.tps[i]:.1f}", f"{table.hourly_cost_usd[i]:.3f}",
                   f"{table.cost_per_million_tokens_usd[i]:.4f}",
                   f"{p.gpu_memory_needed_gb[i]:.2f}/{table.gpu_capacity_gb[i]:.2f}", f"{p.total_s[i]:.3f}")
@@ -78,6 +79,7 @@ def solve_text(outcome: Outcome, top: int) -> str:
         w(f"GPU: {inst.gpu}\n")
         w(f"KV Cache offloading ratio: {table.offload_ratio[i] * 100:.1f}%"
           f"{'' if table.offload_ratio[i] == 0 else ' (' + table.mode_name(i) + ')'}\n")
+        w(f"Weight offloading ratio: {table.weight_offload[i] * 100:.1f}%\n")
         w(f"TPS: {p.tps[i]:.2f} tokens/second {band_text(table, i)}\n")
         w(f"Hourly cost: ${table.hourly_cost_usd[i]:.2f}{' (spot)' if job.spot else ''}\n")
         w(f"Cost efficiency: {table.tps_per_usd_hour[i]:.2f} TPS/$\n")
@@ -153,6 +155,7 @@ def predict_text(table: OptionTable, i: int, memory_gb: dict[str, float]) -> str
         f"Workload: batch {int(table.batch_size[i])}, input {job.input_len}, output {job.output_len}, "
         f"weights {job.precision.value}, KV {job.kv.value}, {'overlapped' if job.adjust else 'serial'} transfers",
         f"KV Cache offloading ratio: {table.offload_ratio[i] * 100:.1f}% ({table.mode_name(i)})",
+        f"Weight offloading ratio: {table.weight_offload[i] * 100:.1f}% (streamed over PCIe every pass)",
         "",
         "Memory per GPU (GB):",
         f"  weights          {p.weights_gb[i]:10.3f}",

@@ -42,6 +42,8 @@ class JobSpec:
     slo_tps: float = 0.0
     slo_tps_per_seq: float = 0.0
     confidence: float | None = None  # P: constraints use the pessimistic P-quantile of tps and memory
+    weight_offload_step: float = 0.1  # grid of weight-offload fractions; 0 disables weight offload
+    weight_offload_fixed: float | None = None  # one fixed fraction for every option (predict)
 
     @property
     def kv(self) -> Precision:
@@ -58,6 +60,7 @@ class OptionTable:
     batch_size: np.ndarray
     offload_ratio: np.ndarray
     mode: np.ndarray  # OffloadMode per option (ignored where offload_ratio == 0)
+    weight_offload: np.ndarray  # fraction of the weights in host memory, streamed every pass
     gpu_memory_gb: np.ndarray
     gpu_count: np.ndarray
     host_memory_gb: np.ndarray
@@ -75,6 +78,7 @@ class OptionTable:
         return OptionTable(
             job=self.job, shape=self.shape, instances=[self.instances[i] for i in idx],
             batch_size=self.batch_size[idx], offload_ratio=self.offload_ratio[idx], mode=self.mode[idx],
+            weight_offload=self.weight_offload[idx],
             gpu_memory_gb=self.gpu_memory_gb[idx], gpu_count=self.gpu_count[idx],
             host_memory_gb=self.host_memory_gb[idx], hourly_cost_usd=self.hourly_cost_usd[idx],
             pred=Prediction(**{k: getattr(self.pred, k)[idx] for k in Prediction.__dataclass_fields__}),
@@ -185,7 +189,8 @@ class OptionTable:
         """Stable order for ties: cheaper per token, then provider, instance, offload, batch."""
         c = self.cost_per_million_tokens_usd[i]
         return (0 if np.isfinite(c) else 1, c if np.isfinite(c) else 0.0, self.instances[i].provider,
-                self.instances[i].name, float(self.offload_ratio[i]), -int(self.batch_size[i]))
+                self.instances[i].name, float(self.offload_ratio[i]), float(self.weight_offload[i]),
+                -int(self.batch_size[i]))
 
     def record(self, i: int) -> dict[str, Any]:
         """Returns option ``i`` as the JSON record of DESIGN.md section 5."""
@@ -204,6 +209,7 @@ class OptionTable:
             "hourly_cost_usd": num(self.hourly_cost_usd[i]),
             "offload_ratio": round(float(self.offload_ratio[i]), 6),
             "offload_mode": self.mode_name(i),
+            "weight_offload_ratio": round(float(self.weight_offload[i]), 6),
             "batch_size": int(self.batch_size[i]),
             "gpu_memory_needed_gb": num(p.gpu_memory_needed_gb[i]),
             "host_memory_needed_gb": num(p.host_memory_needed_gb[i]),
@@ -259,6 +265,33 @@ def _structural(job: JobSpec, shape: ModelShape, inst: InstanceSpec, peak: float
     return out
 
 
+def _min_weight_offload(job: JobSpec, hw: Hardware, pred: Prediction, run: Any) -> tuple[np.ndarray, Prediction]:
+    """Returns per row the smallest grid weight-offload fraction that fits GPU memory, re-predicted.
+
+    GPU memory need falls linearly in the fraction w (weights leave, one layer's share is staged
+    twice), so the smallest fitting w is closed-form. Larger w on the same row is dominated: same
+    price, never faster (more PCIe traffic), more host memory; so only the smallest is kept.
+    Rows that fit without weight offload keep w = 0; rows that never fit get w = 1.
+    """
+    cap = job.safety_factor * hw.gpu_memory_gb
+    over = pred.gpu_memory_needed_gb - cap
+    weights_gb = pred.weights_gb
+    slope = weights_gb * (1.0 - 2.0 / max(1, job.model.shape().num_layers))
+    step = job.weight_offload_step
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = np.where(over > 0, over / slope, 0.0)
+    w = np.minimum(np.ceil(np.round(need / step, 9)) * step, 1.0)
+    w = np.where(np.isfinite(w), w, 1.0)
+    rows = np.nonzero(w > 0)[0]
+    if len(rows) == 0:
+        return np.zeros(len(w)), pred
+    sub = run(rows, w[rows])
+    merged = {k: getattr(pred, k).copy() for k in Prediction.__dataclass_fields__}
+    for k in merged:
+        merged[k][rows] = getattr(sub, k)
+    return w, Prediction(**merged)
+
+
 def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> OptionTable:
     """Returns the option table of ``job`` over ``instances`` x offload levels x batch sizes.
 
@@ -276,10 +309,22 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -
                                  np.arange(len(modes)), indexing="ij")
     ii, bb, rr, mm = ii.ravel(), bb.ravel(), rr.ravel(), mm.ravel()
     mode_arr = np.asarray([int(modes[k]) for k in mm], dtype=np.int64) if len(mm) else np.zeros(0, np.int64)
-    pred = predict(
-        shape, job.input_len, job.output_len, job.precision.bytes_per_value, job.kv.bytes_per_value,
-        job.precision.activation_bytes, hw.take(ii), batches[bb], ratios[rr], mode_arr, job.adjust,
-    )
+    hw_rows = hw.take(ii)
+
+    def run(rows: np.ndarray, wo: np.ndarray) -> Prediction:
+        return predict(shape, job.input_len, job.output_len, job.precision.bytes_per_value,
+                       job.kv.bytes_per_value, job.precision.activation_bytes, hw_rows.take(rows),
+                       batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo)
+
+    everything = np.arange(len(ii))
+    if job.weight_offload_fixed is not None:
+        w_off = np.full(len(ii), float(job.weight_offload_fixed))
+        pred = run(everything, w_off)
+    else:
+        w_off = np.zeros(len(ii))
+        pred = run(everything, w_off)
+        if job.weight_offload_step > 0:
+            w_off, pred = _min_weight_offload(job, hw_rows, pred, run)
     keep = np.ones(len(ii), dtype=bool)
     if len(modes) == 2:
         # Pairs (stream, cpu) are adjacent. Prefer the one that fits GPU and host memory, then the faster.
@@ -305,7 +350,8 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -
     unc = [catalog.uncertainty(x.gpu) for x in instances]
     return OptionTable(
         job=job, shape=shape, instances=opt_inst, batch_size=batches[bb[idx]],
-        offload_ratio=ratios[rr[idx]], mode=mode_arr[idx], gpu_memory_gb=hw.gpu_memory_gb[ii[idx]],
+        offload_ratio=ratios[rr[idx]], mode=mode_arr[idx], weight_offload=w_off[idx],
+        gpu_memory_gb=hw.gpu_memory_gb[ii[idx]],
         gpu_count=hw.gpu_count[ii[idx]], host_memory_gb=hw.host_memory_gb[ii[idx]],
         hourly_cost_usd=prices,
         pred=pred, structural=structural,

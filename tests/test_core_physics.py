@@ -55,7 +55,8 @@ def test_precision_parsing():
 
 def _one(catalog, model="OPT-1.3B", inst="a2-highgpu-1g", b=1, s=128, n=64, r=0.0, mode="stream", adjust=False, prec="fp16"):
     job = JobSpec(model=catalog.model(model), batch_sizes=(b,), input_len=s, output_len=n,
-                  precision=parse_precision(prec), offload_ratios=(r,), offload_mode=mode, adjust=adjust)
+                  precision=parse_precision(prec), offload_ratios=(r,), offload_mode=mode, adjust=adjust,
+                  weight_offload_step=0.0)
     return build_table(catalog, job, [catalog.instance(inst)])
 
 
@@ -133,7 +134,7 @@ def test_more_offload_never_faster_and_decode_floor(catalog, model, b, s, n, adj
         if adjust and mode == "cpu":
             continue  # overlapped CPU attention may legitimately beat GPU-only (FlexGen's delegation)
         job = JobSpec(model=catalog.model(model), batch_sizes=(b,), input_len=s, output_len=n,
-                      offload_ratios=ratios, offload_mode=mode, adjust=adjust)
+                      offload_ratios=ratios, offload_mode=mode, adjust=adjust, weight_offload_step=0.0)
         t = build_table(catalog, job, [inst])
         if not t.usable[0]:
             continue
@@ -149,3 +150,38 @@ def test_hardware_arrays_use_nvlink_per_direction(catalog):
     assert hw.gpu_link_gb_s[1] == 32.0  # L4: PCIe Gen4 x16 per direction
     assert OffloadMode.CPU == 1
     assert predict is not None
+
+
+def test_weight_offload_makes_30b_fit_one_t4(catalog):
+    """FlexGen's setting: OPT-30B on one 16 GB T4 only fits with weights in host memory."""
+    base = dict(model=catalog.model("OPT-30B"), batch_sizes=(64,), input_len=256, output_len=32, safety_factor=0.87)
+    inst = [catalog.instance("g4dn.16xlarge")]
+    off = build_table(catalog, JobSpec(**base, weight_offload_step=0.0), inst)
+    assert not off.fits_gpu.any()
+    on = build_table(catalog, JobSpec(**base, weight_offload_step=0.1), inst)
+    assert on.feasible.any()
+    i = int(np.argmax(np.where(on.feasible, on.pred.tps, -1)))
+    assert 0 < on.weight_offload[i] <= 1
+    # The smallest fitting fraction is kept: one grid step less does not fit.
+    less = build_table(catalog, JobSpec(**base, weight_offload_fixed=on.weight_offload[i] - 0.1,
+                                        offload_ratios=(float(on.offload_ratio[i]),),
+                                        offload_mode=on.mode_name(i) if on.offload_ratio[i] else "auto"), inst)
+    assert not less.fits_gpu[0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(model=st.sampled_from(MODELS), b=st.integers(1, 128), s=st.integers(1, 1024), n=st.integers(1, 256),
+       adjust=st.booleans(), r=st.sampled_from([0.0, 0.5, 1.0]), inst_i=st.integers(0, 10_000))
+def test_more_weight_offload_never_faster(catalog, model, b, s, n, adjust, r, inst_i):
+    insts = sorted(catalog.instances.values(), key=lambda i: i.name)
+    inst = insts[inst_i % len(insts)]
+    totals = []
+    for w in (0.0, 0.25, 0.5, 1.0):
+        job = JobSpec(model=catalog.model(model), batch_sizes=(b,), input_len=s, output_len=n, offload_ratios=(r,),
+                      offload_mode="stream", adjust=adjust, weight_offload_fixed=w)
+        t = build_table(catalog, job, [inst])
+        if not t.usable[0]:
+            return
+        assert t.pred.decode_s[0] >= t.pred.min_decode_s[0] * (1 - 1e-12)
+        totals.append(t.pred.total_s[0])
+    assert all(b2 >= a2 * (1 - 1e-12) for a2, b2 in zip(totals, totals[1:]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from ..catalog import Catalog
@@ -43,16 +45,20 @@ def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gp
 @click.option("--gpu-count", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--offload-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Fraction of the full-length KV cache in host memory.")
+@click.option("--weight-offload-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Fraction of the weights in host memory, streamed to the GPU every pass.")
 @click.option("--slo-tps", type=click.FloatRange(min=0), default=0.0, help="Report whether this SLO is met.")
 def predict(model: str, batch_size: int, input_len: int, output_len: int, safety_factor: float,
             adjust: bool, precision, kv_precision, spot: bool, offload_mode: str,
             catalog_files: tuple[str, ...], calibration: str | None, as_json: bool,
-            instance: str | None, gpu: str | None, gpu_count: int, offload_ratio: float, slo_tps: float) -> None:
+            instance: str | None, gpu: str | None, gpu_count: int, offload_ratio: float,
+            weight_offload_ratio: float, slo_tps: float) -> None:
     """Predict memory, time and cost of one batch on one instance."""
     catalog = open_catalog(catalog_files, calibration)
     inst = resolve_instance(catalog, instance, gpu, gpu_count)
     job = make_job(catalog, model, batch_size, input_len, output_len, safety_factor, precision,
                    kv_precision, (offload_ratio,), offload_mode, adjust, spot, slo_tps)
+    job = dataclasses.replace(job, weight_offload_fixed=weight_offload_ratio)
     table = build_table(catalog, job, [inst])
     table.structural = [[r for r in rs if not (inst.provider == "other" and r.startswith("price"))]
                         for rs in table.structural]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from ..errors import InfeasibleError
@@ -22,6 +24,8 @@ from .common import csv_list, make_job, open_catalog, workload_options
 @click.option("--provider", default=None, help="Only these providers, comma-separated: aws, gcp, azure.")
 @click.option("--offload-step", type=float, default=0.1, show_default=True,
               help="Offload ratio grid step; must divide 1 (0.05, 0.1, 0.25, ...).")
+@click.option("--weight-offload-step", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Grid step of the weight-offload fraction (weights in host memory, streamed each pass); 0 disables.")
 @click.option("--confidence", type=click.FloatRange(0.5, 1, max_open=True), default=None,
               help="Meet the SLO and memory at this confidence (e.g. 0.9) using the error band.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -32,13 +36,16 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
           adjust: bool, precision, kv_precision, spot: bool, offload_mode: str,
           catalog_files: tuple[str, ...], calibration: str | None, as_json: bool, slo_tps: float,
           slo_tps_per_seq: float, gpus: str | None, instances: str | None, provider: str | None,
-          offload_step: float, confidence: float | None, time_limit: float | None, solver: str,
+          offload_step: float, weight_offload_step: float, confidence: float | None, time_limit: float | None, solver: str,
           top: int) -> None:
     """Pick the cheapest instance and KV offload ratio that meets the SLO."""
     catalog = open_catalog(catalog_files, calibration)
     ratios = offload_levels(offload_step)
     job = make_job(catalog, model, batch_size, input_len, output_len, safety_factor, precision,
                    kv_precision, ratios, offload_mode, adjust, spot, slo_tps, slo_tps_per_seq, confidence)
+    if weight_offload_step:
+        offload_levels(weight_offload_step)  # same divisibility rule as --offload-step
+    job = dataclasses.replace(job, weight_offload_step=weight_offload_step)
     pool = select_instances(catalog, csv_list(gpus), csv_list(instances), csv_list(provider))
     outcome = optimize(catalog, job, pool, solver=solver, time_limit_s=time_limit)  # type: ignore[arg-type]
     if as_json:
