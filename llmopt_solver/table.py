@@ -8,6 +8,7 @@ MILP and the presenters read this table; nothing here knows about the solver.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from statistics import NormalDist
 from typing import Any, Literal
 
@@ -56,7 +57,8 @@ class OptionTable:
 
     job: JobSpec
     shape: ModelShape
-    instances: list[InstanceSpec]  # per option
+    instance_list: list[InstanceSpec]  # the distinct instances of the table
+    inst_idx: np.ndarray  # per option: index into instance_list
     batch_size: np.ndarray
     offload_ratio: np.ndarray
     mode: np.ndarray  # OffloadMode per option (ignored where offload_ratio == 0)
@@ -66,7 +68,7 @@ class OptionTable:
     host_memory_gb: np.ndarray
     hourly_cost_usd: np.ndarray  # NaN where the instance has no price of the requested kind
     pred: Prediction
-    structural: list[list[str]] = field(default_factory=list)  # reasons independent of memory/SLO
+    inst_reasons: list[list[str]] = field(default_factory=list)  # per instance: reasons independent of memory/SLO
     unc_bias: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean ln(measured/predicted)
     unc_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))  # std ln(measured/predicted)
     unc_memory_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -76,13 +78,13 @@ class OptionTable:
         """Returns the sub-table of options ``idx``."""
         idx = np.asarray(idx, dtype=np.int64)
         return OptionTable(
-            job=self.job, shape=self.shape, instances=[self.instances[i] for i in idx],
+            job=self.job, shape=self.shape, instance_list=self.instance_list, inst_idx=self.inst_idx[idx],
             batch_size=self.batch_size[idx], offload_ratio=self.offload_ratio[idx], mode=self.mode[idx],
             weight_offload=self.weight_offload[idx],
             gpu_memory_gb=self.gpu_memory_gb[idx], gpu_count=self.gpu_count[idx],
             host_memory_gb=self.host_memory_gb[idx], hourly_cost_usd=self.hourly_cost_usd[idx],
             pred=Prediction(**{k: getattr(self.pred, k)[idx] for k in Prediction.__dataclass_fields__}),
-            structural=[self.structural[i] for i in idx], unc_bias=self.unc_bias[idx],
+            inst_reasons=self.inst_reasons, unc_bias=self.unc_bias[idx],
             unc_sigma=self.unc_sigma[idx], unc_memory_sigma=self.unc_memory_sigma[idx],
         )
 
@@ -122,7 +124,17 @@ class OptionTable:
         return self.pred.gpu_memory_needed_gb * np.exp(self._z(self.job.confidence) * self.unc_memory_sigma)
 
     def __len__(self) -> int:
-        return len(self.instances)
+        return len(self.inst_idx)
+
+    @cached_property
+    def instances(self) -> list[InstanceSpec]:
+        """The instance of each option."""
+        return [self.instance_list[k] for k in self.inst_idx]
+
+    @property
+    def structural(self) -> list[list[str]]:
+        """Per option: reasons it cannot run at all (unsupported precision, no price, TP split)."""
+        return [self.inst_reasons[k] for k in self.inst_idx]
 
     @property
     def gpu_capacity_gb(self) -> np.ndarray:
@@ -143,7 +155,8 @@ class OptionTable:
     @property
     def usable(self) -> np.ndarray:
         """True where the option can be priced and run at all (no structural reason)."""
-        return np.array([not s for s in self.structural], dtype=bool)
+        ok = np.array([not s for s in self.inst_reasons], dtype=bool)
+        return ok[self.inst_idx] if len(ok) else np.zeros(0, dtype=bool)
 
     @property
     def fits_gpu(self) -> np.ndarray:
@@ -165,7 +178,7 @@ class OptionTable:
 
     def reasons(self, i: int) -> list[str]:
         """Returns why option ``i`` is infeasible (empty if it is feasible)."""
-        out = list(self.structural[i])
+        out = list(self.inst_reasons[self.inst_idx[i]])
         if out:
             return out
         p, cap = self.pred, self.gpu_capacity_gb[i]
@@ -341,21 +354,19 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -
     idx = np.nonzero(keep)[0]
     pred = Prediction(**{k: getattr(pred, k)[idx] for k in Prediction.__dataclass_fields__})
     sel = ii[idx]
-    opt_inst = [instances[i] for i in sel]
     inst_prices = [(x.spot_hourly_usd if job.spot else x.hourly_usd) for x in instances]
     inst_reasons = [_structural(job, shape, x, pk, pr)
                     for x, pk, pr in zip(instances, hw.peak_tflops, inst_prices)]
     prices = np.asarray([np.nan if p is None else p for p in inst_prices], dtype=float)[sel] if n_i else np.zeros(0)
-    structural = [list(inst_reasons[i]) for i in sel]
     unc = [catalog.uncertainty(x.gpu) for x in instances]
     return OptionTable(
-        job=job, shape=shape, instances=opt_inst, batch_size=batches[bb[idx]],
+        job=job, shape=shape, instance_list=list(instances), inst_idx=sel, batch_size=batches[bb[idx]],
         offload_ratio=ratios[rr[idx]], mode=mode_arr[idx], weight_offload=w_off[idx],
         gpu_memory_gb=hw.gpu_memory_gb[ii[idx]],
         gpu_count=hw.gpu_count[ii[idx]], host_memory_gb=hw.host_memory_gb[ii[idx]],
         hourly_cost_usd=prices,
-        pred=pred, structural=structural,
-        unc_bias=np.asarray([unc[i].bias for i in sel], dtype=float),
-        unc_sigma=np.asarray([unc[i].sigma for i in sel], dtype=float),
-        unc_memory_sigma=np.asarray([unc[i].memory_sigma for i in sel], dtype=float),
+        pred=pred, inst_reasons=inst_reasons,
+        unc_bias=np.asarray([u.bias for u in unc], dtype=float)[sel],
+        unc_sigma=np.asarray([u.sigma for u in unc], dtype=float)[sel],
+        unc_memory_sigma=np.asarray([u.memory_sigma for u in unc], dtype=float)[sel],
     )

@@ -60,8 +60,8 @@ def predict(model: str, batch_size: int, input_len: int, output_len: int, safety
                    kv_precision, (offload_ratio,), offload_mode, adjust, spot, slo_tps)
     job = dataclasses.replace(job, weight_offload_fixed=weight_offload_ratio)
     table = build_table(catalog, job, [inst])
-    table.structural = [[r for r in rs if not (inst.provider == "other" and r.startswith("price"))]
-                        for rs in table.structural]
+    table.inst_reasons = [[r for r in rs if not (inst.provider == "other" and r.startswith("price"))]
+                          for rs in table.inst_reasons]
     memory = memory_totals(table)
     if as_json:
         doc = table.record(0)
