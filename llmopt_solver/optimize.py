@@ -6,6 +6,7 @@ Also explains failure: which constraint binds and the best that is achievable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
@@ -38,25 +39,26 @@ def select_instances(
             raise InputError(f"--provider: unknown provider {p!r}; allowed: {', '.join(known)}.")
         pool = [i for i in pool if i.provider in wanted]
     if gpus:
-        names = []
-        for g in gpus:
-            try:
-                names.append(catalog.gpu(g).name)
-            except InputError as exc:
-                raise InputError(f"--gpus: {exc}") from None
-        pool = [i for i in pool if i.gpu in names]
+        wanted_gpus = _resolve(gpus, catalog.gpu, "--gpus")
+        pool = [i for i in pool if i.gpu in wanted_gpus]
     if instances:
-        names = []
-        for n in instances:
-            try:
-                names.append(catalog.instance(n).name)
-            except InputError as exc:
-                raise InputError(f"--instances: {exc}") from None
-        pool = [i for i in pool if i.name in names]
+        wanted = _resolve(instances, catalog.instance, "--instances")
+        pool = [i for i in pool if i.name in wanted]
     if not pool:
         raise InputError("filters: no instance matches --gpus/--instances/--provider together; "
                          "see `llmopt catalog instances`.")
     return sorted(pool, key=lambda i: (i.provider, i.name))
+
+
+def _resolve(names: list[str], lookup: Callable[[str], Any], flag: str) -> set[str]:
+    """Returns the catalog names of ``names``; InputError prefixed with ``flag`` if one is unknown."""
+    out = set()
+    for n in names:
+        try:
+            out.add(lookup(n).name)
+        except InputError as exc:
+            raise InputError(f"{flag}: {exc}") from None
+    return out
 
 
 def offload_levels(step: float) -> tuple[float, ...]:
