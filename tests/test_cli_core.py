@@ -199,3 +199,14 @@ def test_catalog_listing(runner):
 def test_python_m_entry_point():
     r = subprocess.run([sys.executable, "-m", "llmopt_solver", "solve", "--model", "nope"], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("name", ["on_prem_l4.json", "instances.csv"])
+def test_example_catalogs_run(runner, name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "catalogs" / name
+    r = run(runner, ORIGINAL + ["--catalog", str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    names = {o["instance"] for o in json.loads(r.stdout)["options"]}
+    assert names & {"onprem-2xL4", "lab-a100"}
