@@ -17,6 +17,7 @@ import pulp
 from .errors import InputError, SolverError
 
 SolverName = Literal["cbc", "highs"]
+PROVEN_GAP = 1e-6  # relative gap below which a solution counts as proven optimal
 
 
 class Status(StrEnum):
@@ -53,12 +54,13 @@ def _cbc_path() -> str | None:
         return None
 
 
-def _make_solver(name: SolverName, time_limit_s: float | None, gap_rel: float, tmp: str) -> Any:
+def _make_solver(name: SolverName, time_limit_s: float | None, gap_rel: float, tmp: str,
+                 warm_start: bool = False, cbc_options: tuple[str, ...] = ()) -> Any:
     if name == "cbc":
         path = _cbc_path()
         # threads=1: same input, same answer (parallel branch-and-bound is not deterministic).
         solver = pulp.COIN_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, threads=1,
-                               path=path) if path else None
+                               path=path, warmStart=warm_start, options=list(cbc_options)) if path else None
         if solver is None or not solver.available():
             raise SolverError("solver: CBC not found; reinstall with `pip install 'pulp[cbc]>=3.3.1,<4'`.")
         solver.tmpDir = tmp
@@ -72,17 +74,46 @@ def _make_solver(name: SolverName, time_limit_s: float | None, gap_rel: float, t
     raise InputError(f"--solver: {name!r} is not a solver; allowed: cbc, highs.")
 
 
+def _cbc_log_bound(path: str) -> tuple[float | None, float | None]:
+    """Returns CBC's final (lower bound, gap) from its log's "Result" block, or Nones."""
+    import re
+
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        text = fh.read()
+    tail = text[text.rfind("Result -"):] if "Result -" in text else ""
+    m = re.search(r"^Lower bound:\s*(\S+)", tail, re.M)
+    g = re.search(r"^Gap:\s*(\S+)", tail, re.M)
+    try:
+        return (float(m.group(1)) if m else None, float(g.group(1)) if g else None)
+    except ValueError:
+        return None, None
+
+
 def solve_problem(
     prob: pulp.LpProblem,
     variables: dict[Any, pulp.LpVariable],
     solver: SolverName = "cbc",
     time_limit_s: float | None = None,
     gap_rel: float = 0.0,
+    read_bound: bool = False,
+    warm_start: bool = False,
+    cbc_options: tuple[str, ...] = (),
 ) -> SolveResult:
-    """Solves ``prob`` and returns a SolveResult with ``values`` keyed like ``variables``."""
+    """Solves ``prob`` and returns a SolveResult with ``values`` keyed like ``variables``.
+
+    ``read_bound``: with CBC, read its proven lower bound and gap from its log (a MIP stopped by
+    ``gap_rel`` or the time limit is not proven optimal; its bound is what a user should see).
+    ``warm_start``: pass the variables' initial values to CBC as a starting solution.
+    ``cbc_options``: extra CBC arguments without the dash, e.g. ("passCuts 1",).
+    """
     t0 = time.perf_counter()
+    cbc_bound: tuple[float | None, float | None] = (None, None)
     with tempfile.TemporaryDirectory(prefix="llmopt-") as tmp:
-        s = _make_solver(solver, time_limit_s, gap_rel, tmp)
+        s = _make_solver(solver, time_limit_s, gap_rel, tmp, warm_start=warm_start and solver == "cbc",
+                         cbc_options=cbc_options)
+        log_path = os.path.join(tmp, "cbc.log")
+        if read_bound and solver == "cbc":
+            s.optionsDict["logPath"] = log_path
         try:
             if solver == "highs":
                 import contextlib
@@ -94,6 +125,8 @@ def solve_problem(
                 prob.solve(s)
         except pulp.PulpSolverError as exc:
             return SolveResult(Status.ERROR, solver, time.perf_counter() - t0, values={"error": str(exc)})
+        if read_bound and solver == "cbc" and os.path.exists(log_path):
+            cbc_bound = _cbc_log_bound(log_path)
     wall = time.perf_counter() - t0
     # prob.status: 1 optimal, -1 infeasible; sol_status: 1 optimal, 2 integer feasible (limit hit).
     if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
@@ -111,4 +144,10 @@ def solve_problem(
     gap = 0.0 if status is Status.OPTIMAL else None
     if status is Status.OPTIMAL:
         bound = objective
+    if cbc_bound[0] is not None:
+        bound = min(cbc_bound[0], objective)
+        gap = (objective - bound) / abs(objective) if objective else 0.0
+        # CBC says "Optimal" when it stops at gapRel; only a closed gap is proven optimal.
+        if status is Status.OPTIMAL and gap > PROVEN_GAP:
+            status = Status.FEASIBLE
     return SolveResult(status, solver, wall, objective=objective, best_bound=bound, gap=gap, values=values)

@@ -1,0 +1,97 @@
+"""``llmopt plan FILE.json``: the cheapest plan for a portfolio of jobs under deadlines and quotas."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Any
+
+import click
+
+from ..errors import InfeasibleError
+from ..fileio import dumps, write_atomic
+
+PROGRESS_AFTER_S = 1.0  # show a spinner only when building and solving take longer than this
+
+
+class DelayedStatus:
+    """A rich spinner on stderr that appears only after PROGRESS_AFTER_S; ``update`` sets its text."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.message = "planning"
+        self._status: Any = None
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> "DelayedStatus":
+        if self.enabled:
+            self._timer = threading.Timer(PROGRESS_AFTER_S, self._start)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def _start(self) -> None:
+        from rich.console import Console
+
+        with self._lock:
+            if self._done:
+                return
+            self._status = Console(stderr=True).status(self.message)
+            self._status.start()
+
+    def update(self, message: str) -> None:
+        self.message = message
+        with self._lock:
+            if self._status is not None:
+                self._status.update(message)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        with self._lock:
+            self._done = True
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._status is not None:
+                self._status.stop()
+
+
+@click.command()
+@click.argument("plan_file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
+              help="Also write the JSON document to this file (atomically).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="Solver time limit, seconds (per solve; makespan plans solve twice).")
+@click.option("--gap", type=click.FloatRange(0, 1), default=0.005, show_default=True,
+              help="Stop when the plan is proven within this relative gap of the optimum.")
+@click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
+@click.option("--catalog", "catalog_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Extra catalog file merged over the built-ins (and the plan's own); repeatable.")
+@click.option("--no-progress", is_flag=True, help="Never show the progress spinner on stderr.")
+def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float, gap: float, solver: str,
+         catalog_files: tuple[str, ...], no_progress: bool) -> None:
+    """Plan a portfolio of batch jobs (JSON file): instances, counts and times per job.
+
+    Every request of every job runs between its release and deadline, within the quotas and the
+    budget, at the least total cost (or, with "objective": "makespan", the earliest finish).
+    """
+    from ..plan import plan_from_file
+    from ..present_plan import infeasible_json, plan_json, plan_text
+
+    try:
+        with DelayedStatus(enabled=not no_progress) as status:
+            res = plan_from_file(plan_file, extra_catalogs=catalog_files, solver=solver,  # type: ignore[arg-type]
+                                 time_limit_s=time_limit, gap_rel=gap, progress=status.update)
+    except InfeasibleError as exc:
+        doc = infeasible_json(str(exc))
+        if out_file:
+            write_atomic(out_file, dumps(doc))
+        if as_json:
+            click.echo(dumps(doc), nl=False)
+        raise
+    doc = plan_json(res)
+    if out_file:
+        write_atomic(out_file, dumps(doc))
+    click.echo(dumps(doc) if as_json else plan_text(res), nl=False)

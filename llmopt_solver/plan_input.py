@@ -1,0 +1,181 @@
+"""The plan file (``llmopt plan FILE.json``): a pydantic schema and a loader with one-line errors.
+
+A plan is a portfolio of offline jobs with release times and deadlines, plus plan-wide quotas,
+budget and time-slot length. Unknown keys are errors. Catalog lookups (models, instances) happen
+later, in ``plan.py``; this module checks only what the file alone can tell.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import InputError
+from .precision import parse_precision
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlanJob(_Strict):
+    """One offline job of the portfolio."""
+
+    name: str = Field(min_length=1, description="unique job name")
+    model: str = Field(min_length=1, description="HF id, alias or path to a config.json")
+    num_requests: int = Field(gt=0, description="sequences to process")
+    input_len: int = Field(gt=0, description="prompt tokens per sequence")
+    output_len: int = Field(gt=0, description="generated tokens per sequence")
+    batch_size: int | Literal["auto"] = Field(default="auto", description="sequences per batch or 'auto'")
+    precision: str | int = Field(default="fp16", description="weight precision: 1, 2, 4 or a name")
+    kv_precision: str | int | None = Field(default=None, description="KV-cache precision (default: as precision)")
+    safety_factor: float = Field(default=0.87, gt=0, le=1, description="usable fraction of GPU memory")
+    deadline_h: float = Field(gt=0, description="hours from the plan's start by which every request is done")
+    release_h: float = Field(default=0.0, ge=0, description="hours from the plan's start before which nothing runs")
+    slo_tps: float = Field(default=0.0, ge=0, description="minimum generated tokens/s of one batch")
+    instances: list[str] | None = Field(default=None, description="allow-list of instance types")
+    gpus: list[str] | None = Field(default=None, description="allow-list of GPU types")
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch_positive(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be a whole number >= 1 or 'auto'")
+        return v
+
+    @field_validator("precision", "kv_precision")
+    @classmethod
+    def _precision_known(cls, v: str | int | None) -> str | int | None:
+        if v is not None:
+            try:
+                parse_precision(v, "precision")
+            except InputError as exc:
+                raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        return v
+
+    @model_validator(mode="after")
+    def _window(self) -> "PlanJob":
+        if self.deadline_h <= self.release_h:
+            raise ValueError(f"deadline_h {self.deadline_h:g} must be after release_h {self.release_h:g}")
+        return self
+
+
+class Quotas(_Strict):
+    """Instances running at the same time: per instance type, and per GPU type counting GPUs."""
+
+    instances: dict[str, int] = Field(default_factory=dict, description="instance type -> max running instances")
+    gpus: dict[str, int] = Field(default_factory=dict, description="GPU type -> max running GPUs")
+
+    @field_validator("instances", "gpus")
+    @classmethod
+    def _non_negative(cls, v: dict[str, int]) -> dict[str, int]:
+        for k, n in v.items():
+            if n < 0:
+                raise ValueError(f"quota for {k!r} is {n}; allowed: a whole number >= 0")
+        return v
+
+
+class PlanFile(_Strict):
+    """The whole plan file."""
+
+    jobs: list[PlanJob] = Field(min_length=1, description="the portfolio (at least one job)")
+    quotas: Quotas = Field(default_factory=Quotas)
+    budget_usd: float | None = Field(default=None, gt=0, description="maximum total cost, USD")
+    slot_h: float = Field(default=1.0, gt=0, description="time-slot length for quotas, hours")
+    startup_s: float | None = Field(default=None, ge=0, description="boot + model load per instance start, s")
+    providers: list[str] | None = Field(default=None, description="allowed providers (aws, gcp, azure)")
+    spot: bool = Field(default=False, description="use spot prices")
+    catalog: list[str] = Field(default_factory=list, description="extra catalog files (relative to the plan file)")
+    objective: Literal["cost", "makespan"] = Field(default="cost")
+    offload_step: float = Field(default=0.1, gt=0, le=1, description="KV offload-ratio grid step")
+    prune: Literal["exact", "heuristic"] = Field(
+        default="exact", description="option pruning: exact dominance only (optimum kept), or also options worse in "
+        "cost per request, speed and whole-job cost than one with the same quotas (or none)")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "PlanFile":
+        seen: set[str] = set()
+        for i, job in enumerate(self.jobs):
+            if job.name in seen:
+                raise ValueError(f"jobs[{i}].name: duplicate job name {job.name!r}; job names must be unique")
+            seen.add(job.name)
+        return self
+
+    @property
+    def horizon_h(self) -> float:
+        """Returns the latest deadline, hours."""
+        return max(j.deadline_h for j in self.jobs)
+
+
+def _loc(loc: tuple[Any, ...], data: Any) -> str:
+    """Returns e.g. "jobs[1] ('summarize').deadline_h" for a pydantic error location."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            if isinstance(node, list) and 0 <= part < len(node):
+                node = node[part]
+                if isinstance(node, dict) and isinstance(node.get("name"), str):
+                    out += f" ({node['name']!r})"
+            else:
+                node = None
+        else:
+            out += ("." if out else "") + str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> str:
+    parent = [p for p in loc[:-1] if not isinstance(p, int)]
+    model: type[BaseModel] = PlanFile
+    if parent[:1] == ["jobs"]:
+        model = PlanJob
+    elif parent[:1] == ["quotas"]:
+        model = Quotas
+    return ", ".join(model.model_fields)
+
+
+def first_error(exc: ValidationError, data: Any) -> str:
+    """Returns the first validation error as 'field: what is wrong; allowed: ...'."""
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"{_loc(loc, data)}: unknown key; allowed: {_allowed_keys(loc)}"
+    if err["type"] == "missing":
+        return f"{_loc(loc, data)}: required key is missing"
+    if not loc:  # model-level validators carry their own location in the message
+        return msg
+    where = _loc(loc, data)
+    # model_validator errors on a job carry the job's location only
+    return f"{where}: {msg}"
+
+
+def parse_plan(data: Any, origin: str = "plan") -> PlanFile:
+    """Returns the validated plan from parsed JSON; InputError naming the field otherwise."""
+    if not isinstance(data, dict):
+        raise InputError(f"{origin}: a plan must be a JSON object with a 'jobs' list.")
+    try:
+        return PlanFile.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"{origin}: {first_error(exc, data)}.") from None
+
+
+def load_plan(path: str | Path) -> PlanFile:
+    """Returns the validated plan in ``path``; InputError (with line and column for bad JSON)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such plan file.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: cannot read the plan file ({exc}).") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
+    return parse_plan(data, str(p))

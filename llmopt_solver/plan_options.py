@@ -1,0 +1,263 @@
+"""Per-job options of a plan: the option table of each job, start-up time, and dominance pruning.
+
+For each job the predictor runs once over instances x offload levels x batch sizes (``build_table``,
+batch sizes above the smallest power of two >= num_requests only take longer and are dropped);
+then options are pruned:
+
+1. per instance type, the option with the highest feasible throughput (requests per second,
+   counting at most ``num_requests`` sequences per batch) among those where start-up plus one
+   batch fits the job's window (DESIGN.md section 4). With a fixed batch size this is exact (same
+   price and batch, shortest batch time);
+2. across types (exact): an option is dropped when another one is no more expensive per hour,
+   carries at least as many requests per batch, is no slower per batch, and counts in no quota the
+   dropped one does not count in (with no more instances or GPUs). It can replace the dropped one
+   instance for instance in any plan at no higher cost, so the optimum is unchanged;
+3. only with ``prune: "heuristic"`` (opt-in; the default is ``"exact"``): also an option that is no better in cost per
+   request, requests per hour per instance and cost of the whole job alone than one counting in
+   the same quotas (or in none). Not exact: a plan might have used a few of its batches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .catalog import Catalog, ModelCard
+from .errors import InputError
+from .hardware import InstanceSpec
+from .optimize import offload_levels, select_instances
+from .plan_input import PlanFile, PlanJob
+from .precision import parse_precision
+from .table import JobSpec, OptionTable, build_table
+
+AUTO_BATCH_SIZES = tuple(2**k for k in range(11))  # 1 .. 1024, as `llmopt solve --batch-size auto`
+# Default start-up per instance: boot (VM start, driver and container/runtime start; 1-3 min on
+# AWS/GCP GPU instances) plus loading the weights at LOAD_GB_S (object storage or network disk to
+# GPU memory through the host; safetensors loads reach 0.5-2 GB/s). Both are deliberately round,
+# documented assumptions: override with the plan's `startup_s`.
+BOOT_S = 120.0
+LOAD_GB_S = 1.0
+FIT_EPS = 1e-9  # relative tolerance when comparing times (hours or seconds)
+
+QuotaKey = tuple[str, str]  # ("instance", name) or ("gpu", name)
+
+
+def default_startup_s(weights_gb: float) -> float:
+    """Returns the default start-up time of one instance, seconds: BOOT_S + weights_gb / LOAD_GB_S."""
+    return BOOT_S + weights_gb / LOAD_GB_S
+
+
+def batches_in(window_s: float, startup_s: float, batch_s: float) -> int:
+    """Returns how many whole batches one instance finishes in ``window_s`` after its start-up."""
+    if window_s < startup_s or batch_s <= 0:
+        return 0
+    return max(0, int(math.floor((window_s - startup_s) / batch_s * (1 + FIT_EPS) + FIT_EPS)))
+
+
+@dataclass
+class JobOptions:
+    """One job's pruned options (rows of ``table``) and what the MILP needs about them."""
+
+    index: int
+    job: PlanJob
+    card: ModelCard
+    startup_s: float
+    full: OptionTable  # every option evaluated (for diagnostics)
+    table: OptionTable  # the pruned options
+    quota: list[dict[QuotaKey, int]] = field(default_factory=list)  # per pruned option: key -> weight
+    dropped_no_fit: int = 0  # feasible options whose start-up + one batch exceed the window
+
+    @property
+    def window_h(self) -> float:
+        return self.job.deadline_h - self.job.release_h
+
+    @property
+    def label(self) -> str:
+        return f"job {self.job.name!r}"
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def price_usd_h(self) -> np.ndarray:
+        return self.table.hourly_cost_usd
+
+    @property
+    def batch_s(self) -> np.ndarray:
+        return self.table.pred.total_s
+
+    @property
+    def requests_per_batch(self) -> np.ndarray:
+        """Sequences one batch carries for this job: min(batch size, num_requests)."""
+        return np.minimum(self.table.batch_size, self.job.num_requests).astype(np.int64)
+
+    @property
+    def max_batches(self) -> np.ndarray:
+        """Batches that cover the whole job on one option: ceil(num_requests / requests per batch)."""
+        rpb = self.requests_per_batch
+        return -(-self.job.num_requests // rpb)
+
+    def batches_per_instance(self, window_h: float | None = None) -> np.ndarray:
+        """Returns per option the batches one instance finishes in ``window_h`` (default: the job's)."""
+        w = (self.window_h if window_h is None else window_h) * 3600.0
+        return np.asarray([batches_in(w, self.startup_s, float(t)) for t in self.batch_s], dtype=np.int64)
+
+
+def _resolve_model(catalog: Catalog, job: PlanJob, where: str, base: Path | None) -> ModelCard:
+    name = job.model
+    if base is not None and (name.endswith(".json") or "/" in name):
+        local = base / name
+        if local.is_file():
+            name = str(local)
+    try:
+        return catalog.model(name)
+    except InputError as exc:
+        raise type(exc)(f"{where}.model: {str(exc).removeprefix('--model: ')}") from None
+
+
+def _pool(catalog: Catalog, job: PlanJob, plan: PlanFile, where: str) -> list[InstanceSpec]:
+    try:
+        return select_instances(catalog, job.gpus, job.instances, plan.providers)
+    except InputError as exc:
+        msg = str(exc)
+        for flag, key in (("--gpus", "gpus"), ("--instances", "instances"), ("--provider", "providers")):
+            if msg.startswith(flag + ":"):
+                prefix = f"{where}.{key}" if key != "providers" else "providers"
+                raise InputError(f"{prefix}:{msg[len(flag) + 1:]}") from None
+        raise InputError(f"{where}: {msg}") from None
+
+
+def job_spec(catalog: Catalog, card: ModelCard, job: PlanJob, plan: PlanFile, where: str) -> JobSpec:
+    """Returns the JobSpec of one plan job (auto batch: every power of two up to 1024)."""
+    max_pos = card.config.get("max_position_embeddings") or card.config.get("n_positions")
+    if isinstance(max_pos, int) and job.input_len + job.output_len > max_pos:
+        raise InputError(f"{where}: input_len + output_len = {job.input_len + job.output_len} exceeds "
+                         f"{card.short_name}'s context window of {max_pos} tokens.")
+    precision = parse_precision(job.precision, f"{where}.precision")
+    kv = parse_precision(job.kv_precision, f"{where}.kv_precision") if job.kv_precision is not None else None
+    batches = AUTO_BATCH_SIZES if job.batch_size == "auto" else (int(job.batch_size),)
+    return JobSpec(model=card, batch_sizes=batches, input_len=job.input_len, output_len=job.output_len,
+                   precision=precision, kv_precision=kv, safety_factor=job.safety_factor,
+                   offload_ratios=offload_levels(plan.offload_step), spot=plan.spot, slo_tps=job.slo_tps)
+
+
+def quota_weights(inst: InstanceSpec, quotas_inst: dict[str, int], quotas_gpu: dict[str, int]) -> dict[QuotaKey, int]:
+    """Returns the quotas an instance of ``inst`` counts in, with its weight (1 instance, n GPUs)."""
+    out: dict[QuotaKey, int] = {}
+    if inst.name in quotas_inst:
+        out[("instance", inst.name)] = 1
+    if inst.gpu in quotas_gpu:
+        out[("gpu", inst.gpu)] = inst.gpu_count
+    return out
+
+
+def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: float,
+          weights: Callable[[InstanceSpec], dict[QuotaKey, int]], heuristic: bool = True) -> tuple[np.ndarray, int]:
+    """Returns (indices of the options kept, feasible options dropped because one batch does not fit)."""
+    price, ts = table.hourly_cost_usd, table.pred.total_s
+    b = table.batch_size
+    bmax = 1 << max(0, math.ceil(math.log2(num_requests)))  # larger batches only take longer
+    ok = table.feasible & np.isfinite(price) & np.isfinite(ts) & (ts > 0) & (b <= max(bmax, int(b.min()) if len(b) else 1))
+    fits = startup_s + ts <= window_h * 3600.0 * (1 + FIT_EPS)
+    cand = np.nonzero(ok & fits)[0]
+    no_fit = int(np.count_nonzero(ok & ~fits))
+    if len(cand) == 0:
+        return cand, no_fit
+    beff = np.minimum(b, num_requests).astype(float)
+    rate = beff / ts
+    # Step 1: per instance type the highest rate; ties: shorter batch, less offloaded, larger batch.
+    inst = table.inst_idx[cand]
+    order = cand[np.lexsort((-b[cand], table.weight_offload[cand], table.offload_ratio[cand], ts[cand],
+                             -rate[cand], inst))]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = table.inst_idx[order][1:] != table.inst_idx[order][:-1]
+    best = order[first]
+    names = np.asarray([table.instance_list[k].name for k in table.inst_idx[best]])
+    kept = best[np.lexsort((names, ts[best], price[best]))]
+    # Step 2: exact cross-type dominance (see the module docstring), vectorised over pairs.
+    keys = sorted({k for i in kept for k in weights(table.instances[i])})
+    w = np.zeros((len(kept), len(keys)))
+    for r, i in enumerate(kept):
+        for k, v in weights(table.instances[i]).items():
+            w[r, keys.index(k)] = v
+    p, be, t = price[kept], beff[kept], ts[kept]
+    tol = 1 + FIT_EPS
+    no_worse = ((p[:, None] <= p[None, :] * tol) & (be[:, None] >= be[None, :]) & (t[:, None] <= t[None, :] * tol)
+                & np.all(w[:, None, :] <= w[None, :, :], axis=2))
+    idx = np.arange(len(kept))
+    # o' (row) dominates o (column) if no worse and (strictly better somewhere or earlier in the order)
+    strictly = ((p[:, None] * tol < p[None, :]) | (be[:, None] > be[None, :]) | (t[:, None] * tol < t[None, :])
+                | np.any(w[:, None, :] < w[None, :, :], axis=2))
+    dom = no_worse & (strictly | (idx[:, None] < idx[None, :])) & (idx[:, None] != idx[None, :])
+    if heuristic:
+        dom |= _heuristic_dominance(p, be, t, w, num_requests, startup_s, window_h)
+    return kept[~dom.any(axis=0)], no_fit
+
+
+def _heuristic_dominance(p: np.ndarray, be: np.ndarray, t: np.ndarray, w: np.ndarray, num_requests: int,
+                         startup_s: float, window_h: float) -> np.ndarray:
+    """Returns D[o', o]: o' is no worse in cost per request, requests per hour per instance and
+    cost of the whole job alone, and counts in exactly the quotas o counts in (or in none).
+
+    Not exact (a plan may need a few batches of o for rounding), hence optional (``prune``).
+    """
+    per_req = p * t / be  # USD-seconds per request: the ordering is what matters
+    rate = be / t
+    batches = np.ceil(num_requests / be)
+    cap = np.maximum(np.floor((window_h * 3600.0 - startup_s) / t * (1 + FIT_EPS)), 1)
+    alone = np.ceil(batches / np.minimum(cap, batches)) * p * startup_s + batches * p * t
+    tol = 1 + FIT_EPS
+    idx = np.arange(len(p))
+    same_keys = np.all((w[:, None, :] > 0) == (w[None, :, :] > 0), axis=2) & np.all(w[:, None, :] <= w[None, :, :], axis=2)
+    free = ~np.any(w > 0, axis=1)
+    better = ((per_req[:, None] <= per_req[None, :] * tol) & (rate[:, None] >= rate[None, :] / tol)
+              & (alone[:, None] <= alone[None, :] * tol))
+    strictly = ((per_req[:, None] * tol < per_req[None, :]) | (rate[:, None] > rate[None, :] * tol)
+                | (alone[:, None] * tol < alone[None, :]))
+    return better & (strictly | (idx[:, None] < idx[None, :])) & (free[:, None] | same_keys) & (idx[:, None] != idx[None, :])
+
+
+_TABLES: dict[Any, OptionTable] = {}
+
+
+def _table(catalog: Catalog, spec: JobSpec, pool: list[InstanceSpec]) -> OptionTable:
+    """Returns the option table, cached per (catalog, spec, instances) within a process."""
+    key = (id(catalog), spec.model.name, spec.batch_sizes, spec.input_len, spec.output_len, spec.precision,
+           spec.kv_precision, spec.safety_factor, spec.offload_ratios, spec.spot, spec.slo_tps,
+           tuple(i.name for i in pool))
+    if key not in _TABLES:
+        if len(_TABLES) > 512:
+            _TABLES.clear()
+        _TABLES[key] = build_table(catalog, spec, pool)
+    return _TABLES[key]
+
+
+def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None,
+                      on_job: Callable[[int], None] | None = None) -> list[JobOptions]:
+    """Returns the pruned options of every job of ``plan`` (raises InputError for bad names)."""
+    out = []
+    for j, job in enumerate(plan.jobs):
+        where = f"jobs[{j}] ({job.name!r})"
+        card = _resolve_model(catalog, job, where, base)
+        spec = job_spec(catalog, card, job, plan, where)
+        pool = _pool(catalog, job, plan, where)
+        table = _table(catalog, spec, pool)
+        weights_gb = card.shape().total_params * spec.precision.bytes_per_value / 1e9
+        startup = plan.startup_s if plan.startup_s is not None else default_startup_s(weights_gb)
+        window = job.deadline_h - job.release_h
+
+        def w(inst: InstanceSpec) -> dict[QuotaKey, int]:
+            return quota_weights(inst, plan.quotas.instances, plan.quotas.gpus)
+
+        keep, no_fit = prune(table, job.num_requests, startup, window, w, heuristic=plan.prune == "heuristic")
+        sub = table.take(keep)
+        opts = JobOptions(index=j, job=job, card=card, startup_s=startup, full=table, table=sub,
+                          quota=[w(x) for x in sub.instances], dropped_no_fit=no_fit)
+        out.append(opts)
+        if on_job is not None:
+            on_job(j)
+    return out

@@ -1,0 +1,158 @@
+"""Presenters for ``llmopt plan``: a text report (per-job table, totals, per-slot usage) and JSON."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .plan import Assignment, PlanResult, quota_limits
+
+
+def _r(x: float, nd: int = 6) -> float:
+    return round(float(x), nd)
+
+
+def assignment_doc(res: PlanResult, a: Assignment) -> dict[str, Any]:
+    """Returns one assignment as its JSON record (times in hours, batch time in seconds)."""
+    jo = res.jobs[a.job]
+    t, i = jo.table, a.option
+    inst = t.instances[i]
+    return {
+        "instance": inst.name,
+        "provider": inst.provider,
+        "gpu": inst.gpu,
+        "gpu_count": inst.gpu_count,
+        "offload_ratio": _r(t.offload_ratio[i]),
+        "offload_mode": t.mode_name(i),
+        "weight_offload_ratio": _r(t.weight_offload[i]),
+        "batch_size": int(t.batch_size[i]),
+        "count": a.count,
+        "start_h": _r(a.start_h),
+        "end_h": _r(a.end_h),
+        "batches_per_instance": a.batches,
+        "requests": a.requests,
+        "batch_time_s": _r(t.pred.total_s[i], 9),
+        "startup_s": _r(jo.startup_s),
+        "hourly_cost_usd": _r(t.hourly_cost_usd[i]),
+        "instance_hours": _r(a.count * (a.end_h - a.start_h)),
+        "cost_usd": _r(res.cost(a)),
+    }
+
+
+def plan_json(res: PlanResult) -> dict[str, Any]:
+    """Returns the ``llmopt plan --json`` document (issue 3's keys, plus model size and inputs)."""
+    plan = res.plan
+    jobs = []
+    for j, jo in enumerate(res.jobs):
+        mine = res.job_assignments(j)
+        jobs.append({
+            "name": jo.job.name,
+            "model": jo.card.name,
+            "num_requests": jo.job.num_requests,
+            "release_h": jo.job.release_h,
+            "deadline_h": jo.job.deadline_h,
+            "cost_usd": _r(sum(res.cost(a) for a in mine)),
+            "finish_h": _r(max((a.end_h for a in mine), default=jo.job.release_h)),
+            "assignments": [assignment_doc(res, a) for a in mine],
+        })
+    usage = []
+    for row in res.usage():
+        if row["instances"]:
+            usage.append({"slot": row["slot"], "start_h": _r(row["start_h"]), "end_h": _r(row["end_h"]),
+                          "instances": row["instances"], "gpus": row["gpus"]})
+    s = res.solve
+    return {
+        "status": str(res.status),
+        "objective": plan.objective,
+        "total_cost_usd": _r(res.total_cost_usd),
+        "lower_bound_usd": _r(res.lower_bound_usd),
+        "gap": _r(res.gap),
+        "makespan_h": _r(res.makespan_h),
+        "budget_usd": plan.budget_usd,
+        "slot_h": plan.slot_h,
+        "quotas": {"instances": dict(sorted(plan.quotas.instances.items())),
+                   "gpus": dict(sorted(plan.quotas.gpus.items()))},
+        "jobs": jobs,
+        "usage": usage,
+        "solver": {
+            "name": s.solver,
+            "status": str(s.status),
+            "wall_s": _r(sum(p.wall_s for p in res.phases) or s.wall_s, 3),
+            "build_s": _r(res.build_s, 3),
+            "mip_gap": None if s.gap is None else _r(s.gap),
+            "options": sum(len(jo) for jo in res.jobs),
+            **res.model_size,
+        },
+    }
+
+
+def infeasible_json(reason: str) -> dict[str, Any]:
+    """Returns the ``--json`` document of a plan that cannot be met."""
+    return {"status": "infeasible", "reasons": reason.split("; "), "jobs": [], "usage": [],
+            "total_cost_usd": None, "lower_bound_usd": None, "makespan_h": None}
+
+
+def _console(buf: io.StringIO) -> Console:
+    return Console(file=buf, width=160, no_color=True, highlight=False, soft_wrap=True)
+
+
+def plan_text(res: PlanResult) -> str:
+    """Returns the text report: totals, a per-job table of assignments, and usage per slot."""
+    buf = io.StringIO()
+    w = buf.write
+    plan, s = res.plan, res.solve
+    w(f"Plan: {len(res.jobs)} jobs, objective {plan.objective}, slots of {plan.slot_h:g} h\n")
+    proven = f" (within {100 * res.gap:.2f}% of the lower bound; --gap stops the search)" if res.gap > 1e-9 else ""
+    w(f"Status: {res.status}{proven}\n")
+    budget = f" (budget ${plan.budget_usd:,.2f})" if plan.budget_usd is not None else ""
+    w(f"Total cost: ${res.total_cost_usd:,.2f}{budget}\n")
+    w(f"Lower bound: ${res.lower_bound_usd:,.2f} (gap {100 * res.gap:.2f}%)\n")
+    w(f"Makespan: {res.makespan_h:.2f} h\n")
+    size = res.model_size
+    wall = sum(p.wall_s for p in res.phases) or s.wall_s
+    w(f"Solver: {s.solver}, {wall:.2f} s (build {res.build_s:.2f} s); {sum(len(j) for j in res.jobs)} options, "
+      f"{size['variables']} variables ({size['integer_variables']} integer), {size['constraints']} constraints\n")
+    con = _console(buf)
+    t = Table(title="Jobs", title_justify="left", pad_edge=False)
+    for col, just in (("job", "left"), ("instance", "left"), ("count", "right"), ("KV off", "right"),
+                      ("batch", "right"), ("batch s", "right"), ("start h", "right"), ("end h", "right"),
+                      ("requests", "right"), ("inst-h", "right"), ("cost $", "right"), ("deadline h", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for j, jo in enumerate(res.jobs):
+        for k, a in enumerate(res.job_assignments(j)):
+            tb, i = jo.table, a.option
+            t.add_row(jo.job.name if k == 0 else "", tb.instances[i].name, str(a.count), f"{tb.offload_ratio[i]:.0%}",
+                      str(int(tb.batch_size[i])), f"{tb.pred.total_s[i]:.1f}", f"{a.start_h:.2f}", f"{a.end_h:.2f}",
+                      str(a.requests), f"{a.count * (a.end_h - a.start_h):.2f}", f"{res.cost(a):.2f}",
+                      f"{jo.job.deadline_h:g}" if k == 0 else "")
+    con.print(t)
+    con.print(usage_table(res))
+    return buf.getvalue()
+
+
+def usage_table(res: PlanResult) -> Table:
+    """Returns running instances (and GPUs under a GPU quota) per slot, as 'used/quota'."""
+    limits = quota_limits(res.plan)
+    rows = [r for r in res.usage() if r["instances"]]
+    names = sorted({n for r in rows for n in r["instances"]})
+    gpus = sorted({g for (kind, g) in limits if kind == "gpu" and any(r["gpus"].get(g) for r in rows)})
+    t = Table(title="Usage per slot (running / quota)", title_justify="left", pad_edge=False)
+    t.add_column("hours", justify="right")
+    for n in names:
+        t.add_column(n, justify="right")
+    for g in gpus:
+        t.add_column(f"{g} GPUs", justify="right")
+    for r in rows:
+        cells = [f"{r['start_h']:g}-{r['end_h']:g}"]
+        for n in names:
+            c = r["instances"].get(n, 0)
+            q = limits.get(("instance", n))
+            cells.append("" if not c else (f"{c}/{q}" if q is not None else str(c)))
+        for g in gpus:
+            c = r["gpus"].get(g, 0)
+            cells.append(f"{c}/{limits[('gpu', g)]}" if c else "")
+        t.add_row(*cells)
+    return t
