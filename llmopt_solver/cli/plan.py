@@ -69,9 +69,11 @@ class DelayedStatus:
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
 @click.option("--catalog", "catalog_files", multiple=True, type=click.Path(dir_okay=False),
               help="Extra catalog file merged over the built-ins (and the plan's own); repeatable.")
+@click.option("--calibration", type=click.Path(dir_okay=False), default=None,
+              help="Calibration profile from `llmopt calibrate` (merged last).")
 @click.option("--no-progress", is_flag=True, help="Never show the progress spinner on stderr.")
 def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float, gap: float, solver: str,
-         catalog_files: tuple[str, ...], no_progress: bool) -> None:
+         catalog_files: tuple[str, ...], calibration: str | None, no_progress: bool) -> None:
     """Plan a portfolio of batch jobs (JSON file): instances, counts and times per job.
 
     Every request of every job runs between its release and deadline, within the quotas and the
@@ -82,7 +84,8 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
 
     try:
         with DelayedStatus(enabled=not no_progress) as status:
-            res = plan_from_file(plan_file, extra_catalogs=catalog_files, solver=solver,  # type: ignore[arg-type]
+            extra = tuple(catalog_files) + ((calibration,) if calibration else ())
+            res = plan_from_file(plan_file, extra_catalogs=extra, solver=solver,  # type: ignore[arg-type]
                                  time_limit_s=time_limit, gap_rel=gap, progress=status.update)
     except InfeasibleError as exc:
         doc = infeasible_json(str(exc))
