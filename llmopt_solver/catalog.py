@@ -178,6 +178,15 @@ def _builtin() -> Catalog:
     _merge_efficiency(cat, eff, "built-in efficiency.json")
     cat.efficiency_sources = dict(eff.get("sources", {}))
     _merge_uncertainty(cat, eff.get("uncertainty", {}), "built-in efficiency.json")
+    # Built-in calibration profile (fitted on the public sets by docs/make_accuracy.py): the
+    # GPUs it names become "calibrated", with fitted efficiencies and error bands.
+    cal_file = resources.files("llmopt_solver").joinpath("data").joinpath("calibration.json")
+    if cal_file.is_file():
+        cal = json.loads(cal_file.read_text(encoding="utf-8"))
+        _merge_efficiency(cat, cal.get("efficiency", {}), "built-in calibration.json")
+        _merge_uncertainty(cat, cal.get("uncertainty", {}), "built-in calibration.json")
+        for gpu in (cal.get("efficiency", {}).get("gpus") or {}):
+            cat.calibrated_gpus[gpu] = str(cal.get("source", "built-in calibration.json"))
     cards = {}
     for entry in sorted(_model_dir().iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".json"):

@@ -60,10 +60,13 @@ class Hardware:
     allreduce_latency_s: np.ndarray
     reserve_gb: np.ndarray
     host_reserve_gb: np.ndarray
+    eff_kv_bw: np.ndarray | None = None  # decode attention's KV reads; None: eff_memory_bw
+    seq_overhead_s: np.ndarray | None = None  # host time per sequence per decode step; None: 0
 
     def take(self, idx: np.ndarray) -> "Hardware":
         """Returns the rows ``idx`` of every array."""
-        return Hardware(**{k: getattr(self, k)[idx] for k in self.__dataclass_fields__})
+        return Hardware(**{k: (None if getattr(self, k) is None else getattr(self, k)[idx])
+                           for k in self.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,8 @@ def predict(
         flops_pre = hw.peak_tflops * TERA * hw.eff_compute_prefill
         flops_dec = hw.peak_tflops * TERA * hw.eff_compute_decode
     mem_bw = hw.mem_bw_gb_s * GB * hw.eff_memory_bw
+    # Paged/flash decode attention streams the KV cache at its own fraction of peak bandwidth.
+    kv_bw = hw.mem_bw_gb_s * GB * (hw.eff_memory_bw if hw.eff_kv_bw is None else hw.eff_kv_bw)
     pcie = hw.host_link_gb_s * GB * hw.eff_pcie
     link = hw.gpu_link_gb_s * GB * hw.eff_gpu_link
     cpu_bw = hw.host_bw_gb_s * GB
@@ -227,7 +232,7 @@ def predict(
     comp_b = 4.0 * L * b * qd / tp * gpu_attn_share / flops_dec
     w_step = layer_weight_bytes(b) + head_params * weight_bytes / tp
     mem_a = (w_step + b * kv_tok_gpu) / mem_bw  # weights + the new token's KV write
-    mem_b = b * kv_tok_gpu * gpu_attn_share / mem_bw
+    mem_b = b * kv_tok_gpu * gpu_attn_share / kv_bw
     new_kv_out = r * b * kv_tok_gpu / pcie  # the new token's offloaded KV goes back to the host
     stream_b = r * b * kv_tok_gpu / pcie
     # CPU attention: host-resident KV of all GPUs read from DRAM, 4*q_dim FLOPs per token & layer.
@@ -236,6 +241,10 @@ def predict(
     off_a = new_kv_out + np.where(cpu, qo_transfer, 0.0) + w_stream_s
     off_b = np.where(cpu, cpu_b, stream_b)
     const = L * hw.layer_overhead_s + allreduce_s(b)
+    if hw.seq_overhead_s is not None:
+        # Serving frameworks' per-step host work (scheduling, sampling) grows with the batch and
+        # is serial with the GPU step in a synchronous engine.
+        const = const + b * hw.seq_overhead_s
     if overlap:
         lines_a = np.stack([comp_a, mem_a, off_a], axis=1) + const[:, None]
         lines_b = np.stack([comp_b, mem_b, off_b], axis=1)

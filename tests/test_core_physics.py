@@ -65,15 +65,16 @@ def test_decode_hand_computed_memory_bound(catalog):
     t = _one(catalog)
     shape, g, e = t.shape, catalog.gpu("A100-40GB-SXM"), catalog.efficiency("A100-40GB-SXM")
     bw = g.memory_bandwidth_gb_s * 1e9 * e.memory_bw
+    kv_bw = g.memory_bandwidth_gb_s * 1e9 * (e.memory_bw if e.kv_bw is None else e.kv_bw)
     kv_tok = shape.kv_values_per_token * 2
     layer_w = shape.num_layers * shape.layer_params * 2
     head_w = (shape.lm_head_params or shape.vocab_size * shape.hidden_size) * 2
     expected = 0.0
     for c in range(128, 128 + 64):
-        mem = (layer_w + head_w + kv_tok + kv_tok * c) / bw
+        mem = (layer_w + head_w + kv_tok) / bw + kv_tok * c / kv_bw
         flops = (2 * shape.num_layers * shape.layer_active_params + 2 * shape.vocab_size * shape.hidden_size
                  + 4 * shape.num_layers * shape.q_dim * c) / (g.fp16_tflops * 1e12 * e.compute_decode)
-        expected += max(mem, flops) + shape.num_layers * e.layer_overhead_s
+        expected += max(mem, flops) + shape.num_layers * e.layer_overhead_s + 1 * e.seq_overhead_s  # b = 1
     assert t.pred.decode_s[0] == pytest.approx(expected, rel=REL)
 
 

@@ -1,0 +1,296 @@
+"""Calibration: fit the predictor's efficiency parameters per GPU to measured rows.
+
+Robust and honest by construction:
+- residuals are log-ratios ln(predicted / measured), so a 2x error counts the same either way
+  and big and small runs weigh alike; a Huber loss (``HUBER_DELTA``) limits outliers' pull;
+- every parameter is bounded (``BOUNDS``) and fitted in log space, with numpy only (a
+  Levenberg-Marquardt / iteratively reweighted Gauss-Newton on a handful of parameters);
+- a GPU is fitted only from at least ``MIN_CONFIGS`` distinct runs, never from one row;
+- k-fold cross-validation groups the rows of one run (its latency and its throughput) in the
+  same fold and reports out-of-fold error next to the training fit; the uncertainty written to
+  the profile (median and 10th-90th percentile spread of ln(measured / predicted) throughput,
+  as a log-normal's bias and sigma) comes from out-of-fold residuals, so the error bars are
+  out-of-sample too.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .catalog import Catalog
+from .errors import InputError
+from .validation import (
+    OP_PREFIX, TIME_METRICS, Predicted, Prepared, evaluate, pct_errors, stats,
+)
+
+# Parameter -> (lower, upper) bound. Fractions of peak cannot exceed 1; overheads are per layer
+# per forward pass (kernel launches, framework bookkeeping) and per all-reduce.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "compute_prefill": (0.4, 0.9),
+    "compute_decode": (0.02, 1.0),
+    "memory_bw": (0.15, 1.0),
+    "kv_bw": (0.05, 1.0),
+    "layer_overhead_s": (1e-7, 1e-3),
+    "allreduce_latency_s": (1e-7, 5e-4),
+    "seq_overhead_s": (1e-8, 5e-4),
+}
+DEFAULT_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw", "layer_overhead_s",
+                  "allreduce_latency_s", "seq_overhead_s")
+HUBER_DELTA = 0.1  # |ln error| beyond ~10% counts linearly, not quadratically
+MIN_CONFIGS = 8  # distinct runs needed before a GPU's parameters are fitted
+Z90 = 1.2815515655446004  # standard normal 90th percentile
+
+
+def _huber(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+
+def _weights(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
+    a = np.abs(r)
+    return np.where(a <= delta, 1.0, delta / np.maximum(a, 1e-300))
+
+
+def minimise_log_params(resid: Callable[[dict[str, float]], np.ndarray], start: dict[str, float],
+                        bounds: dict[str, tuple[float, float]], max_iter: int = 60,
+                        grid_sweeps: int = 2) -> tuple[dict[str, float], float]:
+    """Returns (parameters, loss) minimising sum Huber(resid(params)) over bounded log-parameters.
+
+    Levenberg-Marquardt with iteratively reweighted least squares (Huber weights) and a
+    forward-difference Jacobian in log space; a step is kept only if it lowers the loss.
+    """
+    names = list(start)
+    lo = np.log([bounds[k][0] for k in names])
+    hi = np.log([bounds[k][1] for k in names])
+    z = np.clip(np.log([max(start[k], bounds[k][0]) for k in names]), lo, hi)
+
+    def params(zz: np.ndarray) -> dict[str, float]:
+        return {k: float(math.exp(v)) for k, v in zip(names, zz)}
+
+    def loss_of(r: np.ndarray) -> float:
+        r = r[np.isfinite(r)]
+        return float(_huber(r).sum()) if len(r) else math.inf
+
+    # Coarse log-grid sweeps first: the roofline's max() leaves flat regions where a parameter
+    # has no gradient (e.g. decode compute while every row is memory-bound at the start).
+    loss = loss_of(resid(params(z)))
+    for _ in range(grid_sweeps):
+        for j in range(len(z)):
+            best_v = z[j]
+            for v in np.linspace(lo[j], hi[j], 9):
+                zz = z.copy()
+                zz[j] = v
+                lv = loss_of(resid(params(zz)))
+                if lv < loss:
+                    loss, best_v = lv, v
+            z[j] = best_v
+    r = resid(params(z))
+    loss = loss_of(r)
+    lam = 1e-2
+    rel = 1.0
+    for _ in range(max_iter):
+        ok = np.isfinite(r)
+        w = _weights(r[ok])
+        J = np.zeros((int(ok.sum()), len(z)))
+        for j in range(len(z)):
+            h = 1e-3 if z[j] + 1e-3 <= hi[j] else -1e-3
+            zz = z.copy()
+            zz[j] += h
+            rj = resid(params(zz))[ok]
+            J[:, j] = np.where(np.isfinite(rj), (rj - r[ok]) / h, 0.0)
+        g = J.T @ (w * r[ok])
+        H = J.T @ (J * w[:, None])
+        improved = False
+        for _ in range(8):
+            A = H + lam * np.diag(np.diag(H) + 1e-9)
+            try:
+                dz = -np.linalg.solve(A, g)
+            except np.linalg.LinAlgError:
+                lam *= 10
+                continue
+            z_new = np.clip(z + dz, lo, hi)
+            r_new = resid(params(z_new))
+            loss_new = loss_of(r_new)
+            if loss_new < loss - 1e-12 * max(1.0, loss):
+                improved = True
+                rel = (loss - loss_new) / max(loss, 1e-300)
+                z, r, loss = z_new, r_new, loss_new
+                lam = max(lam / 3.0, 1e-7)
+                break
+            lam *= 4.0
+        if not improved or rel < 1e-7:
+            break
+    return params(z), loss
+
+
+@dataclass
+class GpuFit:
+    """One GPU's fitted parameters and the rows behind them."""
+
+    gpu: str
+    params: dict[str, float]
+    rows: int
+    configs: int
+    loss: float
+
+
+@dataclass
+class CalibrationResult:
+    """Fitted parameters, training and out-of-fold errors, and the uncertainty per GPU."""
+
+    fits: dict[str, GpuFit]
+    skipped_gpus: dict[str, str]
+    train_pred: Predicted
+    cv_pred: Predicted | None
+    folds: int
+    uncertainty: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _usable(prep: Prepared) -> np.ndarray:
+    meas = np.array([c.measured for c in prep.cases])
+    return prep.mapped & np.isfinite(meas) & (meas > 0)
+
+
+def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: tuple[str, ...] = DEFAULT_PARAMS,
+             min_configs: int = MIN_CONFIGS) -> tuple[dict[str, GpuFit], dict[str, str]]:
+    """Returns the per-GPU fits on rows ``train`` (a mask), and the GPUs left out with the reason."""
+    meas = np.array([c.measured for c in prep.cases])
+    use = train & _usable(prep)
+    fits, skipped = {}, {}
+    for gpu in sorted({str(g) for g in prep.gpu_of[use]}):
+        sel = use & (prep.gpu_of == gpu)
+        configs = {prep.cases[i].config_key for i in np.nonzero(sel)[0]}
+        if len(configs) < min_configs:
+            skipped[gpu] = f"only {len(configs)} distinct runs (need {min_configs}); kept spec-only"
+            continue
+        eff = catalog.efficiency(gpu)
+        names = list(param_names)
+        if not any(prep.cases[i].row.num_gpus > 1 for i in np.nonzero(sel)[0]):
+            names = [k for k in names if k != "allreduce_latency_s"]  # no TP rows: not identifiable
+        if not any(prep.cases[i].op == "" for i in np.nonzero(sel)[0]):
+            names = [k for k in names if k in ("compute_prefill", "memory_bw")]  # GEMM rows only
+        start = {k: float(getattr(eff, k) if getattr(eff, k) is not None else eff.memory_bw) for k in names}
+        sub = prep.restrict(sel)
+
+        def resid(p: dict[str, float], sel: np.ndarray = sel, gpu: str = gpu, sub: Prepared = sub) -> np.ndarray:
+            pred = evaluate(sub, {gpu: p}).value
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.log(pred[sel] / meas[sel])
+
+        params, loss = minimise_log_params(resid, start, BOUNDS)
+        fits[gpu] = GpuFit(gpu=gpu, params=params, rows=int(sel.sum()), configs=len(configs), loss=loss)
+    return fits, skipped
+
+
+def fold_of(prep: Prepared, k: int, seed: int = 0) -> np.ndarray:
+    """Returns the fold (0..k-1) of every case; the rows of one run share a fold (-1: unusable)."""
+    keys = sorted({prep.cases[i].config_key for i in np.nonzero(_usable(prep))[0]}, key=repr)
+    order = np.random.default_rng(seed).permutation(len(keys))
+    fold_by_key = {keys[j]: int(pos % k) for pos, j in enumerate(order)}
+    return np.array([fold_by_key.get(c.config_key, -1) if c.skip is None else -1 for c in prep.cases])
+
+
+def throughput_log_residual(prep: Prepared, pred: np.ndarray) -> np.ndarray:
+    """Returns ln(measured / predicted) throughput per case (times inverted; NaN for op rows)."""
+    meas = np.array([c.measured for c in prep.cases])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = np.log(meas / pred)
+    time = np.array([c.metric in TIME_METRICS for c in prep.cases])
+    op = np.array([c.metric.startswith(OP_PREFIX) for c in prep.cases])
+    return np.where(op, np.nan, np.where(time, -lr, lr))
+
+
+def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tuple[str, ...] = DEFAULT_PARAMS,
+              min_configs: int = MIN_CONFIGS, seed: int = 0) -> CalibrationResult:
+    """Returns the fit on all usable rows plus ``folds``-fold out-of-fold predictions (0: no CV)."""
+    usable = _usable(prep)
+    if not usable.any():
+        raise InputError("calibrate: no row could be mapped to a prediction (see `llmopt validate` for the reasons).")
+    fits, skipped = fit_gpus(prep, catalog, usable, param_names, min_configs)
+    if not fits:
+        raise InputError(f"calibrate: no GPU has enough measurements: {'; '.join(f'{g}: {r}' for g, r in skipped.items())}.")
+    train_pred = evaluate(prep, {g: f.params for g, f in fits.items()})
+    cv_pred = None
+    if folds >= 2:
+        fold = fold_of(prep, folds, seed)
+        value = np.full(len(prep.cases), np.nan)
+        mem = np.full(len(prep.cases), np.nan)
+        waves = np.full(len(prep.cases), np.nan)
+        for f in range(folds):
+            test = fold == f
+            if not test.any():
+                continue
+            fold_fits, _ = fit_gpus(prep, catalog, usable & (fold != f) & (fold >= 0), param_names, min_configs)
+            p = evaluate(prep, {g: x.params for g, x in fold_fits.items()}, subset=test)
+            value[test], mem[test], waves[test] = p.value[test], p.gpu_memory_needed_gb[test], p.waves[test]
+        cv_pred = Predicted(value=value, gpu_memory_needed_gb=mem, waves=waves)
+    res = CalibrationResult(fits=fits, skipped_gpus=skipped, train_pred=train_pred, cv_pred=cv_pred, folds=folds)
+    basis = cv_pred if cv_pred is not None else train_pred
+    u = throughput_log_residual(prep, basis.value)
+    for gpu in fits:
+        sel = usable & (prep.gpu_of == gpu) & np.isfinite(u)
+        if sel.sum() >= 2:
+            # Matched to the band the option table shows (10th-90th percentile of a log-normal):
+            # bias = median, sigma = (P90 - P10) / (2 z_0.9), robust to a stray row yet honest
+            # about heavy tails at the band's own quantiles.
+            q10, q50, q90 = np.percentile(u[sel], [10, 50, 90])
+            res.uncertainty[gpu] = {"bias": round(float(q50), 4), "sigma": round(float((q90 - q10) / (2 * Z90)), 4),
+                                    "rows": int(sel.sum())}
+    return res
+
+
+def error_table(prep: Prepared, pred: Predicted, mask: np.ndarray | None = None,
+                key: Callable[[Any], str] = lambda c: f"{c.gpu}|{c.metric}") -> dict[str, dict[str, Any]]:
+    """Returns stats of the % errors of ``pred`` grouped by ``key(case)``, plus 'overall'."""
+    meas = np.array([c.measured for c in prep.cases])
+    err = pct_errors(pred.value, meas)
+    ok = _usable(prep) & np.isfinite(err)
+    if mask is not None:
+        ok &= mask
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i in np.nonzero(ok)[0]:
+        groups[key(prep.cases[i])].append(int(i))
+    out = {k: stats(err[np.asarray(v)]) for k, v in sorted(groups.items())}
+    out["overall"] = stats(err[ok])
+    return out
+
+
+def profile_document(res: CalibrationResult, source: str, prep: Prepared, as_of: str | None = None,
+                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Returns the calibration profile (a catalog overlay: efficiency + uncertainty per GPU)."""
+    as_of = as_of or _dt.date.today().isoformat()
+    basis = "out-of-fold ({}-fold CV)".format(res.folds) if res.cv_pred is not None else "training fit"
+    eff, unc = {}, {}
+    for gpu, f in sorted(res.fits.items()):
+        rec: dict[str, Any] = {k: float(f"{v:.4g}") for k, v in sorted(f.params.items())}
+        rec["source"] = f"fitted by llmopt calibrate on {f.rows} rows ({f.configs} runs) of {source}"
+        rec["as_of"] = as_of
+        eff[gpu] = rec
+        if gpu in res.uncertainty:
+            u = res.uncertainty[gpu]
+            unc[gpu] = {"bias": u["bias"], "sigma": u["sigma"], "memory_sigma": 0.05, "rows": u["rows"],
+                        "source": f"ln(measured/predicted) throughput, {basis}, {source}"}
+    cv = error_table(prep, res.cv_pred, key=lambda c: c.metric) if res.cv_pred is not None else None
+    doc: dict[str, Any] = {
+        "source": f"llmopt calibrate: {source}",
+        "as_of": as_of,
+        "efficiency": {"gpus": eff},
+        "uncertainty": {"gpus": unc},
+        "calibration": {
+            "folds": res.folds,
+            "huber_delta": HUBER_DELTA,
+            "bounds": {k: list(v) for k, v in BOUNDS.items()},
+            "train_error": error_table(prep, res.train_pred, key=lambda c: c.metric),
+            "cv_error": cv,
+            "skipped_gpus": res.skipped_gpus,
+        },
+    }
+    if extra:
+        doc["calibration"].update(extra)
+    return doc

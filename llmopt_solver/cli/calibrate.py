@@ -1,0 +1,102 @@
+"""``llmopt calibrate MEASUREMENTS.csv --out profile.json``: fit efficiencies, print k-fold CV error."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..calibration import BOUNDS, DEFAULT_PARAMS, MIN_CONFIGS, calibrate as run_calibration, error_table, profile_document
+from ..errors import InputError
+from ..fileio import dumps, write_atomic
+from ..validation import map_rows, parse_gpu_map, prepare, read_measurements
+from .common import csv_list, open_catalog
+from .validate import _fmt
+
+
+def calibrate_text(doc: dict[str, Any], out: str, prep_rows: int, used_rows: int) -> str:
+    """Returns the human report: fitted parameters, training vs out-of-fold error, uncertainty."""
+    buf = io.StringIO()
+    con = Console(file=buf, width=160, no_color=True, highlight=False, soft_wrap=True)
+    cal = doc["calibration"]
+    con.print(f"Calibrated on {used_rows} of {prep_rows} rows; profile written to {out}.")
+    t = Table(title="Fitted efficiency parameters", title_justify="left")
+    names = sorted({k for rec in doc["efficiency"]["gpus"].values() for k in rec if k not in ("source", "as_of")})
+    t.add_column("gpu")
+    for n in names:
+        t.add_column(n, justify="right")
+    t.add_column("rows", justify="right")
+    for gpu, rec in doc["efficiency"]["gpus"].items():
+        u = doc["uncertainty"]["gpus"].get(gpu, {})
+        t.add_row(gpu, *[("-" if n not in rec else f"{rec[n]:.3g}") for n in names], str(u.get("rows", "-")))
+    con.print(t)
+    t = Table(title=f"Error by metric: training fit vs {cal['folds']}-fold cross-validation (out-of-sample)",
+              title_justify="left")
+    for col in ("metric", "rows", "train median", "train P90", "CV median", "CV P90", "CV bias"):
+        t.add_column(col, justify="left" if col == "metric" else "right")
+    cv = cal.get("cv_error") or {}
+    for metric, tr in cal["train_error"].items():
+        c = cv.get(metric, {})
+        t.add_row(metric, str(tr["rows"]), _fmt(tr["median_abs_pct_err"]), _fmt(tr["p90_abs_pct_err"]),
+                  _fmt(c.get("median_abs_pct_err")), _fmt(c.get("p90_abs_pct_err")), _fmt(c.get("bias_pct")))
+    con.print(t)
+    for gpu, u in doc["uncertainty"]["gpus"].items():
+        con.print(f"{gpu}: throughput ln(measured/predicted) bias {u['bias']:+.3f}, sigma {u['sigma']:.3f} "
+                  f"({u['rows']} rows)")
+    for gpu, why in cal.get("skipped_gpus", {}).items():
+        con.print(f"{gpu}: not fitted: {why}")
+    return buf.getvalue()
+
+
+@click.command()
+@click.argument("measurements", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Profile to write (JSON), for --calibration.")
+@click.option("--folds", type=click.IntRange(min=0), default=5, show_default=True,
+              help="k of the k-fold cross-validation (0 or 1: no CV; the uncertainty then comes from the training fit).")
+@click.option("--params", default=",".join(DEFAULT_PARAMS), show_default=True,
+              help=f"Efficiency parameters to fit, comma-separated; allowed: {', '.join(BOUNDS)}.")
+@click.option("--min-runs", type=click.IntRange(min=1), default=MIN_CONFIGS, show_default=True,
+              help="Distinct runs a GPU needs before it is fitted (never fit to one row).")
+@click.option("--gpu-map", "gpu_map", multiple=True, metavar="NAME=GPU",
+              help="Map a GPU name in the data to a catalog GPU, e.g. A100=A100-80GB-SXM.")
+@click.option("--framework", "frameworks", default=None, help="Only rows of these frameworks (comma-separated).")
+@click.option("--metric", "metrics", default=None, help="Only rows of these metrics (comma-separated).")
+@click.option("--catalog", "catalog_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Extra catalog file (JSON or CSV) merged over the built-ins; repeatable.")
+@click.option("--calibration", type=click.Path(dir_okay=False), default=None,
+              help="Start from this profile instead of the built-in one.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON on stdout (it is also written to --out).")
+def calibrate(measurements: str, out: str, folds: int, params: str, min_runs: int, gpu_map: tuple[str, ...],
+              frameworks: str | None, metrics: str | None, catalog_files: tuple[str, ...],
+              calibration: str | None, seed: int, as_json: bool) -> None:
+    """Fit per-GPU efficiency parameters to MEASUREMENTS.csv and write a calibration profile.
+
+    Robust (log errors, Huber loss, bounded parameters), with k-fold cross-validated error so
+    the figure you read is out-of-sample. Apply the result with --calibration in solve, predict,
+    plan and validate.
+    """
+    names = tuple(csv_list(params) or ())
+    bad = [n for n in names if n not in BOUNDS]
+    if bad or not names:
+        raise InputError(f"--params: {', '.join(bad) or '(empty)'} not fittable; allowed: {', '.join(BOUNDS)}.")
+    cat = open_catalog(catalog_files, calibration)
+    rows = read_measurements(measurements)
+    gmap = parse_gpu_map(gpu_map)
+    prep = prepare(map_rows(rows, cat, gmap, csv_list(frameworks), csv_list(metrics)), cat)
+    res = run_calibration(prep, cat, folds=folds if folds >= 2 else 0, param_names=names, min_configs=min_runs,
+                          seed=seed)
+    doc = profile_document(res, Path(measurements).name, prep,
+                           extra={"rows": len(rows), "gpu_map": dict(sorted(gmap.items())),
+                                  "frameworks": csv_list(frameworks), "metrics": csv_list(metrics),
+                                  "cv_error_by_gpu_metric": error_table(prep, res.cv_pred) if res.cv_pred else None})
+    write_atomic(out, dumps(doc))
+    if as_json:
+        click.echo(dumps(doc), nl=False)
+        return
+    used = sum(f.rows for f in res.fits.values())
+    click.echo(calibrate_text(doc, out, len(rows), used), nl=False)
