@@ -14,6 +14,7 @@ so a rerun is reproducible. Every figure in accuracy.md is generated here; nothi
 from __future__ import annotations
 
 import argparse
+import json
 import datetime as dt
 import sys
 from pathlib import Path
@@ -25,9 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from llmopt_solver.calibration import (  # noqa: E402
-    BOUNDS, DEFAULT_PARAMS, HUBER_DELTA, MIN_CONFIGS, calibrate, error_table, profile_document,
+    BOUNDS, DEFAULT_PARAMS, HUBER_DELTA, MIN_CONFIGS, RUNTIME_PARAMS, calibrate, error_table, profile_document,
+    transfer_prior,
 )
 from llmopt_solver.catalog import Catalog, load_catalog  # noqa: E402
+from llmopt_solver.hardware import Efficiency, Uncertainty  # noqa: E402
 from llmopt_solver.fileio import dumps, write_atomic  # noqa: E402
 from llmopt_solver.validation import (  # noqa: E402
     DEFAULT_GPU_MAP, FRAMEWORK_MEMORY_FRACTION, MeasurementRow, Prepared, build_report, evaluate, map_rows,
@@ -46,6 +49,10 @@ FOLDS = 5
 def spec_catalog() -> Catalog:
     """Returns the built-in catalog with every calibration removed (spec-only defaults)."""
     cat = load_catalog()
+    base = json.loads((ROOT / "llmopt_solver" / "data" / "efficiency.json").read_text(encoding="utf-8"))
+    cat.default_efficiency = Efficiency.model_validate(base["default"])
+    cat.default_uncertainty = Uncertainty.model_validate(base["uncertainty"]["default"])
+    cat.default_transferred = False
     cat.efficiency_overrides = {}
     cat.uncertainties = {}
     cat.calibrated_gpus = {}
@@ -144,6 +151,17 @@ def main() -> int:
         "rows": len(fp16_rows), "gpu_map": dict(sorted(DEFAULT_GPU_MAP.items())), "frameworks": FIT_FRAMEWORKS,
         "cv_error_by_gpu_metric": error_table(prep, res.cv_pred)})
     doc["source"] = f"llmopt built-in calibration: {source}"
+    # Spec-only GPUs (T4, L4, A10G, L40S, ...): the calibrated GPUs' runtime parameters, whose
+    # transfer is scored leave-one-GPU-out; their band comes from those out-of-GPU residuals.
+    prior = transfer_prior(prep, res)
+    if prior is not None:
+        doc["efficiency"]["default"] = {**{k: float(f"{v:.4g}") for k, v in sorted(prior.params.items())},
+                                        "source": f"geometric mean over {', '.join(sorted(res.fits))} of the fitted "
+                                        f"runtime parameters ({', '.join(RUNTIME_PARAMS)}); {source}",
+                                        "as_of": today}
+        doc["uncertainty"]["default"] = {**prior.uncertainty, "memory_sigma": 0.05,
+                                         "source": "ln(measured/predicted) throughput, leave-one-GPU-out transfer of "
+                                         f"the runtime parameters, {source}"}
 
     # ---- apply the fitted profile to everything else (out-of-sample w.r.t. these rows)
     cal = spec_catalog()
@@ -246,6 +264,29 @@ def main() -> int:
           "", "### Spec-only defaults on the same rows (before calibration)", "",
           md_table(grouped(prep, spec_pred, lambda c: f"{c.gpu}|{c.row.framework}|{c.metric}", in_scope),
                    ("GPU", "framework", "metric")), ""]
+    if prior is not None:
+        logo = error_table(prep, prior.logo_pred, mask=e2e & in_scope, key=lambda c: c.gpu)
+        spec_by_gpu = error_table(prep, spec_pred, mask=e2e & in_scope, key=lambda c: c.gpu)
+        L += ["## GPUs without measurements (T4, L4, A10G, L40S, ...)", "",
+              "Their hardware fractions (memory bandwidth, prefill GEMMs, PCIe, NVLink) stay the measured-spec "
+              "defaults of `efficiency.json`; the runtime parameters (" + ", ".join(RUNTIME_PARAMS) + ") are the "
+              "geometric mean of the calibrated GPUs' fits: "
+              + ", ".join(f"{k} = {v:.3g}" for k, v in sorted(prior.params.items())) + ". "
+              "Whether that transfers is checked leave-one-GPU-out: each calibrated GPU predicted with the *other* "
+              "GPUs' runtime parameters (e2e latency rows):", "",
+              "| held-out GPU | rows | spec-only median \\|err\\| | transferred median \\|err\\| | transferred P90 \\|err\\| | transferred bias |",
+              "|---|---|---|---|---|---|"]
+        for gpu, st in logo.items():
+            if gpu == "overall":
+                continue
+            sp = spec_by_gpu.get(gpu, {})
+            L.append(f"| {gpu} | {st['rows']} | {fmt(sp.get('median_abs_pct_err'))} | {fmt(st['median_abs_pct_err'])} "
+                     f"| {fmt(st['p90_abs_pct_err'])} | {fmt(st['bias_pct'])} |")
+        u = prior.uncertainty
+        L += ["", f"The error band of these GPUs comes from the same leave-one-GPU-out residuals "
+              f"(ln measured/predicted throughput: median {u['bias']:+.3f}, {u['rows']} rows; sigma {u['sigma']:.3f}, never narrower than the widest calibrated GPU), "
+              "so it is at least as wide as any calibrated GPU's. The transfer is between two NVLink HBM GPUs; on PCIe GDDR "
+              "cards treat it as a prior and calibrate with a few of your own runs (`llmopt calibrate`).", ""]
     L += ["## Calibrated on one framework (what `llmopt calibrate` on your own runs gives)", "",
           "The built-in profile pools vLLM and TensorRT-LLM, which differ (TensorRT-LLM is faster on H100; vLLM "
           "pays more host time per sequence per step). Fitted and cross-validated on one framework at a time:", "",

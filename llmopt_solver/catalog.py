@@ -53,6 +53,7 @@ class Catalog:
     models: dict[str, ModelCard] = field(default_factory=dict)
     calibrated_gpus: dict[str, str] = field(default_factory=dict)  # gpu -> profile source
     default_uncertainty: Uncertainty | None = None  # spec-only GPUs
+    default_transferred: bool = False  # defaults carry runtime parameters fitted on other GPUs
     uncertainties: dict[str, Uncertainty] = field(default_factory=dict)  # calibrated GPUs
 
     def uncertainty(self, gpu: str) -> Uncertainty:
@@ -184,6 +185,7 @@ def _builtin() -> Catalog:
     if cal_file.is_file():
         cal = json.loads(cal_file.read_text(encoding="utf-8"))
         _merge_efficiency(cat, cal.get("efficiency", {}), "built-in calibration.json")
+        cat.default_transferred = "default" in cal.get("efficiency", {})
         _merge_uncertainty(cat, cal.get("uncertainty", {}), "built-in calibration.json")
         for gpu in (cal.get("efficiency", {}).get("gpus") or {}):
             cat.calibrated_gpus[gpu] = str(cal.get("source", "built-in calibration.json"))
@@ -315,6 +317,7 @@ def load_catalog(user_files: Iterable[str | Path] = ()) -> Catalog:
         efficiency_sources=dict(base.efficiency_sources),
         models=dict(base.models), calibrated_gpus=dict(base.calibrated_gpus),
         default_uncertainty=base.default_uncertainty, uncertainties=dict(base.uncertainties),
+        default_transferred=base.default_transferred,
     )
     for f in user_files:
         merge_user_file(cat, Path(f))

@@ -146,7 +146,7 @@ def test_builtin_calibration_is_loaded():
     spec_only = cat.uncertainty("T4")
     for gpu in ("A100-40GB-SXM", "H100-SXM"):
         u = cat.uncertainty(gpu)
-        assert u.rows > 100 and u.sigma < spec_only.sigma  # calibrated bands are narrower
+        assert u.rows > 100 and u.sigma <= spec_only.sigma  # a GPU without measurements is never more certain
         e = cat.efficiency(gpu)
         assert 0.4 <= e.compute_prefill <= 0.9 and 0.15 <= e.memory_bw <= 1.0
 

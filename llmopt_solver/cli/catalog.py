@@ -43,6 +43,7 @@ def _gpus(cat: Catalog) -> tuple[list[dict[str, Any]], Table]:
         rec["efficiency"] = e.model_dump()
         rec["uncertainty"] = u.model_dump()
         rec["calibrated"] = calibrated
+        rec["accuracy"] = "calibrated" if calibrated else ("spec+transferred" if cat.default_transferred else "spec-only")
         rows.append(rec)
 
         def f(x: float | None) -> str:
@@ -51,7 +52,8 @@ def _gpus(cat: Catalog) -> tuple[list[dict[str, Any]], Table]:
         t.add_row(g.name, f(g.memory_gb), f(g.memory_bandwidth_gb_s), f(g.fp16_tflops), f(g.fp8_tflops),
                   f(g.int8_tops), f(g.host_link_gb_s), f(g.nvlink_gb_s),
                   f"{e.compute_prefill:.2f}/{e.compute_decode:.2f}/{e.memory_bw:.2f}/{e.pcie:.2f}",
-                  f"calibrated ({u.rows} rows)" if calibrated else "spec-only", g.as_of)
+                  f"calibrated ({u.rows} rows)" if calibrated else
+                  ("spec + transferred runtime" if cat.default_transferred else "spec-only"), g.as_of)
     return rows, t
 
 
