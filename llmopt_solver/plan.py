@@ -397,10 +397,16 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
     return out
 
 
-def plan_from_file(path: str | Path, extra_catalogs: tuple[str, ...] = (), **kw: Any) -> PlanResult:
-    """Loads ``path`` (and its catalog files, relative to it) and returns ``run_plan``'s result."""
+def plan_from_file(path: str | Path, extra_catalogs: tuple[str, ...] = (), confidence: float | None = None,
+                   **kw: Any) -> PlanResult:
+    """Loads ``path`` (and its catalog files, relative to it) and returns ``run_plan``'s result.
+
+    ``confidence`` (when given) replaces the file's ``confidence``.
+    """
     p = Path(path)
     plan = load_plan(p)
+    if confidence is not None:
+        plan = plan.model_copy(update={"confidence": confidence})
     files = [str((p.parent / c) if not Path(c).is_absolute() else Path(c)) for c in plan.catalog]
     catalog = load_catalog(files + list(extra_catalogs))
     return run_plan(plan, catalog, base=p.parent, **kw)
@@ -412,10 +418,10 @@ def plan_from_file(path: str | Path, extra_catalogs: tuple[str, ...] = (), **kw:
 def _no_option_reason(jo: JobOptions) -> str:
     """Returns why a job has no usable option: nothing fits at all, or not one batch in its window."""
     t = jo.full
-    ok = t.feasible & np.isfinite(t.hourly_cost_usd) & np.isfinite(t.pred.total_s)
+    ok = t.feasible & np.isfinite(t.hourly_cost_usd) & np.isfinite(t.planning_total_s)
     if not ok.any():
         return f"{jo.label}: {diagnose(t).message}"
-    fastest = float(np.min(t.pred.total_s[ok]))
+    fastest = float(np.min(t.planning_total_s[ok]))
     need_h = (jo.startup_s + fastest) / 3600.0
     return (f"{jo.label}: window {jo.window_h:g} h (release {jo.job.release_h:g} h, deadline {jo.job.deadline_h:g} h) "
             f"too tight for start-up ({jo.startup_s / 60:.1f} min) plus one batch ({fastest:.3g} s): needs >= {need_h:.3g} h")

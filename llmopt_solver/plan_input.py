@@ -91,6 +91,9 @@ class PlanFile(_Strict):
     catalog: list[str] = Field(default_factory=list, description="extra catalog files (relative to the plan file)")
     objective: Literal["cost", "makespan"] = Field(default="cost")
     offload_step: float = Field(default=0.1, gt=0, le=1, description="KV offload-ratio grid step")
+    confidence: float | None = Field(
+        default=None, ge=0.5, lt=1, description="schedule with the pessimistic P-quantile of each batch time "
+        "(and of GPU memory), from the GPU's error band; None: the predictions as they are")
     prune: Literal["exact", "heuristic"] = Field(
         default="exact", description="option pruning: exact dominance only (optimum kept), or also options worse in "
         "cost per request, speed and whole-job cost than one with the same quotas (or none)")

@@ -88,7 +88,8 @@ class JobOptions:
 
     @property
     def batch_s(self) -> np.ndarray:
-        return self.table.pred.total_s
+        """Seconds per batch used for scheduling (pessimistic under ``confidence``)."""
+        return self.table.planning_total_s
 
     @property
     def requests_per_batch(self) -> np.ndarray:
@@ -142,7 +143,8 @@ def job_spec(catalog: Catalog, card: ModelCard, job: PlanJob, plan: PlanFile, wh
     batches = AUTO_BATCH_SIZES if job.batch_size == "auto" else (int(job.batch_size),)
     return JobSpec(model=card, batch_sizes=batches, input_len=job.input_len, output_len=job.output_len,
                    precision=precision, kv_precision=kv, safety_factor=job.safety_factor,
-                   offload_ratios=offload_levels(plan.offload_step), spot=plan.spot, slo_tps=job.slo_tps)
+                   offload_ratios=offload_levels(plan.offload_step), spot=plan.spot, slo_tps=job.slo_tps,
+                   confidence=plan.confidence)
 
 
 def quota_weights(inst: InstanceSpec, quotas_inst: dict[str, int], quotas_gpu: dict[str, int]) -> dict[QuotaKey, int]:
@@ -158,7 +160,7 @@ def quota_weights(inst: InstanceSpec, quotas_inst: dict[str, int], quotas_gpu: d
 def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: float,
           weights: Callable[[InstanceSpec], dict[QuotaKey, int]], heuristic: bool = True) -> tuple[np.ndarray, int]:
     """Returns (indices of the options kept, feasible options dropped because one batch does not fit)."""
-    price, ts = table.hourly_cost_usd, table.pred.total_s
+    price, ts = table.hourly_cost_usd, table.planning_total_s
     b = table.batch_size
     bmax = 1 << max(0, math.ceil(math.log2(num_requests)))  # larger batches only take longer
     ok = table.feasible & np.isfinite(price) & np.isfinite(ts) & (ts > 0) & (b <= max(bmax, int(b.min()) if len(b) else 1))
@@ -227,7 +229,7 @@ _TABLES: dict[Any, OptionTable] = {}
 def _table(catalog: Catalog, spec: JobSpec, pool: list[InstanceSpec]) -> OptionTable:
     """Returns the option table, cached per (catalog, spec, instances) within a process."""
     key = (id(catalog), spec.model.name, spec.batch_sizes, spec.input_len, spec.output_len, spec.precision,
-           spec.kv_precision, spec.safety_factor, spec.offload_ratios, spec.spot, spec.slo_tps,
+           spec.kv_precision, spec.safety_factor, spec.offload_ratios, spec.spot, spec.slo_tps, spec.confidence,
            tuple(i.name for i in pool))
     if key not in _TABLES:
         if len(_TABLES) > 512:

@@ -35,6 +35,7 @@ def assignment_doc(res: PlanResult, a: Assignment) -> dict[str, Any]:
         "batches_per_instance": a.batches,
         "requests": a.requests,
         "batch_time_s": _r(t.pred.total_s[i], 9),
+        "planned_batch_time_s": _r(t.planning_total_s[i], 9),  # = batch_time_s unless confidence is set
         "startup_s": _r(jo.startup_s),
         "hourly_cost_usd": _r(t.hourly_cost_usd[i]),
         "instance_hours": _r(a.count * (a.end_h - a.start_h)),

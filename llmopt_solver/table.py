@@ -117,6 +117,11 @@ class OptionTable:
         return self.pred.tps_per_seq * self.planning_factor
 
     @property
+    def planning_total_s(self) -> np.ndarray:
+        """Batch time used for scheduling, s: predicted, or its pessimistic P-quantile."""
+        return self.pred.total_s / self.planning_factor
+
+    @property
     def planning_gpu_need_gb(self) -> np.ndarray:
         """GPU memory need used by constraints: predicted, or its pessimistic P-quantile."""
         if self.job.confidence is None:

@@ -69,11 +69,14 @@ class DelayedStatus:
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
 @click.option("--catalog", "catalog_files", multiple=True, type=click.Path(dir_okay=False),
               help="Extra catalog file merged over the built-ins (and the plan's own); repeatable.")
+@click.option("--confidence", type=click.FloatRange(0.5, 1, max_open=True), default=None,
+              help="Schedule with the pessimistic P-quantile of each batch time (overrides the file's).")
 @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
               help="Calibration profile from `llmopt calibrate` (merged last).")
 @click.option("--no-progress", is_flag=True, help="Never show the progress spinner on stderr.")
 def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float, gap: float, solver: str,
-         catalog_files: tuple[str, ...], calibration: str | None, no_progress: bool) -> None:
+         catalog_files: tuple[str, ...], confidence: float | None, calibration: str | None,
+         no_progress: bool) -> None:
     """Plan a portfolio of batch jobs (JSON file): instances, counts and times per job.
 
     Every request of every job runs between its release and deadline, within the quotas and the
@@ -85,7 +88,7 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     try:
         with DelayedStatus(enabled=not no_progress) as status:
             extra = tuple(catalog_files) + ((calibration,) if calibration else ())
-            res = plan_from_file(plan_file, extra_catalogs=extra, solver=solver,  # type: ignore[arg-type]
+            res = plan_from_file(plan_file, extra_catalogs=extra, confidence=confidence, solver=solver,  # type: ignore[arg-type]
                                  time_limit_s=time_limit, gap_rel=gap, progress=status.update)
     except InfeasibleError as exc:
         doc = infeasible_json(str(exc))
