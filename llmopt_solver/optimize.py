@@ -6,7 +6,7 @@ Also explains failure: which constraint binds and the best that is achievable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -39,10 +39,10 @@ def select_instances(
             raise InputError(f"--provider: unknown provider {p!r}; allowed: {', '.join(known)}.")
         pool = [i for i in pool if i.provider in wanted]
     if gpus:
-        wanted_gpus = _resolve(gpus, catalog.gpu, "--gpus")
+        wanted_gpus = set(resolve_names(gpus, catalog.gpu, "--gpus").values())
         pool = [i for i in pool if i.gpu in wanted_gpus]
     if instances:
-        wanted = _resolve(instances, catalog.instance, "--instances")
+        wanted = set(resolve_names(instances, catalog.instance, "--instances").values())
         pool = [i for i in pool if i.name in wanted]
     if not pool:
         raise InputError("filters: no instance matches --gpus/--instances/--provider together; "
@@ -50,14 +50,14 @@ def select_instances(
     return sorted(pool, key=lambda i: (i.provider, i.name))
 
 
-def _resolve(names: list[str], lookup: Callable[[str], Any], flag: str) -> set[str]:
-    """Returns the catalog names of ``names``; InputError prefixed with ``flag`` if one is unknown."""
-    out = set()
+def resolve_names(names: Iterable[str], lookup: Callable[[str], Any], field: str) -> dict[str, str]:
+    """Returns {name as given: name as the catalog spells it}; InputError prefixed with ``field``."""
+    out = {}
     for n in names:
         try:
-            out.add(lookup(n).name)
+            out[n] = lookup(n).name
         except InputError as exc:
-            raise InputError(f"{flag}: {exc}") from None
+            raise InputError(f"{field}: {exc}") from None
     return out
 
 

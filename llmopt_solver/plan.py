@@ -25,7 +25,7 @@ import numpy as np
 
 from .catalog import Catalog, load_catalog
 from .errors import InfeasibleError, InputError, SolverError
-from .optimize import diagnose, recheck
+from .optimize import diagnose, recheck, resolve_names
 from .plan_input import PlanFile, load_plan
 from .plan_milp import OptionData, PlanData, PlanModel, QuotaKey, build_plan_milp, greedy_start, option_limit
 from .plan_options import FIT_EPS, JobOptions, batches_in, build_job_options
@@ -136,18 +136,10 @@ def window_slots(release_h: float, deadline_h: float, slot_h: float) -> tuple[tu
 
 def canonical_quotas(catalog: Catalog, plan: PlanFile) -> PlanFile:
     """Returns ``plan`` with quota names as the catalog spells them; InputError for unknown names."""
-    inst: dict[str, int] = {}
-    for name, q in plan.quotas.instances.items():
-        try:
-            inst[catalog.instance(name).name] = q
-        except InputError as exc:
-            raise InputError(f"quotas.instances: {exc}") from None
-    gpus: dict[str, int] = {}
-    for name, q in plan.quotas.gpus.items():
-        try:
-            gpus[catalog.gpu(name).name] = q
-        except InputError as exc:
-            raise InputError(f"quotas.gpus: {exc}") from None
+    canon_i = resolve_names(plan.quotas.instances, catalog.instance, "quotas.instances")
+    canon_g = resolve_names(plan.quotas.gpus, catalog.gpu, "quotas.gpus")
+    inst = {canon_i[name]: q for name, q in plan.quotas.instances.items()}
+    gpus = {canon_g[name]: q for name, q in plan.quotas.gpus.items()}
     quotas = plan.quotas.model_copy(update={"instances": inst, "gpus": gpus})
     return plan.model_copy(update={"quotas": quotas})
 

@@ -19,28 +19,22 @@ def assignment_doc(res: PlanResult, a: Assignment) -> dict[str, Any]:
     """Returns one assignment as its JSON record (times in hours, batch time in seconds)."""
     jo = res.jobs[a.job]
     t, i = jo.table, a.option
-    inst = t.instances[i]
-    return {
-        "instance": inst.name,
-        "provider": inst.provider,
-        "gpu": inst.gpu,
-        "gpu_count": inst.gpu_count,
-        "offload_ratio": _r(t.offload_ratio[i]),
-        "offload_mode": t.mode_name(i),
-        "weight_offload_ratio": _r(t.weight_offload[i]),
-        "batch_size": int(t.batch_size[i]),
+    option = t.record(i)  # the same option record as `llmopt solve` / `predict`
+    doc = {k: option[k] for k in ("instance", "provider", "gpu", "gpu_count", "offload_ratio", "offload_mode",
+                                  "weight_offload_ratio", "batch_size", "hourly_cost_usd")}
+    doc.update({
         "count": a.count,
         "start_h": _r(a.start_h),
         "end_h": _r(a.end_h),
         "batches_per_instance": a.batches,
         "requests": a.requests,
-        "batch_time_s": _r(t.pred.total_s[i], 9),
+        "batch_time_s": option["total_s"],
         "planned_batch_time_s": _r(t.planning_total_s[i], 9),  # = batch_time_s unless confidence is set
         "startup_s": _r(jo.startup_s),
-        "hourly_cost_usd": _r(t.hourly_cost_usd[i]),
         "instance_hours": _r(a.count * (a.end_h - a.start_h)),
         "cost_usd": _r(res.cost(a)),
-    }
+    })
+    return doc
 
 
 def plan_json(res: PlanResult) -> dict[str, Any]:
