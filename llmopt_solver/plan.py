@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .catalog import Catalog, load_catalog
-from .errors import InfeasibleError, InputError, SolverError
+from .errors import InfeasibleError, SolverError
 from .optimize import diagnose, recheck, resolve_names
 from .plan_input import PlanFile, load_plan
 from .plan_milp import OptionData, PlanData, PlanModel, QuotaKey, build_plan_milp, greedy_start, option_limit

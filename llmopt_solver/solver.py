@@ -5,12 +5,14 @@ Raw pulp status codes never leave this module.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import pulp
 
@@ -89,6 +91,26 @@ def _cbc_log_bound(path: str) -> tuple[float | None, float | None]:
         return None, None
 
 
+@contextlib.contextmanager
+def _silence_stdout_fd(active: bool) -> Iterator[None]:
+    """Points file descriptor 1 at /dev/null while active: HiGHS prints its banner from C++
+    straight to fd 1 (even with msg=False), which would corrupt ``--json`` output on stdout."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def solve_problem(
     prob: pulp.LpProblem,
     variables: dict[Any, pulp.LpVariable],
@@ -107,26 +129,23 @@ def solve_problem(
     ``cbc_options``: extra CBC arguments without the dash, e.g. ("passCuts 1",).
     """
     t0 = time.perf_counter()
-    cbc_bound: tuple[float | None, float | None] = (None, None)
-    with tempfile.TemporaryDirectory(prefix="llmopt-") as tmp:
+    cbc_bound: tuple[float | None, float | None] = (None, None)  # the MIP's proven bound (CBC or HiGHS)
+    with tempfile.TemporaryDirectory(prefix="llmopt-") as tmp, _silence_stdout_fd(solver == "highs"):
         s = _make_solver(solver, time_limit_s, gap_rel, tmp, warm_start=warm_start and solver == "cbc",
                          cbc_options=cbc_options)
         log_path = os.path.join(tmp, "cbc.log")
         if read_bound and solver == "cbc":
             s.optionsDict["logPath"] = log_path
         try:
-            if solver == "highs":
-                import contextlib
-                import io
-
-                with contextlib.redirect_stdout(io.StringIO()):  # highspy prints a banner
-                    prob.solve(s)
-            else:
-                prob.solve(s)
+            prob.solve(s)
         except pulp.PulpSolverError as exc:
             return SolveResult(Status.ERROR, solver, time.perf_counter() - t0, values={"error": str(exc)})
         if read_bound and solver == "cbc" and os.path.exists(log_path):
             cbc_bound = _cbc_log_bound(log_path)
+        elif read_bound and solver == "highs" and getattr(prob, "solverModel", None) is not None:
+            info = prob.solverModel.getInfo()
+            if prob.solverModel.getNumCol() and info.mip_dual_bound == info.mip_dual_bound:  # not NaN
+                cbc_bound = (float(info.mip_dual_bound), None)
     wall = time.perf_counter() - t0
     # prob.status: 1 optimal, -1 infeasible; sol_status: 1 optimal, 2 integer feasible (limit hit).
     if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
