@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
-from .errors import CatalogError, ModelConfigError, did_you_mean
+from .errors import CatalogError, InputError, ModelConfigError, did_you_mean
 from .hardware import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
 from .model_card import ModelShape, shape_from_config
 
@@ -39,6 +39,13 @@ class ModelCard:
 
     def shape(self) -> ModelShape:
         return shape_from_config(self.config, self.short_name)
+
+    def check_context(self, input_len: int, output_len: int, label: str) -> None:
+        """Raises InputError, starting with ``label``, if input + output exceed the context window."""
+        max_pos = self.config.get("max_position_embeddings") or self.config.get("n_positions")
+        if isinstance(max_pos, int) and input_len + output_len > max_pos:
+            raise InputError(f"{label} = {input_len + output_len} exceeds {self.short_name}'s context window "
+                             f"of {max_pos} tokens.")
 
 
 @dataclass

@@ -32,9 +32,8 @@ from .hardware import InstanceSpec
 from .optimize import offload_levels, select_instances
 from .plan_input import PlanFile, PlanJob
 from .precision import parse_precision
-from .table import JobSpec, OptionTable, build_table
+from .table import AUTO_BATCH_SIZES, JobSpec, OptionTable, build_table
 
-AUTO_BATCH_SIZES = tuple(2**k for k in range(11))  # 1 .. 1024, as `llmopt solve --batch-size auto`
 # Default start-up per instance: boot (VM start, driver and container/runtime start; 1-3 min on
 # AWS/GCP GPU instances) plus loading the weights at LOAD_GB_S (object storage or network disk to
 # GPU memory through the host; safetensors loads reach 0.5-2 GB/s). Both are deliberately round,
@@ -134,10 +133,7 @@ def _pool(catalog: Catalog, job: PlanJob, plan: PlanFile, where: str) -> list[In
 
 def job_spec(catalog: Catalog, card: ModelCard, job: PlanJob, plan: PlanFile, where: str) -> JobSpec:
     """Returns the JobSpec of one plan job (auto batch: every power of two up to 1024)."""
-    max_pos = card.config.get("max_position_embeddings") or card.config.get("n_positions")
-    if isinstance(max_pos, int) and job.input_len + job.output_len > max_pos:
-        raise InputError(f"{where}: input_len + output_len = {job.input_len + job.output_len} exceeds "
-                         f"{card.short_name}'s context window of {max_pos} tokens.")
+    card.check_context(job.input_len, job.output_len, f"{where}: input_len + output_len")
     precision = parse_precision(job.precision, f"{where}.precision")
     kv = parse_precision(job.kv_precision, f"{where}.kv_precision") if job.kv_precision is not None else None
     batches = AUTO_BATCH_SIZES if job.batch_size == "auto" else (int(job.batch_size),)

@@ -21,6 +21,7 @@ from .precision import Precision
 from .predictor import Hardware, OffloadMode, Prediction, predict
 
 OffloadChoice = Literal["auto", "stream", "cpu"]
+AUTO_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)  # batch_size "auto": powers of two
 BAND_CONFIDENCE = 0.9  # tps_low/tps_high: the 10th and 90th percentiles (80% two-sided band)
 MODE_NAMES = {OffloadMode.STREAM: "stream", OffloadMode.CPU: "cpu"}
 

@@ -10,9 +10,8 @@ from ..catalog import Catalog, load_catalog
 from ..errors import InputError
 from ..precision import ALLOWED as PRECISIONS
 from ..precision import Precision, parse_precision
-from ..table import JobSpec
+from ..table import AUTO_BATCH_SIZES, JobSpec
 
-AUTO_BATCH_SIZES = tuple(2**k for k in range(11))  # 1 .. 1024
 
 
 class PrecisionType(click.ParamType):
@@ -99,9 +98,7 @@ def make_job(catalog: Catalog, model: str, batch_size: int | str, input_len: int
              slo_tps: float = 0.0, slo_tps_per_seq: float = 0.0, confidence: float | None = None) -> JobSpec:
     """Returns the JobSpec for CLI arguments; InputError if the lengths exceed the model's context."""
     card = catalog.model(model)
-    max_pos = card.config.get("max_position_embeddings") or card.config.get("n_positions")
-    if isinstance(max_pos, int) and input_len + output_len > max_pos:
-        raise InputError(f"--input-len + --output-len = {input_len + output_len} exceeds {card.short_name}'s context window of {max_pos} tokens.")
+    card.check_context(input_len, output_len, "--input-len + --output-len")
     batches = AUTO_BATCH_SIZES if batch_size == "auto" else (int(batch_size),)
     return JobSpec(model=card, batch_sizes=batches, input_len=input_len, output_len=output_len,
                    precision=precision, kv_precision=kv_precision, safety_factor=safety_factor,
