@@ -12,9 +12,9 @@ import subprocess
 import sys
 import time
 
-from llmopt_solver.catalog import load_catalog
+from llmopt_solver.catalog.loader import load_catalog
 from llmopt_solver.optimize import offload_levels, optimize, select_instances
-from llmopt_solver.table import JobSpec, build_table
+from llmopt_solver.table.options import JobSpec, build_table
 
 TABLE_TARGET_S = 0.005
 SOLVE_TARGET_S = 1.0

@@ -25,18 +25,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llmopt_solver.calibration import (  # noqa: E402
+from llmopt_solver.measure.calibration import (  # noqa: E402
     BOUNDS, DEFAULT_PARAMS, HUBER_DELTA, MIN_CONFIGS, RUNTIME_PARAMS, calibrate, error_table, profile_document,
     transfer_prior,
 )
-from llmopt_solver.catalog import Catalog, load_catalog  # noqa: E402
-from llmopt_solver.hardware import Efficiency, EfficiencyOverride, Uncertainty  # noqa: E402
+from llmopt_solver.catalog.loader import Catalog, load_catalog  # noqa: E402
+from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, Uncertainty  # noqa: E402
 from llmopt_solver.fileio import dumps, write_atomic  # noqa: E402
-from llmopt_solver.validation import (  # noqa: E402
+from llmopt_solver.measure.validation import (  # noqa: E402
     DEFAULT_GPU_MAP, FRAMEWORK_MEMORY_FRACTION, MeasurementRow, Prepared, build_report, evaluate, map_rows,
     parse_row_precision, prepare, read_measurements,
 )
-from llmopt_solver.precision import Precision  # noqa: E402
+from llmopt_solver.catalog.precision import Precision  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "validation"
 ARGONNE = DATA / "llm_inference_bench_argonne_nvidia.csv"
@@ -166,7 +166,7 @@ def main() -> int:
 
     # ---- apply the fitted profile to everything else (out-of-sample w.r.t. these rows)
     cal = spec_catalog()
-    from llmopt_solver.catalog import _merge_efficiency, _merge_uncertainty  # same merge as --calibration
+    from llmopt_solver.catalog.loader import _merge_efficiency, _merge_uncertainty  # same merge as --calibration
 
     _merge_efficiency(cal, doc["efficiency"], "fitted profile")
     _merge_uncertainty(cal, doc["uncertainty"], "fitted profile")

@@ -1,6 +1,6 @@
 """``python -m llmopt_solver`` runs the ``llmopt`` CLI."""
 
-from .cli import main
+from llmopt_solver.cli import main
 
 if __name__ == "__main__":
     main()

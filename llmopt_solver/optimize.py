@@ -10,13 +10,13 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .catalog import Catalog
-from .errors import InputError, SolverError
-from .hardware import InstanceSpec
-from .milp import JobCoefficients, solve_single_job
-from .predictor import GB, activation_bytes
-from .solver import SolveResult, SolverName, Status
-from .table import JobSpec, OptionTable, build_table
+from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.errors import InputError, SolverError
+from llmopt_solver.catalog.records import InstanceSpec
+from llmopt_solver.milp.single_job import JobCoefficients, solve_single_job
+from llmopt_solver.predictor.physics import GB, activation_bytes
+from llmopt_solver.milp.solver import SolveResult, SolverName, Status
+from llmopt_solver.table.options import JobSpec, OptionTable, build_table
 
 COST_TIE_REL = 1e-9  # options within this relative cost are ties, broken by OptionTable.sort_key
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from llmopt_solver.catalog import Catalog, load_catalog
+from llmopt_solver.catalog.loader import Catalog, load_catalog
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmopt_solver.calibration import calibrate, fold_of, minimise_log_params
-from llmopt_solver.catalog import load_catalog
+from llmopt_solver.measure.calibration import calibrate, fold_of, minimise_log_params
+from llmopt_solver.catalog.loader import load_catalog
 from llmopt_solver.cli import cli
-from llmopt_solver.validation import COLUMNS, evaluate, map_rows, parse_measurements, prepare
+from llmopt_solver.measure.validation import COLUMNS, evaluate, map_rows, parse_measurements, prepare
 
 # The "true" H100 parameters the synthetic measurements are generated with (all differ from the
 # spec defaults 0.7 / 0.5 / 0.8 / 2e-5 / 1e-5 and from the built-in calibration).

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmopt_solver.hardware import InstanceSpec
-from llmopt_solver.milp import JobCoefficients, solve_single_job
+from llmopt_solver.catalog.records import InstanceSpec
+from llmopt_solver.milp.single_job import JobCoefficients, solve_single_job
 from llmopt_solver.optimize import COST_TIE_REL, optimize, select_instances
-from llmopt_solver.solver import Status
-from llmopt_solver.table import JobSpec
+from llmopt_solver.milp.solver import Status
+from llmopt_solver.table.options import JobSpec
 
 MODELS = ["OPT-1.3B", "OPT-2.7B", "OPT-6.7B", "OPT-13B", "Llama-2-7B", "Mistral-7B-v0.1", "Qwen2-7B"]
 

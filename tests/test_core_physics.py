@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmopt_solver.precision import Precision, parse_precision
-from llmopt_solver.predictor import OffloadMode, predict, sum_max_lines
-from llmopt_solver.table import JobSpec, build_table, hardware_arrays
+from llmopt_solver.catalog.precision import Precision, parse_precision
+from llmopt_solver.predictor.physics import OffloadMode, predict, sum_max_lines
+from llmopt_solver.table.options import JobSpec, build_table, hardware_arrays
 
 REL = 1e-9  # for quantities llmopt derives exactly
 

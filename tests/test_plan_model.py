@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from llmopt_solver.errors import InfeasibleError, InputError
-from llmopt_solver.plan import check_plan, plan_from_file, run_plan
-from llmopt_solver.plan_input import parse_plan
-from llmopt_solver.plan_milp import PlanData, OptionData, build_plan_milp, greedy_start
-from llmopt_solver.solver import Status
-from llmopt_solver.table import JobSpec, build_table
+from llmopt_solver.plan.run import check_plan, plan_from_file, run_plan
+from llmopt_solver.plan.input import parse_plan
+from llmopt_solver.milp.plan_model import PlanData, OptionData, build_plan_milp, greedy_start
+from llmopt_solver.milp.solver import Status
+from llmopt_solver.table.options import JobSpec, build_table
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 STARTUP_S = 300.0

@@ -13,8 +13,8 @@ import pytest
 
 from llmopt_solver.cli import cli
 from llmopt_solver.errors import InputError
-from llmopt_solver.precision import Precision as P
-from llmopt_solver.validation import (
+from llmopt_solver.catalog.precision import Precision as P
+from llmopt_solver.measure.validation import (
     COLUMNS, Placement, flexgen_placement, map_rows, parse_gpu_map, parse_measurements, parse_row_precision, prepare, evaluate,
     read_measurements, validate_rows,
 )

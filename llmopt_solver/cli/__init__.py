@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..errors import LlmoptError
+from llmopt_solver.errors import LlmoptError
 
 # name -> "module:attribute" inside llmopt_solver.cli
 COMMANDS = {

@@ -10,12 +10,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..calibration import BOUNDS, DEFAULT_PARAMS, MIN_CONFIGS, calibrate as run_calibration, error_table, profile_document
-from ..errors import InputError
-from ..fileio import dumps, write_atomic
-from ..validation import map_rows, parse_gpu_map, prepare, read_measurements
-from .common import csv_list, open_catalog
-from .validate import _fmt
+from llmopt_solver.measure.calibration import BOUNDS, DEFAULT_PARAMS, MIN_CONFIGS, calibrate as run_calibration, error_table, profile_document
+from llmopt_solver.errors import InputError
+from llmopt_solver.fileio import dumps, write_atomic
+from llmopt_solver.measure.validation import map_rows, parse_gpu_map, prepare, read_measurements
+from llmopt_solver.cli.common import csv_list, open_catalog
+from llmopt_solver.cli.validate import _fmt
 
 
 def calibrate_text(doc: dict[str, Any], out: str, prep_rows: int, used_rows: int) -> str:

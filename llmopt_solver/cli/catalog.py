@@ -9,9 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..catalog import Catalog
-from ..fileio import dumps
-from .common import open_catalog
+from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.fileio import dumps
+from llmopt_solver.cli.common import open_catalog
 
 
 def _models(cat: Catalog) -> tuple[list[dict[str, Any]], Table]:

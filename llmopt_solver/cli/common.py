@@ -6,11 +6,11 @@ from typing import Any, Callable
 
 import click
 
-from ..catalog import Catalog, load_catalog
-from ..errors import InputError
-from ..precision import ALLOWED as PRECISIONS
-from ..precision import Precision, parse_precision
-from ..table import AUTO_BATCH_SIZES, JobSpec
+from llmopt_solver.catalog.loader import Catalog, load_catalog
+from llmopt_solver.errors import InputError
+from llmopt_solver.catalog.precision import ALLOWED as PRECISIONS
+from llmopt_solver.catalog.precision import Precision, parse_precision
+from llmopt_solver.table.options import AUTO_BATCH_SIZES, JobSpec
 
 
 

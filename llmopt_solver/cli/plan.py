@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from ..errors import InfeasibleError
-from ..fileio import dumps, write_atomic
+from llmopt_solver.errors import InfeasibleError
+from llmopt_solver.fileio import dumps, write_atomic
 
 PROGRESS_AFTER_S = 1.0  # show a spinner only when building and solving take longer than this
 
@@ -82,8 +82,8 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     Every request of every job runs between its release and deadline, within the quotas and the
     budget, at the least total cost (or, with "objective": "makespan", the earliest finish).
     """
-    from ..plan import plan_from_file
-    from ..present_plan import infeasible_json, plan_json, plan_text
+    from llmopt_solver.plan.run import plan_from_file
+    from llmopt_solver.present.plan import infeasible_json, plan_json, plan_text
 
     try:
         with DelayedStatus(enabled=not no_progress) as status:

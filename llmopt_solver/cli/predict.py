@@ -6,14 +6,14 @@ import dataclasses
 
 import click
 
-from ..catalog import Catalog
-from ..errors import InputError
-from ..fileio import dumps
-from ..hardware import InstanceSpec
-from ..optimize import memory_totals
-from ..present import model_doc, predict_text, workload_doc
-from ..table import build_table
-from .common import make_job, open_catalog, workload_options
+from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.errors import InputError
+from llmopt_solver.fileio import dumps
+from llmopt_solver.catalog.records import InstanceSpec
+from llmopt_solver.optimize import memory_totals
+from llmopt_solver.present.solve import model_doc, predict_text, workload_doc
+from llmopt_solver.table.options import build_table
+from llmopt_solver.cli.common import make_job, open_catalog, workload_options
 
 
 def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gpu_count: int) -> InstanceSpec:

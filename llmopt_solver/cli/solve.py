@@ -6,11 +6,11 @@ import dataclasses
 
 import click
 
-from ..errors import InfeasibleError
-from ..fileio import dumps
-from ..optimize import offload_levels, optimize, select_instances
-from ..present import solve_json, solve_text
-from .common import csv_list, make_job, open_catalog, workload_options
+from llmopt_solver.errors import InfeasibleError
+from llmopt_solver.fileio import dumps
+from llmopt_solver.optimize import offload_levels, optimize, select_instances
+from llmopt_solver.present.solve import solve_json, solve_text
+from llmopt_solver.cli.common import csv_list, make_job, open_catalog, workload_options
 
 
 @click.command()

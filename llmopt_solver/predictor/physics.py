@@ -24,7 +24,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .model_card import ModelShape, expected_experts_touched
+from llmopt_solver.catalog.model_shape import ModelShape, expected_experts_touched
 
 GB = 1e9
 TERA = 1e12

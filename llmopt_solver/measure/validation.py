@@ -33,12 +33,12 @@ from typing import Any, Iterable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .catalog import Catalog, ModelCard
-from .errors import CatalogError, InputError, ModelConfigError
-from .hardware import InstanceSpec
-from .precision import Precision
-from .predictor import GB, TERA, Hardware, OffloadMode, predict
-from .table import hardware_arrays
+from llmopt_solver.catalog.loader import Catalog, ModelCard
+from llmopt_solver.errors import CatalogError, InputError, ModelConfigError
+from llmopt_solver.catalog.records import InstanceSpec
+from llmopt_solver.catalog.precision import Precision
+from llmopt_solver.predictor.physics import GB, TERA, Hardware, OffloadMode, predict
+from llmopt_solver.table.options import hardware_arrays
 
 COLUMNS = ("source", "model", "gpu", "num_gpus", "precision", "framework", "batch_size", "input_len",
            "output_len", "metric", "value", "notes")

@@ -23,9 +23,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .catalog import Catalog
-from .errors import InputError
-from .validation import (
+from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.errors import InputError
+from llmopt_solver.measure.validation import (
     OP_PREFIX, TIME_METRICS, Predicted, Prepared, evaluate, pct_errors, stats,
 )
 

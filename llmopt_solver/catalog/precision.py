@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from .errors import InputError
+from llmopt_solver.errors import InputError
 
 # int4 weights carry one fp16 scale per group of 64 values (group-wise quantisation as in
 # GPTQ/AWQ and FlexGen's compression, group size 64): 0.5 + 2/64 bytes per value.

@@ -26,13 +26,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .catalog import Catalog, ModelCard
-from .errors import InputError
-from .hardware import InstanceSpec
-from .optimize import offload_levels, select_instances
-from .plan_input import PlanFile, PlanJob
-from .precision import parse_precision
-from .table import AUTO_BATCH_SIZES, JobSpec, OptionTable, build_table
+from llmopt_solver.catalog.loader import Catalog, ModelCard
+from llmopt_solver.errors import InputError
+from llmopt_solver.catalog.records import InstanceSpec
+from llmopt_solver.optimize import offload_levels, select_instances
+from llmopt_solver.plan.input import PlanFile, PlanJob
+from llmopt_solver.catalog.precision import parse_precision
+from llmopt_solver.table.options import AUTO_BATCH_SIZES, JobSpec, OptionTable, build_table
 
 # Default start-up per instance: boot (VM start, driver and container/runtime start; 1-3 min on
 # AWS/GCP GPU instances) plus loading the weights at LOAD_GB_S (object storage or network disk to

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pulp
 
-from .solver import SolveResult, SolverName, Status, solve_problem
+from llmopt_solver.milp.solver import SolveResult, SolverName, Status, solve_problem
 
 
 @dataclass(frozen=True)

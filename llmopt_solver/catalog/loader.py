@@ -18,9 +18,9 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
-from .errors import CatalogError, InputError, ModelConfigError, did_you_mean
-from .hardware import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
-from .model_card import ModelShape, shape_from_config
+from llmopt_solver.errors import CatalogError, InputError, ModelConfigError, did_you_mean
+from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
+from llmopt_solver.catalog.model_shape import ModelShape, shape_from_config
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def _model_dir() -> Any:
     if packaged.is_dir():
         return packaged
     # Source checkout / editable install: the repository's top-level models/ folder.
-    return Path(__file__).resolve().parent.parent / "models"
+    return Path(__file__).resolve().parents[2] / "models"
 
 
 @lru_cache(maxsize=1)

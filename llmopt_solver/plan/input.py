@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import InputError
-from .precision import parse_precision
+from llmopt_solver.errors import InputError
+from llmopt_solver.catalog.precision import parse_precision
 
 
 class _Strict(BaseModel):

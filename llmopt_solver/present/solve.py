@@ -9,8 +9,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from .optimize import Outcome
-from .table import OptionTable
+from llmopt_solver.optimize import Outcome
+from llmopt_solver.table.options import OptionTable
 
 
 def _pct(x: float) -> str:

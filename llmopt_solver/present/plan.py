@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .plan import Assignment, PlanResult, quota_limits
+from llmopt_solver.plan.run import Assignment, PlanResult, quota_limits
 
 
 def _r(x: float, nd: int = 6) -> float:

@@ -14,11 +14,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .catalog import Catalog, ModelCard
-from .hardware import InstanceSpec
-from .model_card import ModelShape
-from .precision import Precision
-from .predictor import Hardware, OffloadMode, Prediction, predict
+from llmopt_solver.catalog.loader import Catalog, ModelCard
+from llmopt_solver.catalog.records import InstanceSpec
+from llmopt_solver.catalog.model_shape import ModelShape
+from llmopt_solver.catalog.precision import Precision
+from llmopt_solver.predictor.physics import Hardware, OffloadMode, Prediction, predict
 
 OffloadChoice = Literal["auto", "stream", "cpu"]
 AUTO_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)  # batch_size "auto": powers of two

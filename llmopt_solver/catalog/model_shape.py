@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ModelConfigError
+from llmopt_solver.errors import ModelConfigError
 
 # model_type -> (gated FFN, norm with bias, linear biases, learned positions, norms per layer)
 # Sources: the HF modeling files of each family (LlamaMLP gate/up/down; OPTDecoderLayer with

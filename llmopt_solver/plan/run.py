@@ -23,13 +23,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .catalog import Catalog, load_catalog
-from .errors import InfeasibleError, SolverError
-from .optimize import diagnose, recheck, resolve_names
-from .plan_input import PlanFile, load_plan
-from .plan_milp import OptionData, PlanData, PlanModel, QuotaKey, build_plan_milp, greedy_start, option_limit
-from .plan_options import FIT_EPS, JobOptions, batches_in, build_job_options
-from .solver import SolveResult, SolverName, Status, solve_problem
+from llmopt_solver.catalog.loader import Catalog, load_catalog
+from llmopt_solver.errors import InfeasibleError, SolverError
+from llmopt_solver.optimize import diagnose, recheck, resolve_names
+from llmopt_solver.plan.input import PlanFile, load_plan
+from llmopt_solver.milp.plan_model import OptionData, PlanData, PlanModel, QuotaKey, build_plan_milp, greedy_start, option_limit
+from llmopt_solver.plan.options import FIT_EPS, JobOptions, batches_in, build_job_options
+from llmopt_solver.milp.solver import SolveResult, SolverName, Status, solve_problem
 
 TIME_EPS_H = 1e-6  # tolerance of the re-check on times (hours): 3.6 ms
 COST_EPS_USD = 1e-6

@@ -16,7 +16,7 @@ from typing import Any, Iterator, Literal
 
 import pulp
 
-from .errors import InputError, SolverError
+from llmopt_solver.errors import InputError, SolverError
 
 SolverName = Literal["cbc", "highs"]
 PROVEN_GAP = 1e-6  # relative gap below which a solution counts as proven optimal

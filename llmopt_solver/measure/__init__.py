@@ -1,0 +1,1 @@
+"""Measurements: reading rows, mapping them to predictions, error metrics and calibration."""

@@ -1,0 +1,1 @@
+"""Presenters: text, JSON and pictures of results; no decisions are made here."""
