@@ -1,6 +1,14 @@
-"""Domain exceptions. The CLI turns each into one line and an exit code (see ``cli.py``)."""
+"""Domain exceptions and infeasibility reasons, kept as data until the edge.
+
+An ``InputError`` carries the field, the problem, the allowed values and a hint; the CLI renders
+the field as a flag (``--gpus``), the plan loader as a key path (``jobs[0].gpus``), via ``at``.
+An infeasibility ``Reason`` carries a kind and a text. No code parses a message back.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
 
 
 class LlmoptError(Exception):
@@ -10,7 +18,42 @@ class LlmoptError(Exception):
 
 
 class InputError(LlmoptError):
-    """Bad user input: names the field and what is allowed (exit 2)."""
+    """Bad user input (exit 2): what is wrong, where, what is allowed, and how to fix it.
+
+    ``InputError("text")`` keeps a plain message; ``InputError(field=..., problem=...,
+    allowed=..., hint=...)`` builds one line ``field: problem; allowed: allowed. hint``.
+    """
+
+    def __init__(self, message: str | None = None, *, field: str | None = None, problem: str | None = None,
+                 allowed: str | None = None, hint: str | None = None) -> None:
+        self.field = field
+        self.problem = problem if problem is not None else (message or "")
+        self.allowed = allowed
+        self.hint = hint
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """Returns the one-line message."""
+        if not (self.field or self.allowed or self.hint):
+            return self.problem
+        text = self.problem.rstrip(".")
+        if self.field:
+            text = f"{self.field}: {text}"
+        if self.allowed:
+            text += f"; allowed: {self.allowed.rstrip('.')}"
+        text += "."
+        if self.hint:
+            text += f" {self.hint}"
+        return text
+
+    def at(self, field: str, keep_inner: bool = False) -> InputError:
+        """Returns the same error located at ``field`` (e.g. '--gpus' -> 'jobs[0].gpus').
+
+        ``keep_inner``: prefix the current field instead of replacing it ('jobs[0]' + '.model').
+        """
+        new_field = f"{field}.{self.field}" if keep_inner and self.field else field
+        err = type(self)(field=new_field, problem=self.problem, allowed=self.allowed, hint=self.hint)
+        return err
 
 
 class CatalogError(InputError):
@@ -31,6 +74,30 @@ class SolverError(LlmoptError):
     """The solver failed or hit its time limit without a solution (exit 3)."""
 
     exit_code = 3
+
+
+class ReasonKind(StrEnum):
+    """Why an option (or a whole job) is infeasible."""
+
+    GPU_MEMORY = "gpu_memory"
+    HOST_MEMORY = "host_memory"
+    SLO = "slo"
+    PRICE = "price"
+    PRECISION = "precision"
+    ENGINE = "engine"
+    TENSOR_PARALLEL = "tensor_parallel"
+    CATALOG = "catalog"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One infeasibility reason: its kind and a human text."""
+
+    kind: ReasonKind
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def did_you_mean(word: str, choices: list[str], n: int = 3) -> str:
