@@ -32,12 +32,13 @@ from llmopt_solver.cli.common import csv_list, make_job, open_catalog, workload_
               help="Solver time limit, seconds.")
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
 @click.option("--top", type=click.IntRange(min=0), default=5, show_default=True, help="Runners-up to show.")
+@click.option("--wide", is_flag=True, help="Show every column of the tables (provider, band, memory, time); default fits 100 columns.")
 def solve(model: str, batch_size: int | str, input_len: int, output_len: int, safety_factor: float,
           adjust: bool, precision, kv_precision, spot: bool, offload_mode: str,
           catalog_files: tuple[str, ...], calibration: str | None, as_json: bool, slo_tps: float,
           slo_tps_per_seq: float, gpus: str | None, instances: str | None, provider: str | None,
           offload_step: float, weight_offload_step: float, confidence: float | None, time_limit: float | None, solver: str,
-          top: int) -> None:
+          top: int, wide: bool) -> None:
     """Pick the cheapest instance and KV offload ratio that meets the SLO."""
     catalog = open_catalog(catalog_files, calibration)
     ratios = offload_levels(offload_step)
@@ -51,7 +52,7 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
     if as_json:
         click.echo(dumps(solve_json(outcome)), nl=False)
     else:
-        click.echo(solve_text(outcome, top), nl=False)
+        click.echo(solve_text(outcome, top, wide), nl=False)
     if outcome.best is None:
         assert outcome.diagnosis is not None
         raise InfeasibleError(outcome.diagnosis.message)
