@@ -68,7 +68,7 @@ def option_rows_table(table: OptionTable, idx: list[int], title: str, wide: bool
     """Returns a rich Table of options ``idx``; ``wide`` adds the wide-only columns; ``extra``
     appends (header, one cell per option) columns (right-justified)."""
     t = Table(title=title, title_justify="left", show_lines=False, pad_edge=False, box=box.SIMPLE_HEAD,
-              show_edge=False)
+              show_edge=False, padding=(0, 1, 0, 0))
     cols = [c for c in OPTION_COLUMNS if wide or not c.wide_only]
     t.add_column("#", justify="right")
     for c in cols:
