@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Writes ``text`` to ``path`` via a temporary file in the same folder and a rename."""
+def write_atomic(path: str | Path, text: str | bytes) -> None:
+    """Writes ``text`` (str as UTF-8, or bytes) to ``path`` via a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -19,8 +19,9 @@ def write_atomic(path: str | Path, text: str) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

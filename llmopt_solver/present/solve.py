@@ -64,19 +64,26 @@ OPTION_COLUMNS: tuple[Column, ...] = (
 
 
 def option_rows_table(table: OptionTable, idx: list[int], title: str, wide: bool = False,
-                      extra: Sequence[tuple[str, Sequence[str]]] = ()) -> Table:
-    """Returns a rich Table of options ``idx``; ``wide`` adds the wide-only columns; ``extra``
-    appends (header, one cell per option) columns (right-justified)."""
+                      extra: Sequence[tuple[str, Sequence[str]]] = (), only: Sequence[str] | None = None,
+                      marks: Sequence[str] | None = None) -> Table:
+    """Returns a rich Table of options ``idx``; ``wide`` adds the wide-only columns; ``only`` keeps
+    just these headers (unless ``wide``); ``extra`` appends (header, one cell per option) columns;
+    ``marks`` replaces the rank numbers (e.g. '*' for the pick)."""
     t = Table(title=title, title_justify="left", show_lines=False, pad_edge=False, box=box.SIMPLE_HEAD,
               show_edge=False, padding=(0, 1, 0, 0))
-    cols = [c for c in OPTION_COLUMNS if wide or not c.wide_only]
+    if wide:
+        cols = list(OPTION_COLUMNS)
+    elif only is not None:
+        cols = [c for c in OPTION_COLUMNS if c.header in only]
+    else:
+        cols = [c for c in OPTION_COLUMNS if not c.wide_only]
     t.add_column("#", justify="right")
     for c in cols:
         t.add_column(c.header, justify=c.justify, overflow="fold")  # type: ignore[arg-type]
     for name, _ in extra:
         t.add_column(name, justify="right", overflow="fold")
     for rank, i in enumerate(idx, 1):
-        t.add_row(str(rank), *(c.cell(table, i) for c in cols), *(cells[rank - 1] for _, cells in extra))
+        t.add_row(str(rank) if marks is None else marks[rank - 1], *(c.cell(table, i) for c in cols), *(cells[rank - 1] for _, cells in extra))
     return t
 
 
