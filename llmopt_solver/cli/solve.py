@@ -102,4 +102,4 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
     if report_file:
         from llmopt_solver.present.report_solve import solve_report_html
 
-        write_atomic(report_file, solve_report_html(outcome, front, rows))
+        write_atomic(report_file, solve_report_html(outcome, front, rows, catalog))

@@ -7,6 +7,7 @@ so the same input gives the same bytes. Files are written atomically (temp file 
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,4 +80,6 @@ def svg_inline(fig: Any) -> str:
         text = figure_bytes(fig, "svg").decode("utf-8")
     finally:
         plt.close(fig)
-    return text[text.index("<svg"):]
+    text = text[text.index("<svg"):]
+    # The RDF metadata block (creator, type) is no use inside a page.
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
