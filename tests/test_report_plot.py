@@ -118,3 +118,53 @@ def test_report_in_headless_chromium(tmp_path):
     assert console_messages(log) == []
     assert 'id="pick"' in dom and "Pick: g4dn.xlarge" in dom
     assert ("<svg" in dom) == HAVE_MPL
+
+
+PLAN = str(ROOT / "examples" / "plan_quota.json")
+
+
+@needs_mpl
+def test_plan_plot_and_report(tmp_path):
+    png, html = tmp_path / "g.png", tmp_path / "p.html"
+    r = run(["plan", PLAN, "--plot", str(png), "--report", str(html)])
+    assert r.exit_code == 0, r.output
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    svg = tmp_path / "g.svg"
+    assert run(["plan", PLAN, "--plot", str(svg)]).exit_code == 0
+    text = svg.read_text()
+    for job in ("nightly-eval", "synthetic-data", "embeddings-summary", "g6e.xlarge", "quota 1", "deadline 4 h"):
+        assert job in text, job
+    page = html.read_text()
+    for needle in ('id="pick"', "<svg", 'id="assignments"', 'id="usage"', "as of 2026-", "per second",
+                   "band of measured/predicted"):
+        assert needle in page, needle
+
+
+def test_plan_infeasible_report_exit_1_no_file(tmp_path):
+    bad = tmp_path / "plan.json"
+    bad.write_text('{"jobs": [{"name": "a", "model": "OPT-2.7B", "num_requests": 100000000, "input_len": 128,'
+                   ' "output_len": 512, "deadline_h": 0.02}], "providers": ["aws"]}')
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run(["plan", str(bad), "--report", str(out / "p.html"), "--plot", str(out / "p.png")] if HAVE_MPL
+            else ["plan", str(bad), "--report", str(out / "p.html")])
+    assert r.exit_code == 1
+    assert list(out.iterdir()) == []
+
+
+@needs_mpl
+def test_validate_plot(tmp_path):
+    png = tmp_path / "v.svg"
+    r = run(["validate", str(ROOT / "tests" / "data" / "argonne_slice.csv"), "--plot", str(png)])
+    assert r.exit_code == 0, r.output
+    text = png.read_text()
+    assert "e2e_latency_s" in text and "H100-SXM / vLLM" in text and "median |error|" in text
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install -y chromium)")
+def test_plan_report_in_headless_chromium(tmp_path):
+    html = tmp_path / "p.html"
+    assert run(["plan", PLAN, "--report", str(html)]).exit_code == 0
+    dom, log = chromium_dom(html, tmp_path)
+    assert console_messages(log) == []
+    assert 'id="assignments"' in dom and "nightly-eval" in dom

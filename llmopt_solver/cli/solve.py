@@ -6,12 +6,12 @@ import dataclasses
 
 import click
 
-from llmopt_solver.errors import InfeasibleError, InputError
+from llmopt_solver.errors import InfeasibleError
 from llmopt_solver.fileio import dumps, write_atomic
 from llmopt_solver.frontier import frontier, parse_sweep, slo_values
 from llmopt_solver.frontier import sweep_slo as sweep_slo_rows
 from llmopt_solver.present.frontier import frontier_text, sweep_json, sweep_text
-from llmopt_solver.present.plotting import check_path, pyplot, save
+from llmopt_solver.present.plotting import check_out_files, save
 from llmopt_solver.optimize import offload_levels, optimize, select_instances
 from llmopt_solver.present.solve import solve_json, solve_text
 from llmopt_solver.cli.common import csv_list, make_job, open_catalog, workload_options
@@ -56,12 +56,7 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
           report_file: str | None, wide: bool) -> None:
     """Pick the cheapest instance and KV offload ratio that meets the SLO."""
     sweep = parse_sweep(sweep_slo) if sweep_slo else None
-    if plot_file:
-        check_path(plot_file)
-        pyplot()  # exit 2 with the install command before any work when matplotlib is missing
-    if report_file and not report_file.lower().endswith((".html", ".htm")):
-        raise InputError(field="--report", problem=f"{report_file!r} is not an HTML file name",
-                         allowed="a file name ending in .html")
+    check_out_files(plot_file, report_file)  # exit 2 before any work (suffix; matplotlib missing)
     catalog = open_catalog(catalog_files, calibration)
     ratios = offload_levels(offload_step)
     job = make_job(catalog, model, batch_size, input_len, output_len, safety_factor, precision,

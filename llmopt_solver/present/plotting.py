@@ -83,3 +83,14 @@ def svg_inline(fig: Any) -> str:
     text = text[text.index("<svg"):]
     # The RDF metadata block (creator, type) is no use inside a page.
     return re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
+
+
+def check_out_files(plot_file: str | None, report_file: str | None) -> None:
+    """Checks --plot and --report names before any work: InputError (exit 2) for a wrong suffix,
+    or for --plot when matplotlib is missing (with the install command)."""
+    if plot_file:
+        check_path(plot_file)
+        pyplot()
+    if report_file and not report_file.lower().endswith((".html", ".htm")):
+        raise InputError(field="--report", problem=f"{report_file!r} is not an HTML file name",
+                         allowed="a file name ending in .html")
