@@ -38,7 +38,7 @@ from llmopt_solver.cli.common import csv_list, make_job, open_catalog, workload_
 @click.option("--top", type=click.IntRange(min=0), default=5, show_default=True, help="Runners-up to show.")
 @click.option("--frontier", "show_frontier", is_flag=True,
               help="List the Pareto-optimal options over (cost per million tokens, TPS); the pick is marked.")
-@click.option("--num-requests", type=click.IntRange(min=1), default=None,
+@click.option("--num-requests", type=click.IntRange(min=1, max=10**15), default=None,
               help="Requests in the whole job: adds the frontier over (job cost, job time) (implies --frontier).")
 @click.option("--sweep-slo", default=None, metavar="A:B:N",
               help="Also re-solve for N throughput SLOs from A to B tokens/s and print the cheapest option per SLO.")

@@ -69,8 +69,9 @@ def gantt_figure(res: PlanResult, flag: str = "--plot") -> Any:
                 ax.text((a.start_h + a.end_h) / 2 if wide else a.end_h + 0.005 * horizon, y, f"x{a.count}",
                         ha="center" if wide else "left", va="center", fontsize=7)
             ticks.append(y)
-            labels.append(name if lane_no == 0 else "")
+            labels.append(name)
             y += 1
+        ax.axhline(y - 0.5, color="grey", lw=0.4)  # separates instance types
     ax.set_yticks(ticks, labels)
     ax.tick_params(axis="y", length=0)
     ax.invert_yaxis()
@@ -85,6 +86,8 @@ def gantt_figure(res: PlanResult, flag: str = "--plot") -> Any:
               bbox_to_anchor=(1.01, 1.0))
     ax.grid(True, axis="x", lw=0.3)
     times = np.linspace(0, horizon, 2001)
+    # Only quotas the plan touches: a line for every unused GPU type would hide the used ones.
+    keys = [k for k in keys if running(res, times, k).any()] or keys[:1]
     for k, key in enumerate(keys):
         c = PALETTE[(k + 5) % len(PALETTE)]
         label = f"{key[1]} {'instances' if key[0] == 'instance' else 'GPUs'}"
