@@ -24,7 +24,7 @@ from llmopt_solver.milp.solver import SolverName, solve_problem
 from llmopt_solver.optimize import COST_TIE_REL, candidates, coefficients
 from llmopt_solver.table.options import OptionTable
 
-JOB_ASSUMPTION = ("job = ceil(num_requests / batch) batches back to back on one instance;\n"
+JOB_ASSUMPTION = ("job = ceil(num_requests / batch) batches back to back on one instance; "
                   "cost = job hours x hourly price, per-second billing, no start-up time")
 
 

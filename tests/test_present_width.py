@@ -22,3 +22,11 @@ def test_default_fits_100_columns_and_wide_adds_columns():
     header = wide.output.split("Runners-up")[1].splitlines()[1]
     for col in ("provider", "TPS band", "GPU mem GB", "total s"):
         assert col in header
+
+
+def test_frontier_and_sweep_fit_100_columns():
+    r = CliRunner().invoke(cli, BASE + ["--frontier", "--num-requests", "50000", "--sweep-slo", "0:20000:5"])
+    assert r.exit_code == 0, r.output
+    tail = r.output[r.output.index("\nFrontier:"):]
+    assert "Job frontier" in tail and "SLO sweep" in tail
+    assert max(len(line.rstrip()) for line in tail.splitlines()) <= 100

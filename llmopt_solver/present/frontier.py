@@ -25,14 +25,14 @@ def frontier_text(f: Frontier, wide: bool = False) -> str:
     t = f.table
     marks = ["*" if i == f.pick else str(k) for k, i in enumerate(f.points, 1)]
     n = len(f.points)
-    buf.write(f"\nFrontier: {n} Pareto-optimal of the feasible options over (cost per million tokens, TPS); "
-              f"* = the pick\n")
+    buf.write(f"\nFrontier: {n} Pareto-optimal options over (cost per million tokens, TPS); * = the pick\n")
     con.print(option_rows_table(t, f.points, "", wide, only=FRONTIER_COLUMNS, marks=marks))
     if f.num_requests is not None and f.job_points is not None:
         pts = f.job_points
         hours, cost = job_time_h(t, f.num_requests), job_cost_usd(t, f.num_requests)
+        assumption = JOB_ASSUMPTION.replace("; ", ";\n")  # two lines of < 100 columns
         buf.write(f"\nJob frontier for {f.num_requests} requests over (job cost, job time)\n"
-                  f"(assumption: {JOB_ASSUMPTION})\n")
+                  f"(assumption: {assumption})\n")
         extra = [("job h", [f"{hours[i]:.2f}" for i in pts]), ("job $", [f"{cost[i]:.2f}" for i in pts])]
         marks = ["*" if i == f.pick else str(k) for k, i in enumerate(pts, 1)]
         con.print(option_rows_table(t, pts, "", wide, only=JOB_COLUMNS, extra=extra, marks=marks))
@@ -45,8 +45,8 @@ def sweep_text(table: OptionTable, rows: list[SweepRow]) -> str:
     """Returns the SLO sweep: the cheapest option for each SLO (tokens/s)."""
     buf = io.StringIO()
     con = console(buf)
-    buf.write(f"\nSLO sweep: the cheapest option per throughput SLO (one MILP, SLO right-hand side changed "
-              f"between {len(rows)} solves)\n")
+    buf.write(f"\nSLO sweep: the cheapest option per throughput SLO ({len(rows)} solves of one MILP, "
+              f"only the SLO changed)\n")
     tb = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for col, just in (("SLO tok/s", "right"), ("instance", "left"), ("GPUs", "left"), ("KV off", "right"),
                       ("batch", "right"), ("TPS", "right"), ("$/hour", "right"), ("$/M tok", "right")):
