@@ -10,6 +10,7 @@ loader from efficiency/calibration files under ``efficiency.engines.<name>``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +30,8 @@ class EngineProfile(BaseModel):
     notes: str = ""
 
     def matches(self, text: str) -> bool:
-        """True when ``text`` names this engine (name or alias, case-insensitive, spaces trimmed)."""
+        """True when ``text`` names this engine: name or alias, case-insensitive, with or without a
+        trailing version ('TGI 1.0.3', 'vLLM v0.6.3')."""
         key = text.strip().lower()
-        return key == self.name.lower() or key in (a.lower() for a in self.aliases)
+        names = {self.name.lower(), *(a.lower() for a in self.aliases)}
+        return key in names or re.sub(r"[\s_-]*v?\d+(\.\d+)*$", "", key) in names
