@@ -36,12 +36,13 @@ class InputError(LlmoptError):
         """Returns the one-line message."""
         if not (self.field or self.allowed or self.hint):
             return self.problem
-        text = self.problem.rstrip(".")
+        text = self.problem
         if self.field:
             text = f"{self.field}: {text}"
         if self.allowed:
-            text += f"; allowed: {self.allowed.rstrip('.')}"
-        text += "."
+            text = text.rstrip(".") + f"; allowed: {self.allowed.rstrip('.')}"
+        if not text.endswith((".", "?", "!")):
+            text += "."
         if self.hint:
             text += f" {self.hint}"
         return text

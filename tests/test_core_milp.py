@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.milp.single_job import JobCoefficients, solve_single_job
-from llmopt_solver.optimize import COST_TIE_REL, optimize, select_instances
+from llmopt_solver.optimize import COST_TIE_REL, optimize
+from llmopt_solver.selection import select_instances
 from llmopt_solver.milp.solver import Status
 from llmopt_solver.table.options import JobSpec
 

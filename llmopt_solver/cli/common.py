@@ -10,7 +10,8 @@ from llmopt_solver.catalog.loader import Catalog, load_catalog
 from llmopt_solver.errors import InputError
 from llmopt_solver.catalog.precision import ALLOWED as PRECISIONS
 from llmopt_solver.catalog.precision import Precision, parse_precision
-from llmopt_solver.table.options import AUTO_BATCH_SIZES, JobSpec
+from llmopt_solver.selection import AUTO_BATCH_SIZES
+from llmopt_solver.table.options import JobSpec
 
 
 

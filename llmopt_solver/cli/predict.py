@@ -7,7 +7,7 @@ import dataclasses
 import click
 
 from llmopt_solver.catalog.loader import Catalog
-from llmopt_solver.errors import InputError
+from llmopt_solver.errors import InputError, ReasonKind
 from llmopt_solver.fileio import dumps
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.optimize import memory_totals
@@ -60,7 +60,7 @@ def predict(model: str, batch_size: int, input_len: int, output_len: int, safety
                    kv_precision, (offload_ratio,), offload_mode, adjust, spot, slo_tps)
     job = dataclasses.replace(job, weight_offload_fixed=weight_offload_ratio)
     table = build_table(catalog, job, [inst])
-    table.inst_reasons = [[r for r in rs if not (inst.provider == "other" and r.startswith("price"))]
+    table.inst_reasons = [[r for r in rs if not (inst.provider == "other" and r.kind is ReasonKind.PRICE)]
                           for rs in table.inst_reasons]
     memory = memory_totals(table)
     if as_json:

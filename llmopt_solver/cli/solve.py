@@ -8,7 +8,8 @@ import click
 
 from llmopt_solver.errors import InfeasibleError
 from llmopt_solver.fileio import dumps
-from llmopt_solver.optimize import offload_levels, optimize, select_instances
+from llmopt_solver.optimize import optimize
+from llmopt_solver.selection import offload_levels, select_instances
 from llmopt_solver.present.solve import solve_json, solve_text
 from llmopt_solver.cli.common import csv_list, make_job, open_catalog, workload_options
 
