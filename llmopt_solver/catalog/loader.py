@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from llmopt_solver.errors import CatalogError, InputError, ModelConfigError, did_you_mean
 from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
@@ -151,7 +151,7 @@ def _first_error(exc: ValidationError) -> str:
     return f"field {loc!r}: {err['msg']}"
 
 
-def _records(label: str, records: Iterable[dict[str, Any]], kind: type) -> list[Any]:
+def _records(label: str, records: Iterable[dict[str, Any]], kind: type[BaseModel]) -> list[Any]:
     out = []
     for i, rec in enumerate(records):
         try:
@@ -313,7 +313,7 @@ def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
 
 
 
-def _read_user_file(path: Path) -> dict[str, list[dict[str, Any]]] | dict[str, Any]:
+def _read_user_file(path: Path) -> dict[str, Any]:
     label = f"--catalog {path}"
     if not path.is_file():
         raise CatalogError(f"{label}: file not found.")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
@@ -66,8 +67,9 @@ class Hardware:
 
     def take(self, idx: np.ndarray) -> "Hardware":
         """Returns the rows ``idx`` of every array."""
-        return Hardware(**{k: (None if getattr(self, k) is None else getattr(self, k)[idx])
-                           for k in self.__dataclass_fields__})
+        rows: dict[str, Any] = {k: (None if getattr(self, k) is None else getattr(self, k)[idx])
+                                for k in self.__dataclass_fields__}
+        return Hardware(**rows)
 
 
 @dataclass(frozen=True)
