@@ -1,7 +1,7 @@
 """The import graph draws the architecture: layers import only downward, no cycles, small modules.
 
 Layers, bottom to top (a module may import its own layer and the layers below):
-errors/fileio -> catalog -> predictor -> table -> selection -> diagnose -> milp -> optimize -> plan
+errors/fileio -> catalog -> predictor -> table -> selection -> diagnose -> milp -> optimize -> frontier -> plan
 -> measure -> launch -> present -> cli.
 """
 
@@ -11,8 +11,8 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "llmopt_solver"
-LAYERS = ["errors", "fileio", "catalog", "predictor", "table", "selection", "frontier", "diagnose", "milp",
-          "optimize", "plan", "measure", "launch", "present", "cli"]
+LAYERS = ["errors", "fileio", "catalog", "predictor", "table", "selection", "diagnose", "milp",
+          "optimize", "frontier", "plan", "measure", "launch", "present", "cli"]
 MAX_LINES = 350
 # Modules still being split (renovation in progress); this set only shrinks.
 PENDING_SPLIT = {"catalog/loader.py", "plan/run.py", "table/options.py", "measure/validation.py"}
