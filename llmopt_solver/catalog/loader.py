@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
-from llmopt_solver.errors import CatalogError, InputError, ModelConfigError, did_you_mean
+from llmopt_solver.errors import CatalogError, first_validation_error, InputError, ModelConfigError, did_you_mean
 from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
 from llmopt_solver.catalog.engines import EngineProfile
 from llmopt_solver.catalog.model_shape import ModelShape, shape_from_config
@@ -146,9 +146,8 @@ def _lookup(table: dict[str, Any], name: str) -> Any:
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "record"
-    return f"field {loc!r}: {err['msg']}"
+    loc, msg, _ = first_validation_error(exc)
+    return f"field {loc or 'record'!r}: {msg}"
 
 
 def _records(label: str, records: Iterable[dict[str, Any]], kind: type[BaseModel]) -> list[Any]:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llmopt_solver.errors import InputError
+from llmopt_solver.errors import InputError, first_validation_error
 from llmopt_solver.catalog.precision import parse_precision
 
 
@@ -113,25 +113,6 @@ class PlanFile(_Strict):
         return max(j.deadline_h for j in self.jobs)
 
 
-def _loc(loc: tuple[Any, ...], data: Any) -> str:
-    """Returns e.g. "jobs[1] ('summarize').deadline_h" for a pydantic error location."""
-    out = ""
-    node = data
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            if isinstance(node, list) and 0 <= part < len(node):
-                node = node[part]
-                if isinstance(node, dict) and isinstance(node.get("name"), str):
-                    out += f" ({node['name']!r})"
-            else:
-                node = None
-        else:
-            out += ("." if out else "") + str(part)
-            node = node.get(part) if isinstance(node, dict) else None
-    return out
-
-
 def _allowed_keys(loc: tuple[Any, ...]) -> str:
     parent = [p for p in loc[:-1] if not isinstance(p, int)]
     model: type[BaseModel] = PlanFile
@@ -144,16 +125,14 @@ def _allowed_keys(loc: tuple[Any, ...]) -> str:
 
 def first_error(exc: ValidationError, data: Any) -> str:
     """Returns the first validation error as 'field: what is wrong; allowed: ...'."""
-    err = exc.errors()[0]
-    loc = tuple(err["loc"])
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        return f"{_loc(loc, data)}: unknown key; allowed: {_allowed_keys(loc)}"
-    if err["type"] == "missing":
-        return f"{_loc(loc, data)}: required key is missing"
+    where, msg, kind = first_validation_error(exc, data)
+    loc = tuple(exc.errors()[0]["loc"])
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key; allowed: {_allowed_keys(loc)}"
+    if kind == "missing":
+        return f"{where}: required key is missing"
     if not loc:  # model-level validators carry their own location in the message
         return msg
-    where = _loc(loc, data)
     # model_validator errors on a job carry the job's location only
     return f"{where}: {msg}"
 
