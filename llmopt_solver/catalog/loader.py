@@ -130,7 +130,7 @@ class Catalog:
         names = sorted({c.short_name for c in self.models.values()})
         allnames = [c.name for c in self.models.values()] + [a for c in self.models.values() for a in c.aliases]
         raise ModelConfigError(
-            f"--model: unknown model {name_or_path!r}; known: {', '.join(names)} "
+            field="--model", problem=f"unknown model {name_or_path!r}; known: {', '.join(names)} "
             f"(or a path to a Hugging Face config.json).{did_you_mean(name_or_path, allnames)}"
         )
 
@@ -177,11 +177,11 @@ def _card_from_dict(data: dict[str, Any], origin: str) -> ModelCard:
 def load_model_file(path: Path) -> ModelCard:
     """Returns the model card in a local HF config.json; ModelConfigError if missing or invalid."""
     if not path.is_file():
-        raise ModelConfigError(f"--model: {str(path)!r} is neither a known model nor an existing config.json file.")
+        raise ModelConfigError(field="--model", problem=f"{str(path)!r} is neither a known model nor an existing config.json file.")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelConfigError(f"--model: {str(path)!r} is not valid JSON ({exc}).") from None
+        raise ModelConfigError(field="--model", problem=f"{str(path)!r} is not valid JSON ({exc}).") from None
     try:
         card = _card_from_dict(data, str(path))
     except ModelConfigError as exc:

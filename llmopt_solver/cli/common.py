@@ -22,7 +22,7 @@ class PrecisionType(click.ParamType):
         try:
             return parse_precision(value, f"--{param.name.replace('_', '-')}" if param and param.name else "--precision")
         except InputError as exc:
-            self.fail(str(exc).split(": ", 1)[-1], param, ctx)
+            self.fail(InputError(problem=exc.problem, allowed=exc.allowed).render(), param, ctx)
 
 
 class BatchSizeType(click.ParamType):

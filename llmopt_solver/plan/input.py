@@ -53,7 +53,7 @@ class PlanJob(_Strict):
             try:
                 parse_precision(v, "precision")
             except InputError as exc:
-                raise ValueError(str(exc).split(": ", 1)[-1]) from None
+                raise ValueError(InputError(problem=exc.problem, allowed=exc.allowed).render()) from None
         return v
 
     @model_validator(mode="after")

@@ -117,7 +117,7 @@ def _resolve_model(catalog: Catalog, job: PlanJob, where: str, base: Path | None
     try:
         return catalog.model(name)
     except InputError as exc:
-        raise type(exc)(f"{where}.model: {str(exc).removeprefix('--model: ')}") from None
+        raise (exc.at(f"{where}.model") if exc.field == "--model" else type(exc)(f"{where}.model: {exc}")) from None
 
 
 def _pool(catalog: Catalog, job: PlanJob, plan: PlanFile, where: str) -> list[InstanceSpec]:
