@@ -45,10 +45,14 @@ def diagnose(table: OptionTable) -> Diagnosis:
         msg = f"no instance can run this job at all ({sample}; and similar for the others)."
         return Diagnosis(kinds=tuple(kinds), message=msg, detail=msg)
     p = table.pred
+
+    def closest(among: np.ndarray, need: np.ndarray, have: np.ndarray) -> int:
+        # the option that misses the memory constraint by the smallest factor
+        return int(np.argmin(np.where(among, need / have, np.inf)))
+
     fits_gpu = usable & table.fits_gpu
     if not fits_gpu.any():
-        ratio = np.where(usable, table.planning_gpu_need_gb / table.gpu_capacity_gb, np.inf)
-        i = int(np.argmin(ratio))
+        i = closest(usable, table.planning_gpu_need_gb, table.gpu_capacity_gb)
         return Diagnosis((ReasonKind.GPU_MEMORY,), (
             f"GPU memory binds: no instance fits even with the KV cache fully offloaded; the closest is "
             f"{table.instances[i].name} ({table.gpu_count[i]}x {table.instances[i].gpu}) needing "
@@ -59,8 +63,7 @@ def diagnose(table: OptionTable) -> Diagnosis:
                     f"on {table.instances[i].name}"))
     fits = fits_gpu & table.fits_host
     if not fits.any():
-        ratio = np.where(fits_gpu, p.host_memory_needed_gb / table.host_memory_gb, np.inf)
-        i = int(np.argmin(ratio))
+        i = closest(fits_gpu, p.host_memory_needed_gb, table.host_memory_gb)
         return Diagnosis((ReasonKind.HOST_MEMORY,), (
             f"host memory binds: every option that fits GPU memory needs more host memory than the instance has; "
             f"the closest is {table.instances[i].name} at offload {table.offload_ratio[i]:.0%} needing "

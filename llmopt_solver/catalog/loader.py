@@ -157,7 +157,8 @@ def _records(label: str, records: Iterable[dict[str, Any]], kind: type[BaseModel
             out.append(kind.model_validate(rec))
         except ValidationError as exc:
             name = rec.get("name", f"#{i}") if isinstance(rec, dict) else f"#{i}"
-            raise CatalogError(f"{label}: {kind.__name__.removesuffix('Spec').lower()} {name!r}: {_first_error(exc)}.") from None
+            what = kind.__name__.removesuffix("Spec").removesuffix("Profile").lower()
+            raise CatalogError(f"{label}: {what} {name!r}: {_first_error(exc)}.") from None
     return out
 
 
@@ -274,14 +275,7 @@ def _merge_engine_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> 
 def _engine_records(label: str, recs: Any) -> list[EngineProfile]:
     if not isinstance(recs, list):
         raise CatalogError(f"{label}: 'engines' must be a list of engine profiles.")
-    out = []
-    for i, rec in enumerate(recs):
-        try:
-            out.append(EngineProfile.model_validate(rec))
-        except ValidationError as exc:
-            name = rec.get("name", f"#{i}") if isinstance(rec, dict) else f"#{i}"
-            raise CatalogError(f"{label}: engine {name!r}: {_first_error(exc)}.") from None
-    return out
+    return _records(label, recs, EngineProfile)
 
 
 def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
