@@ -135,7 +135,7 @@ def _records(label: str, records: Iterable[dict[str, Any]], kind: type) -> list[
 def _card_from_dict(data: dict[str, Any], origin: str) -> ModelCard:
     if not isinstance(data, dict):
         raise ModelConfigError(f"{origin}: a model card must be a JSON object (a Hugging Face config.json).")
-    name = str(data.get("name") or data.get("_name_or_path") or Path(origin).stem)
+    name = str(data.get("name") or data.get("_name_or_path") or origin)
     aliases = data.get("aliases") or []
     if not isinstance(aliases, list):
         raise ModelConfigError(f"{origin}: 'aliases' must be a list of names.")
@@ -150,7 +150,7 @@ def load_model_file(path: Path) -> ModelCard:
     if not path.is_file():
         raise ModelConfigError(f"--model: {str(path)!r} is neither a known model nor an existing config.json file.")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # with or without a BOM
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelConfigError(f"--model: {str(path)!r} is not valid JSON ({exc}).") from None
     try:
@@ -158,7 +158,9 @@ def load_model_file(path: Path) -> ModelCard:
     except ModelConfigError as exc:
         raise ModelConfigError(f"--model {path}: {exc}") from None
     if "name" not in data:
-        card = ModelCard(name=str(path), aliases=(path.parent.name or path.stem,), config=data,
+        # Named by its _name_or_path, else by the path given (a folder name such as 'cfg' says nothing).
+        label = str(data.get("_name_or_path") or "") or str(path)
+        card = ModelCard(name=str(path), aliases=(label,), config=data,
                          source=str(path), as_of=card.as_of)
     return card
 
@@ -246,7 +248,10 @@ def _read_user_file(path: Path) -> dict[str, list[dict[str, Any]]] | dict[str, A
     label = f"--catalog {path}"
     if not path.is_file():
         raise CatalogError(f"{label}: file not found.")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # with or without a BOM
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
