@@ -87,7 +87,7 @@ def calibrate(measurements: str, out: str, folds: int, params: str, min_runs: in
     cat = open_catalog(catalog_files, calibration)
     rows = read_measurements(measurements)
     gmap = parse_gpu_map(gpu_map)
-    prep = prepare(map_rows(rows, cat, gmap, csv_list(frameworks), csv_list(metrics)), cat)
+    prep = prepare(map_rows(rows, cat, gmap, csv_list(frameworks, "--framework"), csv_list(metrics, "--metric")), cat)
     res = run_calibration(prep, cat, folds=folds if folds >= 2 else 0, param_names=names, min_configs=min_runs,
                           seed=seed)
     doc = profile_document(res, Path(measurements).name, prep,

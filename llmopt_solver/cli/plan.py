@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from llmopt_solver.cli.common import FiniteFloatRange
+
 from llmopt_solver.errors import InfeasibleError
 from llmopt_solver.fileio import dumps, write_atomic
 
@@ -62,14 +64,14 @@ class DelayedStatus:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
               help="Also write the JSON document to this file (atomically).")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+@click.option("--time-limit", type=FiniteFloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Solver time limit, seconds (per solve; makespan plans solve twice).")
-@click.option("--gap", type=click.FloatRange(0, 1), default=0.005, show_default=True,
+@click.option("--gap", type=FiniteFloatRange(0, 1), default=0.005, show_default=True,
               help="Stop when the plan is proven within this relative gap of the optimum.")
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
 @click.option("--catalog", "catalog_files", multiple=True, type=click.Path(dir_okay=False),
               help="Extra catalog file merged over the built-ins (and the plan's own); repeatable.")
-@click.option("--confidence", type=click.FloatRange(0.5, 1, max_open=True), default=None,
+@click.option("--confidence", type=FiniteFloatRange(0.5, 1, max_open=True), default=None,
               help="Schedule with the pessimistic P-quantile of each batch time (overrides the file's).")
 @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
               help="Calibration profile from `llmopt calibrate` (merged last).")

@@ -13,7 +13,7 @@ from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.optimize import memory_totals
 from llmopt_solver.present.solve import model_doc, predict_text, workload_doc
 from llmopt_solver.table.options import build_table
-from llmopt_solver.cli.common import make_job, open_catalog, workload_options
+from llmopt_solver.cli.common import FiniteFloatRange, make_job, open_catalog, workload_options
 
 
 def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gpu_count: int) -> InstanceSpec:
@@ -43,11 +43,11 @@ def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gp
 @click.option("--instance", default=None, help="Instance type (see `llmopt catalog instances`).")
 @click.option("--gpu", default=None, help="GPU type instead of an instance (cheapest instance with --gpu-count GPUs).")
 @click.option("--gpu-count", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--offload-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--offload-ratio", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
               help="Fraction of the full-length KV cache in host memory.")
-@click.option("--weight-offload-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--weight-offload-ratio", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
               help="Fraction of the weights in host memory, streamed to the GPU every pass.")
-@click.option("--slo-tps", type=click.FloatRange(min=0), default=0.0, help="Report whether this SLO is met.")
+@click.option("--slo-tps", type=FiniteFloatRange(min=0), default=0.0, help="Report whether this SLO is met.")
 def predict(model: str, batch_size: int, input_len: int, output_len: int, safety_factor: float,
             adjust: bool, precision, kv_precision, spot: bool, offload_mode: str,
             catalog_files: tuple[str, ...], calibration: str | None, as_json: bool,

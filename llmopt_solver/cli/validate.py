@@ -83,7 +83,7 @@ def validate(file: str, gpu_map: tuple[str, ...], frameworks: str | None, metric
     cat = open_catalog(catalog_files, calibration)
     rows = read_measurements(file)
     gmap = parse_gpu_map(gpu_map)
-    report = validate_rows(rows, cat, gmap, csv_list(frameworks), csv_list(metrics))
+    report = validate_rows(rows, cat, gmap, csv_list(frameworks, "--framework"), csv_list(metrics, "--metric"))
     if as_json:
         doc = report.to_json()
         doc["file"] = file
