@@ -244,8 +244,8 @@ def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
 
 
 
-def _read_user_file(path: Path) -> dict[str, list[dict[str, Any]]] | dict[str, Any]:
-    label = f"--catalog {path}"
+def _read_user_file(path: Path, flag: str = "--catalog") -> dict[str, list[dict[str, Any]]] | dict[str, Any]:
+    label = f"{flag} {path}"
     if not path.is_file():
         raise CatalogError(f"{label}: file not found.")
     try:
@@ -291,10 +291,12 @@ def _csv_value(v: str | None) -> Any:
         return s
 
 
-def merge_user_file(cat: Catalog, path: Path) -> None:
-    """Merges a user catalog file (JSON or CSV) into ``cat``; same key replaces the built-in."""
-    label = f"--catalog {path}"
-    data = _read_user_file(path)
+def merge_user_file(cat: Catalog, path: Path, flag: str = "--catalog") -> None:
+    """Merges a user catalog file (JSON or CSV) into ``cat``; same key replaces the built-in.
+
+    ``flag`` is the option errors name (--catalog, or --calibration for a profile)."""
+    label = f"{flag} {path}"
+    data = _read_user_file(path, flag)
     for key, kind, table in (("gpus", GpuSpec, cat.gpus), ("instances", InstanceSpec, cat.instances)):
         recs = data.get(key) or []
         if not isinstance(recs, list):
@@ -305,7 +307,10 @@ def merge_user_file(cat: Catalog, path: Path) -> None:
                 del table[existing.name]
             table[rec.name] = rec
     for i, rec in enumerate(data.get("models") or []):
-        card = _card_from_dict(rec, f"{label} models[{i}]")
+        try:
+            card = _card_from_dict(rec, f"{label} models[{i}]")
+        except ModelConfigError as exc:
+            raise ModelConfigError(f"{label} models[{i}]: {exc}") from None
         cat.models[card.name] = card
     if "efficiency" in data:
         _merge_efficiency(cat, data["efficiency"], label)
@@ -319,8 +324,8 @@ def merge_user_file(cat: Catalog, path: Path) -> None:
             raise CatalogError(f"{label}: instance {inst.name!r} uses GPU {inst.gpu!r}, which is not in the GPU catalog.{did_you_mean(inst.gpu, list(cat.gpus))}")
 
 
-def load_catalog(user_files: Iterable[str | Path] = ()) -> Catalog:
-    """Returns the built-in catalog with ``user_files`` merged over it, in order."""
+def load_catalog(user_files: Iterable[str | Path] = (), calibration: str | Path | None = None) -> Catalog:
+    """Returns the built-in catalog with ``user_files``, then the ``calibration`` profile, merged over it."""
     base = _builtin()
     cat = Catalog(
         gpus=dict(base.gpus), instances=dict(base.instances),
@@ -333,4 +338,6 @@ def load_catalog(user_files: Iterable[str | Path] = ()) -> Catalog:
     )
     for f in user_files:
         merge_user_file(cat, Path(f))
+    if calibration:
+        merge_user_file(cat, Path(calibration), "--calibration")
     return cat

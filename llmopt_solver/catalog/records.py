@@ -13,7 +13,7 @@ Provider = Literal["aws", "gcp", "azure", "other"]
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # nan/inf: exit 2
 
 
 class GpuSpec(_Record):

@@ -121,8 +121,7 @@ def workload_options(allow_auto_batch: bool) -> Callable[[Callable[..., Any]], C
 
 def open_catalog(catalog_files: tuple[str, ...], calibration: str | None) -> Catalog:
     """Returns the built-in catalog with user files, then the calibration profile, merged over it."""
-    files = list(catalog_files) + ([calibration] if calibration else [])
-    return load_catalog(files)
+    return load_catalog(list(catalog_files), calibration)
 
 
 def make_job(catalog: Catalog, model: str, batch_size: int | str, input_len: int, output_len: int,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -11,7 +13,7 @@ import click
 from llmopt_solver.cli.common import FiniteFloatRange
 
 from llmopt_solver.errors import InfeasibleError
-from llmopt_solver.fileio import dumps, write_atomic
+from llmopt_solver.fileio import check_output, dumps, write_output
 
 PROGRESS_AFTER_S = 1.0  # show a spinner only when building and solving take longer than this
 
@@ -59,6 +61,25 @@ class DelayedStatus:
                 self._status.stop()
 
 
+def plan_inputs(plan_file: str) -> list[str]:
+    """Returns the files a plan reads: itself, its catalogs and local model configs (best effort)."""
+    out = [plan_file]
+    try:
+        data = json.loads(Path(plan_file).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return out
+    if not isinstance(data, dict):
+        return out
+    base = Path(plan_file).parent
+    cats = data.get("catalog") if isinstance(data.get("catalog"), list) else []
+    out += [str(base / c) for c in cats if isinstance(c, str)]
+    for job in data.get("jobs") if isinstance(data.get("jobs"), list) else []:
+        model = job.get("model") if isinstance(job, dict) else None
+        if isinstance(model, str) and model.lower().endswith(".json"):
+            out += [model, str(base / model)]
+    return out
+
+
 @click.command()
 @click.argument("plan_file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
@@ -87,6 +108,8 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     from llmopt_solver.plan.run import plan_from_file
     from llmopt_solver.present.plan import infeasible_json, plan_json, plan_text
 
+    if out_file:
+        check_output(out_file, plan_inputs(plan_file) + list(catalog_files) + ([calibration] if calibration else []))
     try:
         with DelayedStatus(enabled=not no_progress) as status:
             extra = tuple(catalog_files) + ((calibration,) if calibration else ())
@@ -95,11 +118,15 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     except InfeasibleError as exc:
         doc = infeasible_json(str(exc))
         if out_file:
-            write_atomic(out_file, dumps(doc))
+            # Never replace an earlier (good) plan with an infeasible one: write only a new file.
+            if Path(out_file).exists():
+                click.echo(f"llmopt: kept existing {out_file} (no feasible plan to write)", err=True)
+            else:
+                write_output(out_file, dumps(doc))
         if as_json:
             click.echo(dumps(doc), nl=False)
         raise
     doc = plan_json(res)
     if out_file:
-        write_atomic(out_file, dumps(doc))
+        write_output(out_file, dumps(doc))
     click.echo(dumps(doc) if as_json else plan_text(res), nl=False)

@@ -7,7 +7,7 @@ import dataclasses
 import click
 
 from llmopt_solver.catalog.loader import Catalog
-from llmopt_solver.errors import InputError
+from llmopt_solver.errors import InfeasibleError, InputError
 from llmopt_solver.fileio import dumps
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.optimize import memory_totals
@@ -33,7 +33,7 @@ def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gp
     priced = sorted((i for i in same if i.hourly_usd), key=lambda i: (i.hourly_usd, i.name))
     if priced:
         return priced[0]
-    return InstanceSpec(name=f"{gpu_count}x{g.name}", provider="other", gpu=g.name, gpu_count=gpu_count,
+    return InstanceSpec(name=f"{gpu_count}x{g.name} (synthetic: no such catalog instance)", provider="other", gpu=g.name, gpu_count=gpu_count,
                         vcpus=8 * gpu_count, host_memory_gb=2 * g.memory_gb * gpu_count,
                         source="synthetic (llmopt predict --gpu)", as_of=g.as_of)
 
@@ -71,3 +71,6 @@ def predict(model: str, batch_size: int, input_len: int, output_len: int, safety
         click.echo(dumps(doc), nl=False)
     else:
         click.echo(predict_text(table, 0, memory), nl=False)
+    reasons = table.reasons(0)
+    if reasons:  # the numbers are printed above; the exit code says the configuration does not work
+        raise InfeasibleError(f"{inst.name}: " + "; ".join(reasons) + ".")

@@ -6,6 +6,8 @@ import io
 from typing import Any
 
 import click
+
+from llmopt_solver.errors import InfeasibleError
 from rich.console import Console
 from rich.table import Table
 
@@ -88,5 +90,8 @@ def validate(file: str, gpu_map: tuple[str, ...], frameworks: str | None, metric
         doc = report.to_json()
         doc["file"] = file
         click.echo(dumps(doc), nl=False)
-        return
-    click.echo(validate_text(file, report.summary), nl=False)
+    else:
+        click.echo(validate_text(file, report.summary), nl=False)
+    if not report.summary["mapped"]:
+        reasons = "; ".join(f"{n} x {r}" for r, n in list(report.summary["skip_reasons"].items())[:3])
+        raise InfeasibleError(f"{file}: no row could be predicted ({reasons}).")

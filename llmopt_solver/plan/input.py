@@ -180,7 +180,7 @@ def first_error(exc: ValidationError, data: Any) -> str:
     alts = [str(e["msg"]) for e in errors if tuple(p for p in e["loc"] if not (
         isinstance(p, str) and (p in _UNION_PARTS or "[" in p))) == loc]
     msg = " or ".join(dict.fromkeys(alts)).removeprefix("Value error, ")
-    if err["type"] not in ("missing", "extra_forbidden") and loc and not isinstance(err.get("input"), (dict, list)):
+    if err["type"] not in ("missing", "extra_forbidden", "value_error") and loc and not isinstance(err.get("input"), (dict, list)):
         msg += f" (got {json.dumps(err.get('input')) if _jsonable(err.get('input')) else repr(err.get('input'))})"
     if err["type"] == "extra_forbidden":
         return f"{_loc(loc, data)}: unknown key; allowed: {_allowed_keys(loc)}"
