@@ -137,3 +137,19 @@ def make_job(catalog: Catalog, model: str, batch_size: int | str, input_len: int
                    offload_ratios=offload_ratios, offload_mode=offload_mode,  # type: ignore[arg-type]
                    adjust=adjust, spot=spot, slo_tps=slo_tps, slo_tps_per_seq=slo_tps_per_seq,
                    confidence=confidence)
+
+
+def warn_extrapolation(catalog: Catalog, table: Any, i: int | None) -> None:
+    """Writes a warning on stderr if option ``i`` lies outside its GPU's calibrated ranges."""
+    from llmopt_solver.table.options import EXTRAPOLATION_SIGMA_FACTOR
+
+    if i is None or not len(table.extrapolation) or table.extrapolation[i] <= 0:
+        return
+    inst = table.instances[i]
+    u = catalog.uncertainty(inst.gpu)
+    d = float(table.extrapolation[i])
+    have = ", ".join(f"{label} {r[0]}-{r[1]}" for label, r in (("batch", u.batch_range), ("input", u.input_len_range),
+                                                             ("output", u.output_len_range)) if r)
+    click.echo(f"llmopt: warning: {inst.gpu} was calibrated on {have}; batch {int(table.batch_size[i])}, input "
+               f"{table.job.input_len}, output {table.job.output_len} lies {d:.1f} doublings outside: the "
+               f"throughput band is widened x{EXTRAPOLATION_SIGMA_FACTOR ** d:.3g} (sigma).", err=True)

@@ -13,7 +13,7 @@ from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.optimize import memory_totals
 from llmopt_solver.present.solve import model_doc, predict_text, workload_doc
 from llmopt_solver.table.options import build_table
-from llmopt_solver.cli.common import FiniteFloatRange, make_job, open_catalog, workload_options
+from llmopt_solver.cli.common import FiniteFloatRange, make_job, open_catalog, warn_extrapolation, workload_options
 
 
 def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gpu_count: int) -> InstanceSpec:
@@ -63,6 +63,7 @@ def predict(model: str, batch_size: int, input_len: int, output_len: int, safety
     table.inst_reasons = [[r for r in rs if not (inst.provider == "other" and r.startswith("price"))]
                           for rs in table.inst_reasons]
     memory = memory_totals(table)
+    warn_extrapolation(catalog, table, 0)
     if as_json:
         doc = table.record(0)
         doc["memory"] = memory

@@ -11,7 +11,7 @@ from llmopt_solver.fileio import dumps
 from llmopt_solver.optimize import offload_levels, optimize, select_instances
 from llmopt_solver.present.solve import solve_json, solve_text
 from llmopt_solver.cli.common import (MIN_OFFLOAD_STEP, FiniteFloatRange, check_grid, csv_list, make_job,
-                                      open_catalog, workload_options)
+                                      open_catalog, warn_extrapolation, workload_options)
 from llmopt_solver.errors import InputError
 
 
@@ -57,6 +57,7 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
     pool = select_instances(catalog, gpu_list, inst_list, prov_list)
     check_grid(len(pool), len(job.batch_sizes), len(ratios), 2 if offload_mode == "auto" else 1)
     outcome = optimize(catalog, job, pool, solver=solver, time_limit_s=time_limit)  # type: ignore[arg-type]
+    warn_extrapolation(catalog, outcome.table, outcome.best)
     if as_json:
         click.echo(dumps(solve_json(outcome)), nl=False)
     else:
