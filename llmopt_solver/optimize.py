@@ -69,7 +69,7 @@ def recheck(catalog: Catalog, table: OptionTable, i: int) -> None:
     single = JobSpec(**{**job.__dict__, "batch_sizes": (int(table.batch_size[i]),),
                         "offload_ratios": (float(table.offload_ratio[i]),),
                         "weight_offload_fixed": float(table.weight_offload[i]),
-                        "offload_mode": "auto" if mode == "none" else mode})  # type: ignore[arg-type]
+                        "offload_mode": "auto" if mode == "none" else mode})
     t1 = build_table(catalog, single, [table.instances[i]])
     for name in ("total_s", "gpu_memory_needed_gb", "host_memory_needed_gb"):
         a, b = getattr(t1.pred, name)[0], getattr(table.pred, name)[i]

@@ -72,6 +72,7 @@ class OptionTable:
     unc_bias: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean ln(measured/predicted)
     unc_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))  # std ln(measured/predicted)
     unc_memory_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    extrapolation: np.ndarray = field(default_factory=lambda: np.zeros(0))  # doublings outside the calibrated ranges
 
     def take(self, idx: np.ndarray) -> "OptionTable":
         """Returns the sub-table of options ``idx``."""
@@ -85,6 +86,7 @@ class OptionTable:
             pred=self.pred.take(idx),
             inst_reasons=self.inst_reasons, unc_bias=self.unc_bias[idx],
             unc_sigma=self.unc_sigma[idx], unc_memory_sigma=self.unc_memory_sigma[idx],
+            extrapolation=self.extrapolation[idx] if len(self.extrapolation) else self.extrapolation,
         )
 
     @property
@@ -325,6 +327,32 @@ def _min_weight_offload(job: JobSpec, hw: Hardware, pred: Prediction, run: Any,
     return w, Prediction(**merged)
 
 
+# The throughput band's sigma doubles per doubling of batch size or length outside the calibrated
+# range (a fit on batch <= 32 was 3.1x off at batch 256 in issue 12; no data says how far the
+# error grows, so the band says "unknown" fast rather than carry a narrow band into the dark).
+EXTRAPOLATION_SIGMA_FACTOR = 2.0
+
+
+def _doublings(x: np.ndarray | float, rng: tuple[int, int] | None) -> np.ndarray:
+    """Returns how many doublings ``x`` lies outside ``rng`` (0 inside, or with no range)."""
+    x = np.asarray(x, dtype=float)
+    if rng is None:
+        return np.zeros(x.shape)
+    return np.maximum(0.0, np.maximum(np.log2(x / rng[1]), np.log2(rng[0] / x)))
+
+
+def extrapolation_doublings(unc: list[Any], inst: np.ndarray, batch: np.ndarray, input_len: int,
+                            output_len: int) -> np.ndarray:
+    """Returns per option the doublings outside its GPU's calibrated batch and length ranges."""
+    out = np.zeros(len(inst))
+    for k, u in enumerate(unc):
+        m = inst == k
+        if m.any():
+            out[m] = (_doublings(batch[m], u.batch_range) + _doublings(input_len, u.input_len_range)
+                      + _doublings(output_len, u.output_len_range))
+    return out
+
+
 def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> OptionTable:
     """Returns the option table of ``job`` over ``instances`` x offload levels x batch sizes.
 
@@ -383,6 +411,7 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -
     inst_reasons = [_structural(job, shape, x, pk, pr)
                     for x, pk, pr in zip(instances, hw.peak_tflops, inst_prices)]
     prices = np.asarray([np.nan if p is None else p for p in inst_prices], dtype=float)[sel] if n_i else np.zeros(0)
+    extra = extrapolation_doublings(unc, sel, batches[bb[idx]], job.input_len, job.output_len)
     return OptionTable(
         job=job, shape=shape, instance_list=list(instances), inst_idx=sel, batch_size=batches[bb[idx]],
         offload_ratio=ratios[rr[idx]], mode=mode_arr[idx], weight_offload=w_off[idx],
@@ -391,6 +420,7 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -
         hourly_cost_usd=prices,
         pred=pred, inst_reasons=inst_reasons,
         unc_bias=np.asarray([u.bias for u in unc], dtype=float)[sel],
-        unc_sigma=np.asarray([u.sigma for u in unc], dtype=float)[sel],
+        unc_sigma=np.asarray([u.sigma for u in unc], dtype=float)[sel] * EXTRAPOLATION_SIGMA_FACTOR ** extra,
+        extrapolation=extra,
         unc_memory_sigma=unc_memory_sigma[sel],
     )
