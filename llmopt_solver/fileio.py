@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Writes ``text`` to ``path`` via a temporary file in the same folder and a rename."""
+def write_atomic(path: str | Path, text: str | bytes) -> None:
+    """Writes ``text`` (str as UTF-8, or bytes) to ``path`` via a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -21,8 +21,9 @@ def write_atomic(path: str | Path, text: str) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -57,7 +58,7 @@ def check_output(out: str | Path, inputs: Sequence[str | Path], field: str = "--
                              allowed="a file that is not read by this command")
 
 
-def write_output(path: str | Path, text: str) -> bool:
+def write_output(path: str | Path, text: str | bytes) -> bool:
     """Writes ``text`` atomically; says on stderr when an existing file is replaced. Returns whether one was."""
     existed = Path(path).exists()
     write_atomic(path, text)

@@ -99,9 +99,13 @@ def plan_inputs(plan_file: str) -> list[str]:
 @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
               help="Calibration profile from `llmopt calibrate` (merged last).")
 @click.option("--no-progress", is_flag=True, help="Never show the progress spinner on stderr.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
+              help="Write a Gantt of the plan (per instance type, with quotas and deadlines) to FILE.png or FILE.svg.")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
+              help="Write a self-contained HTML report of the plan to FILE.html.")
 def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float, gap: float, solver: str,
          catalog_files: tuple[str, ...], confidence: float | None, calibration: str | None,
-         no_progress: bool) -> None:
+         no_progress: bool, plot_file: str | None = None, report_file: str | None = None) -> None:
     """Plan a portfolio of batch jobs (JSON file): instances, counts and times per job.
 
     Every request of every job runs between its release and deadline, within the quotas and the
@@ -109,6 +113,9 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     """
     from llmopt_solver.plan.run import plan_from_file
     from llmopt_solver.present.plan import infeasible_json, plan_json, plan_text
+    from llmopt_solver.present.plotting import check_out_files
+
+    check_out_files(plot_file, report_file)
 
     if out_file:
         check_output(out_file, plan_inputs(plan_file) + list(catalog_files) + ([calibration] if calibration else []))
@@ -132,3 +139,12 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     if out_file:
         write_output(out_file, dumps(doc))
     click.echo(dumps(doc) if as_json else plan_text(res), nl=False)
+    if plot_file:
+        from llmopt_solver.present.plot_plan import gantt_figure
+        from llmopt_solver.present.plotting import save
+
+        save(gantt_figure(res), plot_file)
+    if report_file:
+        from llmopt_solver.present.report_plan import plan_report_html
+
+        write_output(report_file, plan_report_html(res, plan_file))
