@@ -108,6 +108,10 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     from llmopt_solver.plan.run import plan_from_file
     from llmopt_solver.present.plan import infeasible_json, plan_json, plan_text
 
+    if calibration:  # checked here so that its errors name --calibration (the plan merges it as a catalog)
+        from llmopt_solver.catalog.loader import load_catalog
+
+        load_catalog(list(catalog_files), calibration)
     if out_file:
         check_output(out_file, plan_inputs(plan_file) + list(catalog_files) + ([calibration] if calibration else []))
     try:
