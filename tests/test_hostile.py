@@ -166,6 +166,8 @@ CASES: list[tuple[list[str], int, list[str]]] = [
     (["plan", "{d}/p.json", "--out", "{d}/./sub/../p.json"], 2, ["--out", "input"]),
     (["plan", "{d}/p.json", "--out", "{d}/runs.csv", "--catalog", "{d}/runs.csv"], 2, ["--out"]),
     (["plan", "{d}/p.json", "--time-limit", "nan"], 2, ["--time-limit"]),
+    (["plan", "{d}/p.json", "--calibration", "{d}/missing.json"], 2, ["--calibration"]),
+    (["plan", "{d}/p.json", "--calibration", "{d}/cat_gpu_nan.json"], 2, ["--calibration", "finite"]),
     (["plan", "{d}/p.json", "--gap", "nan"], 2, ["--gap"]),
     (["plan", "{d}/p.json", "--confidence", "inf"], 2, ["--confidence"]),
     (["catalog", "bogus"], 2, ["bogus"]),
@@ -227,6 +229,14 @@ def test_hostile_input(folder: Path, argv: list[str], code: int, needles: list[s
         assert needle.lower() in line.lower(), (needle, line)
     assert _snapshot(folder) == before, "a file changed"
     assert elapsed < 10, elapsed
+
+
+def test_memory_stayed_bounded() -> None:
+    """All of the above ran in this process; its peak resident memory stays far from a runaway."""
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    assert peak_mb < 1500, peak_mb
 
 
 def test_predict_infeasible_still_prints_numbers(folder: Path) -> None:

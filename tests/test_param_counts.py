@@ -155,3 +155,27 @@ def test_unknown_architectural_field_is_warned(capsys: pytest.CaptureFixture[str
     assert any("num_sparse_mega_experts" in w for w in s.warnings)
     err = capsys.readouterr().err
     assert "warning" in err and "num_sparse_mega_experts" in err
+
+
+def test_full_published_configs_raise_no_false_warnings() -> None:
+    """The non-architectural fields of the published DeepSeek-V3 and Gemma-2-9B config.json files
+    are recognised as such (no warning, same count)."""
+    v3_extra = dict(architectures=["DeepseekV3ForCausalLM"], attention_bias=False, attention_dropout=0.0,
+                    auto_map={"AutoConfig": "configuration_deepseek.DeepseekV3Config"}, aux_loss_alpha=0.001,
+                    bos_token_id=0, eos_token_id=1, ep_size=1, hidden_act="silu", initializer_range=0.02,
+                    max_position_embeddings=163840, n_group=8, norm_topk_prob=True, pretraining_tp=1,
+                    quantization_config={"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                                         "weight_block_size": [128, 128]},
+                    rms_norm_eps=1e-6, rope_scaling={"beta_fast": 32, "beta_slow": 1, "factor": 40,
+                                                     "mscale": 1.0, "mscale_all_dim": 1.0,
+                                                     "original_max_position_embeddings": 4096, "type": "yarn"},
+                    rope_theta=10000, routed_scaling_factor=2.5, scoring_func="sigmoid", seq_aux=True,
+                    topk_group=4, torch_dtype="bfloat16", transformers_version="4.33.1", use_cache=True)
+    gemma_extra = dict(architectures=["Gemma2ForCausalLM"], attention_bias=False, attention_dropout=0.0,
+                       bos_token_id=2, cache_implementation="hybrid", eos_token_id=1, hidden_act="gelu_pytorch_tanh",
+                       initializer_range=0.02, max_position_embeddings=8192, pad_token_id=0, rms_norm_eps=1e-6,
+                       rope_theta=10000.0, torch_dtype="float32", transformers_version="4.42.0.dev0", use_cache=True)
+    for base, extra in ((CASES[19][1], v3_extra), (CASES[3][1], gemma_extra)):
+        full = shape_from_config(dict(base, **extra), warn=False)
+        assert full.warnings == ()
+        assert full.total_params == shape_from_config(base).total_params

@@ -79,7 +79,8 @@ _NEUTRAL = {
     "n_group", "topk_group", "ep_size", "num_nextn_predict_layers", "attn_logit_softcapping",
     "final_logit_softcapping", "query_pre_attn_scalar", "clip_qkv", "pretraining_tp", "quantization_config",
     "original_max_position_embeddings", "embed_dropout", "parallel_attn", "use_parallel_residual",
-    "enable_bias", "alibi", "attn_implementation", "use_qk_norm", "rope_local_base_freq", "hidden_activation",
+    "enable_bias", "alibi", "attn_implementation", "use_qk_norm", "rope_local_base_freq", "hidden_activation", "auto_map", "cache_implementation",
+    "norm_eps", "router_z_loss_coef", "num_labels", "id2label", "label2id",
 }
 # Substrings of field names that usually change the architecture.
 _ARCH_HINTS = ("expert", "lora", "moe", "sparse", "shared", "dense", "layers", "heads", "intermediate",

@@ -117,6 +117,10 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
 
     check_out_files(plot_file, report_file)
 
+    if calibration:  # checked here so that its errors name --calibration (the plan merges it as a catalog)
+        from llmopt_solver.catalog.loader import load_catalog
+
+        load_catalog(list(catalog_files), calibration)
     if out_file:
         check_output(out_file, plan_inputs(plan_file) + list(catalog_files) + ([calibration] if calibration else []))
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import click
 
@@ -58,6 +59,7 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
           top: int, show_frontier: bool, num_requests: int | None, sweep_slo: str | None, plot_file: str | None,
           report_file: str | None, wide: bool) -> None:
     """Pick the cheapest instance and KV offload ratio that meets the SLO."""
+    started = time.monotonic()
     for field, step in (("--offload-step", offload_step), ("--weight-offload-step", weight_offload_step)):
         if 0 < step < MIN_OFFLOAD_STEP:
             raise InputError(field=field, problem=f"{step:g} is below the limit {MIN_OFFLOAD_STEP:g}",
@@ -75,6 +77,8 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
     job = dataclasses.replace(job, weight_offload_step=weight_offload_step)
     pool = select_instances(catalog, gpu_list, inst_list, prov_list)
     check_grid(len(pool), len(job.batch_sizes), len(ratios), 2 if offload_mode == "auto" else 1)
+    if time_limit is not None:  # --time-limit bounds the whole command: the solver gets what is left
+        time_limit = max(0.5, time_limit - (time.monotonic() - started))
     outcome = optimize(catalog, job, pool, solver=solver, time_limit_s=time_limit)  # type: ignore[arg-type]
     warn_extrapolation(catalog, outcome.table, outcome.best)
     show_frontier = show_frontier or num_requests is not None
