@@ -16,7 +16,8 @@ from llmopt_solver.cli import cli
 from llmopt_solver.cli.common import make_job, open_catalog
 from llmopt_solver.errors import InputError
 from llmopt_solver.frontier import frontier, pareto, parse_sweep, sweep_slo
-from llmopt_solver.optimize import offload_levels, optimize, select_instances
+from llmopt_solver.optimize import optimize
+from llmopt_solver.selection import offload_levels, select_instances
 
 CAT = open_catalog((), None)
 POOL = select_instances(CAT, providers=["aws"])

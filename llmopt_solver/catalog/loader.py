@@ -16,10 +16,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from llmopt_solver.errors import CatalogError, InputError, ModelConfigError, did_you_mean
+from llmopt_solver.errors import CatalogError, first_validation_error, InputError, ModelConfigError, did_you_mean
 from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
+from llmopt_solver.catalog.engines import EngineProfile
 from llmopt_solver.catalog.model_shape import ModelShape, shape_from_config
 
 
@@ -62,17 +63,46 @@ class Catalog:
     default_uncertainty: Uncertainty | None = None  # spec-only GPUs
     default_transferred: bool = False  # defaults carry runtime parameters fitted on other GPUs
     uncertainties: dict[str, Uncertainty] = field(default_factory=dict)  # calibrated GPUs
+    engines: dict[str, EngineProfile] = field(default_factory=dict)
+    # (engine, gpu) -> override; gpu None is the engine's default (its transfer rule for GPUs
+    # without (engine, GPU) data). Applied over the GPU's own efficiency.
+    engine_efficiency: dict[tuple[str, str | None], EfficiencyOverride] = field(default_factory=dict)
+    engine_uncertainty: dict[tuple[str, str | None], Uncertainty] = field(default_factory=dict)
 
-    def uncertainty(self, gpu: str) -> Uncertainty:
-        """Returns the throughput uncertainty for ``gpu`` (calibrated, else the spec-only default)."""
+    def uncertainty(self, gpu: str, engine: str | None = None) -> Uncertainty:
+        """Returns the throughput uncertainty for ``gpu`` (on ``engine``): the most specific of
+        (engine, GPU), (engine, default), GPU, and the spec-only default."""
         assert self.default_uncertainty is not None  # set by load_catalog
+        if engine is not None:
+            for key in ((engine, gpu), (engine, None)):
+                if key in self.engine_uncertainty:
+                    return self.engine_uncertainty[key]
         return self.uncertainties.get(gpu, self.default_uncertainty)
 
-    def efficiency(self, gpu: str) -> Efficiency:
-        """Returns the efficiency parameters for ``gpu`` (defaults with its overrides applied)."""
+    def efficiency(self, gpu: str, engine: str | None = None) -> Efficiency:
+        """Returns the efficiency parameters for ``gpu`` (on ``engine``): defaults, then the GPU's
+        overrides, then the engine's default overrides, then its (engine, GPU) overrides."""
         assert self.default_efficiency is not None  # set by load_catalog
-        override = self.efficiency_overrides.get(gpu)
-        return override.apply(self.default_efficiency) if override else self.default_efficiency
+        eff = self.default_efficiency
+        for override in (self.efficiency_overrides.get(gpu),
+                         None if engine is None else self.engine_efficiency.get((engine, None)),
+                         None if engine is None else self.engine_efficiency.get((engine, gpu))):
+            if override is not None:
+                eff = override.apply(eff)
+        return eff
+
+    def engine(self, name: str) -> EngineProfile:
+        """Returns the engine named ``name`` (name or alias, case-insensitive); CatalogError otherwise."""
+        for prof in self.engines.values():
+            if prof.matches(name):
+                return prof
+        raise CatalogError(field="--engine", problem=f"unknown engine {name!r}",
+                           allowed=", ".join(sorted(self.engines)),
+                           hint=did_you_mean(name, list(self.engines)).strip() or None)
+
+    def engine_for_framework(self, framework: str) -> EngineProfile | None:
+        """Returns the engine a measurement file's ``framework`` text names, or None if unknown."""
+        return next((p for p in self.engines.values() if p.matches(framework)), None)
 
     def gpu(self, name: str) -> GpuSpec:
         """Returns the GPU named ``name`` (case-insensitive); CatalogError with close matches."""
@@ -100,7 +130,7 @@ class Catalog:
         names = sorted({c.short_name for c in self.models.values()})
         allnames = [c.name for c in self.models.values()] + [a for c in self.models.values() for a in c.aliases]
         raise ModelConfigError(
-            f"--model: unknown model {name_or_path!r}; known: {', '.join(names)} "
+            field="--model", problem=f"unknown model {name_or_path!r}; known: {', '.join(names)} "
             f"(or a path to a Hugging Face config.json).{did_you_mean(name_or_path, allnames)}"
         )
 
@@ -116,26 +146,26 @@ def _lookup(table: dict[str, Any], name: str) -> Any:
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "record"
-    return f"field {loc!r}: {err['msg']}"
+    loc, msg, _ = first_validation_error(exc)
+    return f"field {loc or 'record'!r}: {msg}"
 
 
-def _records(label: str, records: Iterable[dict[str, Any]], kind: type) -> list[Any]:
+def _records(label: str, records: Iterable[dict[str, Any]], kind: type[BaseModel]) -> list[Any]:
     out = []
     for i, rec in enumerate(records):
         try:
             out.append(kind.model_validate(rec))
         except ValidationError as exc:
             name = rec.get("name", f"#{i}") if isinstance(rec, dict) else f"#{i}"
-            raise CatalogError(f"{label}: {kind.__name__.removesuffix('Spec').lower()} {name!r}: {_first_error(exc)}.") from None
+            what = kind.__name__.removesuffix("Spec").removesuffix("Profile").lower()
+            raise CatalogError(f"{label}: {what} {name!r}: {_first_error(exc)}.") from None
     return out
 
 
 def _card_from_dict(data: dict[str, Any], origin: str) -> ModelCard:
     if not isinstance(data, dict):
         raise ModelConfigError(f"{origin}: a model card must be a JSON object (a Hugging Face config.json).")
-    name = str(data.get("name") or data.get("_name_or_path") or Path(origin).stem)
+    name = str(data.get("name") or data.get("_name_or_path") or origin)
     aliases = data.get("aliases") or []
     if not isinstance(aliases, list):
         raise ModelConfigError(f"{origin}: 'aliases' must be a list of names.")
@@ -148,17 +178,19 @@ def _card_from_dict(data: dict[str, Any], origin: str) -> ModelCard:
 def load_model_file(path: Path) -> ModelCard:
     """Returns the model card in a local HF config.json; ModelConfigError if missing or invalid."""
     if not path.is_file():
-        raise ModelConfigError(f"--model: {str(path)!r} is neither a known model nor an existing config.json file.")
+        raise ModelConfigError(field="--model", problem=f"{str(path)!r} is neither a known model nor an existing config.json file.")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # with or without a BOM
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelConfigError(f"--model: {str(path)!r} is not valid JSON ({exc}).") from None
+        raise ModelConfigError(field="--model", problem=f"{str(path)!r} is not valid JSON ({exc}).") from None
     try:
         card = _card_from_dict(data, str(path))
     except ModelConfigError as exc:
         raise ModelConfigError(f"--model {path}: {exc}") from None
     if "name" not in data:
-        card = ModelCard(name=str(path), aliases=(path.parent.name or path.stem,), config=data,
+        # Named by its _name_or_path, else by the path given (a folder name such as 'cfg' says nothing).
+        label = str(data.get("_name_or_path") or "") or str(path)
+        card = ModelCard(name=str(path), aliases=(label,), config=data,
                          source=str(path), as_of=card.as_of)
     return card
 
@@ -196,6 +228,11 @@ def _builtin() -> Catalog:
         _merge_uncertainty(cat, cal.get("uncertainty", {}), "built-in calibration.json")
         for gpu in (cal.get("efficiency", {}).get("gpus") or {}):
             cat.calibrated_gpus[gpu] = str(cal.get("source", "built-in calibration.json"))
+    engine_dir = resources.files("llmopt_solver").joinpath("data").joinpath("engines")
+    for entry in sorted(engine_dir.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".json"):
+            for prof in _engine_records(f"built-in engines/{entry.name}", [json.loads(entry.read_text(encoding="utf-8"))]):
+                cat.engines[prof.name] = prof
     cards = {}
     for entry in sorted(_model_dir().iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".json"):
@@ -211,8 +248,36 @@ def _merge_uncertainty(cat: Catalog, data: dict[str, Any], label: str) -> None:
             cat.default_uncertainty = Uncertainty.model_validate(data["default"])
         for gpu, rec in (data.get("gpus") or {}).items():
             cat.uncertainties[gpu] = Uncertainty.model_validate(rec)
-    except ValidationError as exc:
-        raise CatalogError(f"{label}: uncertainty: {_first_error(exc)}.") from None
+        for engine, block in (data.get("engines") or {}).items():
+            if "default" in block:
+                cat.engine_uncertainty[(engine, None)] = Uncertainty.model_validate(block["default"])
+            for gpu, rec in (block.get("gpus") or {}).items():
+                cat.engine_uncertainty[(engine, gpu)] = Uncertainty.model_validate(rec)
+    except (ValidationError, AttributeError) as exc:
+        what = _first_error(exc) if isinstance(exc, ValidationError) else "engines.<name> must be an object"
+        raise CatalogError(f"{label}: uncertainty: {what}.") from None
+
+
+def _merge_engine_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
+    """Merges ``efficiency.engines`` = {engine: {"default": {...}, "gpus": {gpu: {...}}}}."""
+    for engine, block in (data.get("engines") or {}).items():
+        if not isinstance(block, dict):
+            raise CatalogError(f"{label}: efficiency.engines.{engine} must be an object with 'default' and/or 'gpus'.")
+        recs = [(None, block["default"])] if "default" in block else []
+        recs += list((block.get("gpus") or {}).items())
+        for gpu, rec in recs:
+            try:
+                override = EfficiencyOverride.model_validate(rec)
+            except ValidationError as exc:
+                raise CatalogError(f"{label}: efficiency for engine {engine!r}, GPU {gpu or 'default'!r}: "
+                                   f"{_first_error(exc)}.") from None
+            cat.engine_efficiency[(engine, gpu)] = override
+
+
+def _engine_records(label: str, recs: Any) -> list[EngineProfile]:
+    if not isinstance(recs, list):
+        raise CatalogError(f"{label}: 'engines' must be a list of engine profiles.")
+    return _records(label, recs, EngineProfile)
 
 
 def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
@@ -227,6 +292,7 @@ def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
                 cat.default_efficiency = Efficiency.model_validate(data["default"])
         except ValidationError as exc:
             raise CatalogError(f"{label}: efficiency default: {_first_error(exc)}.") from None
+    _merge_engine_efficiency(cat, data, label)
     for gpu, rec in (data.get("gpus") or {}).items():
         try:
             override = EfficiencyOverride.model_validate(rec)
@@ -242,21 +308,24 @@ def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
 
 
 
-def _read_user_file(path: Path) -> dict[str, list[dict[str, Any]]] | dict[str, Any]:
-    label = f"--catalog {path}"
+def _read_user_file(path: Path, flag: str = "--catalog") -> dict[str, Any]:
+    label = f"{flag} {path}"
     if not path.is_file():
         raise CatalogError(f"{label}: file not found.")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # with or without a BOM
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CatalogError(f"{label}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
-        if not isinstance(data, dict) or not set(data) & {"gpus", "instances", "models", "efficiency", "uncertainty"}:
+        if not isinstance(data, dict) or not set(data) & {"gpus", "instances", "models", "efficiency", "uncertainty", "engines"}:
             raise CatalogError(f"{label}: expected a JSON object with any of the keys 'gpus', 'instances', 'models', 'efficiency'.")
-        unknown = set(data) - {"gpus", "instances", "models", "efficiency", "uncertainty", "source", "as_of", "calibration"}
+        unknown = set(data) - {"gpus", "instances", "models", "efficiency", "uncertainty", "engines", "source", "as_of", "calibration"}
         if unknown:
-            raise CatalogError(f"{label}: unknown key(s) {sorted(unknown)}; allowed: gpus, instances, models, efficiency, uncertainty, source, as_of, calibration.")
+            raise CatalogError(f"{label}: unknown key(s) {sorted(unknown)}; allowed: gpus, instances, models, efficiency, uncertainty, engines, source, as_of, calibration.")
         return data
     if path.suffix.lower() == ".csv":
         rows = list(csv.DictReader(io.StringIO(text)))
@@ -286,10 +355,12 @@ def _csv_value(v: str | None) -> Any:
         return s
 
 
-def merge_user_file(cat: Catalog, path: Path) -> None:
-    """Merges a user catalog file (JSON or CSV) into ``cat``; same key replaces the built-in."""
-    label = f"--catalog {path}"
-    data = _read_user_file(path)
+def merge_user_file(cat: Catalog, path: Path, flag: str = "--catalog") -> None:
+    """Merges a user catalog file (JSON or CSV) into ``cat``; same key replaces the built-in.
+
+    ``flag`` is the option errors name (--catalog, or --calibration for a profile)."""
+    label = f"{flag} {path}"
+    data = _read_user_file(path, flag)
     for key, kind, table in (("gpus", GpuSpec, cat.gpus), ("instances", InstanceSpec, cat.instances)):
         recs = data.get(key) or []
         if not isinstance(recs, list):
@@ -299,8 +370,13 @@ def merge_user_file(cat: Catalog, path: Path) -> None:
             if existing is not None:
                 del table[existing.name]
             table[rec.name] = rec
+    for prof in _engine_records(label, data.get("engines") or []):
+        cat.engines[prof.name] = prof
     for i, rec in enumerate(data.get("models") or []):
-        card = _card_from_dict(rec, f"{label} models[{i}]")
+        try:
+            card = _card_from_dict(rec, f"{label} models[{i}]")
+        except ModelConfigError as exc:
+            raise ModelConfigError(f"{label} models[{i}]: {exc}") from None
         cat.models[card.name] = card
     if "efficiency" in data:
         _merge_efficiency(cat, data["efficiency"], label)
@@ -314,8 +390,8 @@ def merge_user_file(cat: Catalog, path: Path) -> None:
             raise CatalogError(f"{label}: instance {inst.name!r} uses GPU {inst.gpu!r}, which is not in the GPU catalog.{did_you_mean(inst.gpu, list(cat.gpus))}")
 
 
-def load_catalog(user_files: Iterable[str | Path] = ()) -> Catalog:
-    """Returns the built-in catalog with ``user_files`` merged over it, in order."""
+def load_catalog(user_files: Iterable[str | Path] = (), calibration: str | Path | None = None) -> Catalog:
+    """Returns the built-in catalog with ``user_files``, then the ``calibration`` profile, merged over it."""
     base = _builtin()
     cat = Catalog(
         gpus=dict(base.gpus), instances=dict(base.instances),
@@ -324,8 +400,11 @@ def load_catalog(user_files: Iterable[str | Path] = ()) -> Catalog:
         efficiency_sources=dict(base.efficiency_sources),
         models=dict(base.models), calibrated_gpus=dict(base.calibrated_gpus),
         default_uncertainty=base.default_uncertainty, uncertainties=dict(base.uncertainties),
-        default_transferred=base.default_transferred,
+        default_transferred=base.default_transferred, engines=dict(base.engines),
+        engine_efficiency=dict(base.engine_efficiency), engine_uncertainty=dict(base.engine_uncertainty),
     )
     for f in user_files:
         merge_user_file(cat, Path(f))
+    if calibration:
+        merge_user_file(cat, Path(calibration), "--calibration")
     return cat

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import click
 
+from llmopt_solver.cli.common import FiniteFloatRange
+
 from llmopt_solver.errors import InfeasibleError
-from llmopt_solver.fileio import dumps, write_atomic
+from llmopt_solver.fileio import check_output, dumps, write_output
 
 PROGRESS_AFTER_S = 1.0  # show a spinner only when building and solving take longer than this
 
@@ -57,19 +61,40 @@ class DelayedStatus:
                 self._status.stop()
 
 
+def plan_inputs(plan_file: str) -> list[str]:
+    """Returns the files a plan reads: itself, its catalogs and local model configs (best effort)."""
+    out = [plan_file]
+    try:
+        data = json.loads(Path(plan_file).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return out
+    if not isinstance(data, dict):
+        return out
+    base = Path(plan_file).parent
+    cat_list = data.get("catalog")
+    cats = cat_list if isinstance(cat_list, list) else []
+    out += [str(base / c) for c in cats if isinstance(c, str)]
+    jobs = data.get("jobs")
+    for job in jobs if isinstance(jobs, list) else []:
+        model = job.get("model") if isinstance(job, dict) else None
+        if isinstance(model, str) and model.lower().endswith(".json"):
+            out += [model, str(base / model)]
+    return out
+
+
 @click.command()
 @click.argument("plan_file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
               help="Also write the JSON document to this file (atomically).")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+@click.option("--time-limit", type=FiniteFloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Solver time limit, seconds (per solve; makespan plans solve twice).")
-@click.option("--gap", type=click.FloatRange(0, 1), default=0.005, show_default=True,
+@click.option("--gap", type=FiniteFloatRange(0, 1), default=0.005, show_default=True,
               help="Stop when the plan is proven within this relative gap of the optimum.")
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
 @click.option("--catalog", "catalog_files", multiple=True, type=click.Path(dir_okay=False),
               help="Extra catalog file merged over the built-ins (and the plan's own); repeatable.")
-@click.option("--confidence", type=click.FloatRange(0.5, 1, max_open=True), default=None,
+@click.option("--confidence", type=FiniteFloatRange(0.5, 1, max_open=True), default=None,
               help="Schedule with the pessimistic P-quantile of each batch time (overrides the file's).")
 @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
               help="Calibration profile from `llmopt calibrate` (merged last).")
@@ -92,21 +117,31 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
 
     check_out_files(plot_file, report_file)
 
+    if calibration:  # checked here so that its errors name --calibration (the plan merges it as a catalog)
+        from llmopt_solver.catalog.loader import load_catalog
+
+        load_catalog(list(catalog_files), calibration)
+    if out_file:
+        check_output(out_file, plan_inputs(plan_file) + list(catalog_files) + ([calibration] if calibration else []))
     try:
         with DelayedStatus(enabled=not no_progress) as status:
             extra = tuple(catalog_files) + ((calibration,) if calibration else ())
-            res = plan_from_file(plan_file, extra_catalogs=extra, confidence=confidence, solver=solver,  # type: ignore[arg-type]
+            res = plan_from_file(plan_file, extra_catalogs=extra, confidence=confidence, solver=solver,
                                  time_limit_s=time_limit, gap_rel=gap, progress=status.update)
     except InfeasibleError as exc:
         doc = infeasible_json(str(exc))
         if out_file:
-            write_atomic(out_file, dumps(doc))
+            # Never replace an earlier (good) plan with an infeasible one: write only a new file.
+            if Path(out_file).exists():
+                click.echo(f"llmopt: kept existing {out_file} (no feasible plan to write)", err=True)
+            else:
+                write_output(out_file, dumps(doc))
         if as_json:
             click.echo(dumps(doc), nl=False)
         raise
     doc = plan_json(res)
     if out_file:
-        write_atomic(out_file, dumps(doc))
+        write_output(out_file, dumps(doc))
     click.echo(dumps(doc) if as_json else plan_text(res), nl=False)
     if plot_file:
         from llmopt_solver.present.plot_plan import gantt_figure
@@ -116,4 +151,4 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     if report_file:
         from llmopt_solver.present.report_plan import plan_report_html
 
-        write_atomic(report_file, plan_report_html(res, plan_file))
+        write_output(report_file, plan_report_html(res, plan_file))

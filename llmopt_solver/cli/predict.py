@@ -7,13 +7,13 @@ import dataclasses
 import click
 
 from llmopt_solver.catalog.loader import Catalog
-from llmopt_solver.errors import InputError
+from llmopt_solver.errors import InfeasibleError, InputError, ReasonKind
 from llmopt_solver.fileio import dumps
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.optimize import memory_totals
 from llmopt_solver.present.solve import model_doc, predict_text, workload_doc
 from llmopt_solver.table.options import build_table
-from llmopt_solver.cli.common import make_job, open_catalog, workload_options
+from llmopt_solver.cli.common import FiniteFloatRange, make_job, open_catalog, warn_extrapolation, workload_options
 
 
 def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gpu_count: int) -> InstanceSpec:
@@ -33,7 +33,7 @@ def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gp
     priced = sorted((i for i in same if i.hourly_usd), key=lambda i: (i.hourly_usd, i.name))
     if priced:
         return priced[0]
-    return InstanceSpec(name=f"{gpu_count}x{g.name}", provider="other", gpu=g.name, gpu_count=gpu_count,
+    return InstanceSpec(name=f"{gpu_count}x{g.name} (synthetic: no such catalog instance)", provider="other", gpu=g.name, gpu_count=gpu_count,
                         vcpus=8 * gpu_count, host_memory_gb=2 * g.memory_gb * gpu_count,
                         source="synthetic (llmopt predict --gpu)", as_of=g.as_of)
 
@@ -43,11 +43,11 @@ def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gp
 @click.option("--instance", default=None, help="Instance type (see `llmopt catalog instances`).")
 @click.option("--gpu", default=None, help="GPU type instead of an instance (cheapest instance with --gpu-count GPUs).")
 @click.option("--gpu-count", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--offload-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--offload-ratio", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
               help="Fraction of the full-length KV cache in host memory.")
-@click.option("--weight-offload-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--weight-offload-ratio", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
               help="Fraction of the weights in host memory, streamed to the GPU every pass.")
-@click.option("--slo-tps", type=click.FloatRange(min=0), default=0.0, help="Report whether this SLO is met.")
+@click.option("--slo-tps", type=FiniteFloatRange(min=0), default=0.0, help="Report whether this SLO is met.")
 def predict(model: str, batch_size: int, input_len: int, output_len: int, safety_factor: float,
             adjust: bool, precision, kv_precision, spot: bool, offload_mode: str,
             catalog_files: tuple[str, ...], calibration: str | None, as_json: bool,
@@ -60,9 +60,10 @@ def predict(model: str, batch_size: int, input_len: int, output_len: int, safety
                    kv_precision, (offload_ratio,), offload_mode, adjust, spot, slo_tps)
     job = dataclasses.replace(job, weight_offload_fixed=weight_offload_ratio)
     table = build_table(catalog, job, [inst])
-    table.inst_reasons = [[r for r in rs if not (inst.provider == "other" and r.startswith("price"))]
+    table.inst_reasons = [[r for r in rs if not (inst.provider == "other" and r.kind is ReasonKind.PRICE)]
                           for rs in table.inst_reasons]
     memory = memory_totals(table)
+    warn_extrapolation(catalog, table, 0)
     if as_json:
         doc = table.record(0)
         doc["memory"] = memory
@@ -71,3 +72,6 @@ def predict(model: str, batch_size: int, input_len: int, output_len: int, safety
         click.echo(dumps(doc), nl=False)
     else:
         click.echo(predict_text(table, 0, memory), nl=False)
+    reasons = table.reasons(0)
+    if reasons:  # the numbers are printed above; the exit code says the configuration does not work
+        raise InfeasibleError(f"{inst.name}: " + "; ".join(r.text for r in reasons) + ".")

@@ -3,36 +3,40 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import click
 
 from llmopt_solver.errors import InfeasibleError
-from llmopt_solver.fileio import dumps, write_atomic
+from llmopt_solver.fileio import dumps, write_output
 from llmopt_solver.frontier import frontier, parse_sweep, slo_values
 from llmopt_solver.frontier import sweep_slo as sweep_slo_rows
+from llmopt_solver.optimize import optimize
 from llmopt_solver.present.frontier import frontier_text, sweep_json, sweep_text
 from llmopt_solver.present.plotting import check_out_files, save
-from llmopt_solver.optimize import offload_levels, optimize, select_instances
+from llmopt_solver.selection import offload_levels, select_instances
 from llmopt_solver.present.solve import solve_json, solve_text
-from llmopt_solver.cli.common import csv_list, make_job, open_catalog, workload_options
+from llmopt_solver.cli.common import (MIN_OFFLOAD_STEP, FiniteFloatRange, check_grid, csv_list, make_job,
+                                      open_catalog, warn_extrapolation, workload_options)
+from llmopt_solver.errors import InputError
 
 
 @click.command()
 @workload_options(allow_auto_batch=True)
-@click.option("--slo-tps", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--slo-tps", type=FiniteFloatRange(min=0), default=0.0, show_default=True,
               help="Minimum generated tokens per second of the batch (b*n / total time).")
-@click.option("--slo-tps-per-seq", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--slo-tps-per-seq", type=FiniteFloatRange(min=0), default=0.0, show_default=True,
               help="Minimum tokens per second per sequence (n / total time).")
 @click.option("--gpus", default=None, help="Only these GPU types, comma-separated (e.g. L4,A10G).")
 @click.option("--instances", default=None, help="Only these instance types, comma-separated.")
 @click.option("--provider", default=None, help="Only these providers, comma-separated: aws, gcp, azure.")
-@click.option("--offload-step", type=float, default=0.1, show_default=True,
+@click.option("--offload-step", type=FiniteFloatRange(), default=0.1, show_default=True,
               help="Offload ratio grid step; must divide 1 (0.05, 0.1, 0.25, ...).")
-@click.option("--weight-offload-step", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+@click.option("--weight-offload-step", type=FiniteFloatRange(0, 1), default=0.1, show_default=True,
               help="Grid step of the weight-offload fraction (weights in host memory, streamed each pass); 0 disables.")
-@click.option("--confidence", type=click.FloatRange(0.5, 1, max_open=True), default=None,
+@click.option("--confidence", type=FiniteFloatRange(0.5, 1, max_open=True), default=None,
               help="Meet the SLO and memory at this confidence (e.g. 0.9) using the error band.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-limit", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Solver time limit, seconds.")
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
 @click.option("--top", type=click.IntRange(min=0), default=5, show_default=True, help="Runners-up to show.")
@@ -55,6 +59,13 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
           top: int, show_frontier: bool, num_requests: int | None, sweep_slo: str | None, plot_file: str | None,
           report_file: str | None, wide: bool) -> None:
     """Pick the cheapest instance and KV offload ratio that meets the SLO."""
+    started = time.monotonic()
+    for field, step in (("--offload-step", offload_step), ("--weight-offload-step", weight_offload_step)):
+        if 0 < step < MIN_OFFLOAD_STEP:
+            raise InputError(field=field, problem=f"{step:g} is below the limit {MIN_OFFLOAD_STEP:g}",
+                             allowed=f"1/k for a whole k from 1 to {round(1 / MIN_OFFLOAD_STEP)} (e.g. 0.01, 0.05, 0.1)")
+    gpu_list, inst_list = csv_list(gpus, "--gpus"), csv_list(instances, "--instances")
+    prov_list = csv_list(provider, "--provider")
     sweep = parse_sweep(sweep_slo) if sweep_slo else None
     check_out_files(plot_file, report_file)  # exit 2 before any work (suffix; matplotlib missing)
     catalog = open_catalog(catalog_files, calibration)
@@ -64,8 +75,12 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
     if weight_offload_step:
         offload_levels(weight_offload_step)  # same divisibility rule as --offload-step
     job = dataclasses.replace(job, weight_offload_step=weight_offload_step)
-    pool = select_instances(catalog, csv_list(gpus), csv_list(instances), csv_list(provider))
+    pool = select_instances(catalog, gpu_list, inst_list, prov_list)
+    check_grid(len(pool), len(job.batch_sizes), len(ratios), 2 if offload_mode == "auto" else 1)
+    if time_limit is not None:  # --time-limit bounds the whole command: the solver gets what is left
+        time_limit = max(0.5, time_limit - (time.monotonic() - started))
     outcome = optimize(catalog, job, pool, solver=solver, time_limit_s=time_limit)  # type: ignore[arg-type]
+    warn_extrapolation(catalog, outcome.table, outcome.best)
     show_frontier = show_frontier or num_requests is not None
     front = frontier(outcome.table, outcome.best, num_requests) if outcome.best is not None else None
     rows = sweep_slo_rows(outcome.table, slo_values(*sweep), solver=solver,  # type: ignore[arg-type]
@@ -97,4 +112,4 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
     if report_file:
         from llmopt_solver.present.report_solve import solve_report_html
 
-        write_atomic(report_file, solve_report_html(outcome, front, rows, catalog))
+        write_output(report_file, solve_report_html(outcome, front, rows, catalog))

@@ -6,6 +6,8 @@ import io
 from typing import Any
 
 import click
+
+from llmopt_solver.errors import InfeasibleError
 from rich.console import Console
 from rich.table import Table
 
@@ -90,7 +92,7 @@ def validate(file: str, gpu_map: tuple[str, ...], frameworks: str | None, metric
     cat = open_catalog(catalog_files, calibration)
     rows = read_measurements(file)
     gmap = parse_gpu_map(gpu_map)
-    report = validate_rows(rows, cat, gmap, csv_list(frameworks), csv_list(metrics))
+    report = validate_rows(rows, cat, gmap, csv_list(frameworks, "--framework"), csv_list(metrics, "--metric"))
     if plot_file:
         from llmopt_solver.present.plot_validate import validate_figure
         from llmopt_solver.present.plotting import save
@@ -100,5 +102,8 @@ def validate(file: str, gpu_map: tuple[str, ...], frameworks: str | None, metric
         doc = report.to_json()
         doc["file"] = file
         click.echo(dumps(doc), nl=False)
-        return
-    click.echo(validate_text(file, report.summary), nl=False)
+    else:
+        click.echo(validate_text(file, report.summary), nl=False)
+    if not report.summary["mapped"]:
+        reasons = "; ".join(f"{n} x {r}" for r, n in list(report.summary["skip_reasons"].items())[:3])
+        raise InfeasibleError(f"{file}: no row could be predicted ({reasons}).")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from llmopt_solver.errors import InputError
-from llmopt_solver.fileio import write_atomic
+from llmopt_solver.fileio import write_output
 
 INSTALL = "pip install 'llmopt[plot]'"
 FORMATS = (".png", ".svg")
@@ -69,7 +69,7 @@ def save(fig: Any, path: str) -> None:
         data = figure_bytes(fig, check_path(path))
     finally:
         plt.close(fig)
-    write_atomic(path, data)
+    write_output(path, data)
 
 
 def svg_inline(fig: Any) -> str:

@@ -13,7 +13,8 @@ from llmopt_solver.optimize import Outcome
 from llmopt_solver.present.html import e, figure, kv_list, page, table
 from llmopt_solver.present.plotting import have_matplotlib, svg_inline
 from llmopt_solver.present.solve import OPTION_COLUMNS, band_text, workload_doc
-from llmopt_solver.table.options import BAND_CONFIDENCE, OptionTable
+from llmopt_solver.predictor.uncertainty import BAND_CONFIDENCE
+from llmopt_solver.table.options import OptionTable
 
 
 def _option_rows(t: OptionTable, idx: list[int]) -> tuple[list[str], list[list[str]], list[bool]]:

@@ -217,5 +217,5 @@ def predict_text(table: OptionTable, i: int, memory_gb: dict[str, float]) -> str
                   f"Cost efficiency: {table.tps_per_usd_hour[i]:.2f} TPS/$",
                   f"Cost per million tokens: ${table.cost_per_million_tokens_usd[i]:.4f}"]
     reasons = table.reasons(i)
-    lines.append("Feasible: yes" if not reasons else "Feasible: no - " + "; ".join(reasons))
+    lines.append("Feasible: yes" if not reasons else "Feasible: no - " + "; ".join(r.text for r in reasons))
     return "\n".join(lines) + "\n"
