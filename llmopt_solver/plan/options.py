@@ -19,8 +19,9 @@ then options are pruned:
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -219,31 +220,59 @@ def _heuristic_dominance(p: np.ndarray, be: np.ndarray, t: np.ndarray, w: np.nda
     return better & (strictly | (idx[:, None] < idx[None, :])) & (free[:, None] | same_keys) & (idx[:, None] != idx[None, :])
 
 
-_TABLES: dict[Any, OptionTable] = {}
+class TableCache:
+    """Option tables of one catalog, keyed on the whole JobSpec and the instance names.
 
+    Owned by a plan flow (one per ``run_plan`` call unless the caller passes one to reuse, e.g.
+    across the two solves of a sweep): jobs of a portfolio that differ only in requests, release
+    or deadline share one table. Nothing is global, so a changed catalog never sees stale tables.
+    """
 
-def _table(catalog: Catalog, spec: JobSpec, pool: list[InstanceSpec]) -> OptionTable:
-    """Returns the option table, cached per (catalog, spec, instances) within a process."""
-    key = (id(catalog), spec.model.name, spec.batch_sizes, spec.input_len, spec.output_len, spec.precision,
-           spec.kv_precision, spec.safety_factor, spec.offload_ratios, spec.spot, spec.slo_tps, spec.confidence,
-           tuple(i.name for i in pool))
-    if key not in _TABLES:
-        if len(_TABLES) > 512:
-            _TABLES.clear()
-        _TABLES[key] = build_table(catalog, spec, pool)
-    return _TABLES[key]
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._tables: dict[Any, OptionTable] = {}
+        self.hits = 0
+
+    @staticmethod
+    def key(spec: JobSpec, pool: list[InstanceSpec]) -> tuple[Any, ...]:
+        """Returns the cache key: every JobSpec field (the model card by content) and the instances."""
+        card = spec.model
+        model = (card.name, card.aliases, card.source, card.as_of, json.dumps(card.config, sort_keys=True, default=str))
+        return (replace(spec, model=None), model, tuple(i.name for i in pool))  # type: ignore[arg-type]
+
+    def get(self, spec: JobSpec, pool: list[InstanceSpec]) -> OptionTable:
+        """Returns the option table of ``spec`` over ``pool``, built once per key."""
+        key = self.key(spec, pool)
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = build_table(self.catalog, spec, pool)
+        else:
+            self.hits += 1
+        return table
+
+    def __len__(self) -> int:
+        return len(self._tables)
 
 
 def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None,
-                      on_job: Callable[[int], None] | None = None) -> list[JobOptions]:
-    """Returns the pruned options of every job of ``plan`` (raises InputError for bad names)."""
+                      on_job: Callable[[int], None] | None = None,
+                      tables: TableCache | None = None) -> list[JobOptions]:
+    """Returns the pruned options of every job of ``plan`` (raises InputError for bad names).
+
+    ``tables``: the cache to build option tables through (a fresh one by default); it must belong
+    to ``catalog``.
+    """
+    if tables is None:
+        tables = TableCache(catalog)
+    elif tables.catalog is not catalog:
+        raise ValueError("build_job_options: the table cache belongs to another catalog")
     out = []
     for j, job in enumerate(plan.jobs):
         where = f"jobs[{j}] ({job.name!r})"
         card = _resolve_model(catalog, job, where, base)
         spec = job_spec(catalog, card, job, plan, where)
         pool = _pool(catalog, job, plan, where)
-        table = _table(catalog, spec, pool)
+        table = tables.get(spec, pool)
         weights_gb = card.shape().total_params * spec.precision.bytes_per_value / 1e9
         startup = plan.startup_s if plan.startup_s is not None else default_startup_s(weights_gb)
         window = job.deadline_h - job.release_h

@@ -8,7 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from llmopt_solver.plan.run import Assignment, PlanResult, quota_limits
+from llmopt_solver.plan.data import quota_limits
+from llmopt_solver.plan.result import Assignment, PlanResult
 
 
 def _r(x: float, nd: int = 6) -> float:
