@@ -4,11 +4,10 @@ For each job the predictor runs once over instances x offload levels x batch siz
 batch sizes above the smallest power of two >= num_requests only take longer and are dropped);
 then options are pruned:
 
-1. per instance type, the option with the highest feasible throughput (requests per second,
-   counting at most ``num_requests`` sequences per batch) among those where start-up plus one
-   batch fits the job's window (DESIGN.md section 4). With a fixed batch size this is exact (same
-   price and batch, shortest batch time);
-2. across types (exact): an option is dropped when another one is no more expensive per hour,
+1. per instance type and requests per batch (min(batch size, num_requests)), the fastest option
+   among those where start-up plus one batch fits the job's window (exact: same price, quotas and
+   requests per batch, shortest batch time);
+2. across options (exact, same type or not): an option is dropped when another one is no more expensive per hour,
    carries at least as many requests per batch, is no slower per batch, and counts in no quota the
    dropped one does not count in (with no more instances or GPUs). It can replace the dropped one
    instance for instance in any plan at no higher cost, so the optimum is unchanged;
@@ -167,16 +166,18 @@ def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: flo
     if len(cand) == 0:
         return cand, no_fit
     beff = np.minimum(b, num_requests).astype(float)
-    rate = beff / ts
-    # Step 1: per instance type the highest rate; ties: shorter batch, less offloaded, larger batch.
+    # Step 1: per (instance type, requests per batch) the fastest option; ties: less offloaded,
+    # larger batch. Same price, quotas and requests per batch, never slower: exact. (Keeping only
+    # the highest-rate batch size per type was not: it ignores the seats wasted in a job's last
+    # batch and the start-ups, e.g. 2,100 requests as 9 batches of 256 cost more than 17 of 128.)
     inst = table.inst_idx[cand]
     order = cand[np.lexsort((-b[cand], table.weight_offload[cand], table.offload_ratio[cand], ts[cand],
-                             -rate[cand], inst))]
+                             -beff[cand], inst))]
     first = np.ones(len(order), dtype=bool)
-    first[1:] = table.inst_idx[order][1:] != table.inst_idx[order][:-1]
+    first[1:] = (table.inst_idx[order][1:] != table.inst_idx[order][:-1]) | (beff[order][1:] != beff[order][:-1])
     best = order[first]
     names = np.asarray([table.instance_list[k].name for k in table.inst_idx[best]])
-    kept = best[np.lexsort((names, ts[best], price[best]))]
+    kept = best[np.lexsort((-beff[best], names, ts[best], price[best]))]
     # Step 2: exact cross-type dominance (see the module docstring), vectorised over pairs.
     keys = sorted({k for i in kept for k in weights(table.instances[i])})
     w = np.zeros((len(kept), len(keys)))
