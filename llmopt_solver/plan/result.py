@@ -42,6 +42,7 @@ class PlanResult:
     build_s: float
     catalog: Catalog
     phases: list[SolveResult] = field(default_factory=list)
+    start_usd: float | None = None  # cost of the warm start handed to the solver (greedy or phase 1)
 
     def price(self, a: Assignment) -> float:
         return float(self.jobs[a.job].price_usd_h[a.option])

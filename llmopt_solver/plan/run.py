@@ -15,21 +15,25 @@ from typing import Any, Callable
 
 from llmopt_solver.catalog.loader import Catalog, load_catalog
 from llmopt_solver.errors import InfeasibleError
-from llmopt_solver.milp.plan_model import build_plan_milp, greedy_start, option_limit
+from llmopt_solver.milp.plan_model import PlanModel, build_plan_milp, greedy_start, option_limit
 from llmopt_solver.milp.solver import SolveResult, SolverName, Status
 from llmopt_solver.plan.bound import quota_free_bound_usd
-from llmopt_solver.plan.check import check_plan
+from llmopt_solver.plan.check import COST_EPS_USD, check_plan
 from llmopt_solver.plan.data import canonical_quotas, plan_data, quota_limits
 from llmopt_solver.plan.explain import explain_infeasible
 from llmopt_solver.plan.input import PlanFile, load_plan
 from llmopt_solver.plan.options import TableCache, build_job_options
 from llmopt_solver.plan.realize import realize
 from llmopt_solver.plan.result import Assignment, PlanResult
-from llmopt_solver.plan.solving import model_size, model_value, solve_model
+from llmopt_solver.plan.solving import model_size, model_value, progress_of, solve_model
 
 __all__ = ["Assignment", "PlanResult", "check_plan", "plan_from_file", "quota_limits", "run_plan"]
 
 Progress = Callable[[str], None]
+
+
+def _silent(msg: str) -> None:
+    """The progress callback when nobody listens."""
 
 
 def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver: SolverName = "cbc",
@@ -39,7 +43,7 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
 
     ``tables``: option tables to reuse across calls (same catalog); a fresh cache by default.
     """
-    say = progress or (lambda msg: None)
+    say = progress or _silent
     t0 = time.perf_counter()
     plan = canonical_quotas(catalog, plan)
     total = len(plan.jobs)
@@ -72,27 +76,59 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
         model = build_plan_milp(data, "cost", last_slot=last_slot)
         build_s += time.perf_counter() - t1
     else:
-        model = build_plan_milp(data, "cost")
+        # With a budget, first the plan without it: if it fits the budget it is the answer; if its
+        # proven bound exceeds the budget, no plan fits (answered from the bound, in one solve).
+        free = data if plan.budget_usd is None else plan_data(plan, jobs, budget=False)[0]
+        model = build_plan_milp(free, "cost")
         build_s = time.perf_counter() - t0
     # warm start: the makespan phase's plan (feasible here), or a greedy plan built job by job
     start = {k: v for k, v in phases[0].values.items() if k[0] != "y"} if makespan else greedy_start(data)
-    if start is not None and plan.budget_usd is not None and model_value(model, start) > plan.budget_usd:
+    if makespan and start is not None and plan.budget_usd is not None and model_value(model, start) > plan.budget_usd:
         start = None
+    start_usd = model_value(model, start) if start is not None else None
     say(f"solving the MILP ({model.n_variables} variables, {model.n_constraints} constraints)")
-    res = solve_model(model, solver, time_limit_s, gap_rel, start)
+    res = solve_model(model, solver, time_limit_s, gap_rel, start, on_progress=progress_of(say) if progress else None)
     if res.status is Status.INFEASIBLE:
         raise InfeasibleError(explain_infeasible(plan, jobs, solver, time_limit_s))
+    if not makespan and plan.budget_usd is not None and (res.objective or 0.0) > plan.budget_usd + COST_EPS_USD:
+        phases.append(res)
+        res, model = _within_budget(plan, jobs, data, res, solver, time_limit_s, gap_rel, say)
     phases.append(res)
     assignments = realize(plan, jobs, data, index, res.values)
     bound = res.best_bound if res.best_bound is not None else 0.0
     if not makespan:
         bound = max(bound, quota_free_bound_usd(jobs))
     out = PlanResult(plan=plan, jobs=jobs, assignments=assignments, solve=res, lower_bound_usd=bound,
-                     model_size=model_size(model), build_s=build_s, catalog=catalog, phases=phases)
+                     model_size=model_size(model), build_s=build_s, catalog=catalog, phases=phases,
+                     start_usd=start_usd)
     out.lower_bound_usd = min(out.lower_bound_usd, out.total_cost_usd)
     say("re-checking the plan")
     check_plan(out, repredict=repredict)
     return out
+
+
+def _within_budget(plan: PlanFile, jobs: list, data: Any, free: SolveResult, solver: SolverName,
+                   time_limit_s: float | None, gap_rel: float, say: Progress) -> tuple[SolveResult, PlanModel]:
+    """Returns the cheapest plan within the budget, given ``free``, the best plan without it.
+
+    InfeasibleError when the budget is below the proven bound (no second solve), or when the
+    budgeted model finds no plan; both messages quote ``free``'s plan and bound.
+    """
+    budget = float(plan.budget_usd or 0.0)
+    bound = max(free.best_bound if free.best_bound is not None else 0.0, quota_free_bound_usd(jobs))
+    bound = min(bound, float(free.objective or 0.0))
+    cheapest = (f"the cheapest plan costs ${free.objective:,.2f}" if free.status is Status.OPTIMAL else
+                f"the best plan found costs ${free.objective:,.2f} and none costs less than ${bound:,.2f}")
+    if bound > budget + COST_EPS_USD:
+        raise InfeasibleError(f"budget ${budget:,.2f} too small by ${bound - budget:,.2f}: {cheapest}")
+    say("solving again within the budget")
+    model = build_plan_milp(data, "cost")
+    res = solve_model(model, solver, time_limit_s, gap_rel, None, on_progress=progress_of(say) if say is not _silent else None,
+                      allow_none=True)
+    if not res.has_solution:
+        why = "proven infeasible" if res.status is Status.INFEASIBLE else f"none found in {time_limit_s} s"
+        raise InfeasibleError(f"budget ${budget:,.2f}: no plan within it ({why}); {cheapest}")
+    return res, model
 
 
 def plan_from_file(path: str | Path, extra_catalogs: tuple[str, ...] = (), confidence: float | None = None,

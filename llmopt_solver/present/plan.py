@@ -79,6 +79,7 @@ def plan_json(res: PlanResult) -> dict[str, Any]:
             "wall_s": _r(sum(p.wall_s for p in res.phases) or s.wall_s, 3),
             "build_s": _r(res.build_s, 3),
             "mip_gap": None if s.gap is None else _r(s.gap),
+            "start_usd": None if res.start_usd is None else _r(res.start_usd),
             "options": sum(len(jo) for jo in res.jobs),
             **res.model_size,
         },
