@@ -11,7 +11,10 @@ then options are pruned:
    carries at least as many requests per batch, is no slower per batch, and counts in no quota the
    dropped one does not count in (with no more instances or GPUs). It can replace the dropped one
    instance for instance in any plan at no higher cost, so the optimum is unchanged;
-3. only with ``prune: "heuristic"`` (opt-in; the default is ``"exact"``): also an option that is no better in cost per
+3. run-for-run cost dominance (exact, ``_run_dominance``): an option is dropped when every run
+   of one of its instances can be replaced by one run of an option counting in no quota, at no
+   higher cost, within the window;
+4. only with ``prune: "heuristic"`` (opt-in; the default is ``"exact"``): also an option that is no better in cost per
    request, requests per hour per instance and cost of the whole job alone than one counting in
    the same quotas (or in none). Not exact: a plan might have used a few of its batches.
 """
@@ -193,9 +196,44 @@ def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: flo
     strictly = ((p[:, None] * tol < p[None, :]) | (be[:, None] > be[None, :]) | (t[:, None] * tol < t[None, :])
                 | np.any(w[:, None, :] < w[None, :, :], axis=2))
     dom = no_worse & (strictly | (idx[:, None] < idx[None, :])) & (idx[:, None] != idx[None, :])
+    # Step 3: run-for-run cost dominance by options in no quota (exact, see _run_dominance).
+    free = ~np.any(w > 0, axis=1)
+    cap = np.asarray([batches_in(window_h * 3600.0, startup_s, float(x)) for x in t], dtype=np.int64)
+    cd = _run_dominance(p, be.astype(np.int64), t, cap, free, num_requests, startup_s)
+    dom |= cd & ~(cd.T & (idx[:, None] > idx[None, :])) & (idx[:, None] != idx[None, :])
     if heuristic:
         dom |= _heuristic_dominance(p, be, t, w, num_requests, startup_s, window_h)
     return kept[~dom.any(axis=0)], no_fit
+
+
+def _run_dominance(p: np.ndarray, b: np.ndarray, t: np.ndarray, cap: np.ndarray, free: np.ndarray,
+                   num_requests: int, startup_s: float) -> np.ndarray:
+    """Returns D[o', o]: every run of an instance of o can be replaced by one run of o' at no more cost.
+
+    o' must count in no quota (it may then run from the job's release, like the MILP's untimed
+    options). A run of o with k batches (1 <= k <= u_o = min(batches covering the job, batches in
+    the window)) carries k b_o requests for p_o (sigma + k tau_o); one instance of o' carries them
+    in ceil(k b_o / b_o') <= (k b_o + b_o' - g) / b_o' batches (g = gcd(b_o, b_o')), which must fit
+    its window and cost p_o' (sigma + batches tau_o') no more. Both sides are linear in k, so the
+    two ends k = 1 and k = u_o decide. Exact: any plan keeps its cost or gets cheaper, and quota
+    use only falls. (Stronger than comparing attributes: a dearer but faster type can dominate.)
+    """
+    n = len(p)
+    if n == 0 or not free.any():
+        return np.zeros((n, n), dtype=bool)
+    u = np.minimum(-(-num_requests // np.maximum(b, 1)), cap).astype(float)
+    g = np.gcd(b[:, None], b[None, :]).astype(float)  # [o', o]
+    bp, bo = b[:, None].astype(float), b[None, :].astype(float)
+    tol = 1 + FIT_EPS
+    ok = free[:, None] & (u[None, :] >= 1)
+    for k in (np.ones(n), u):
+        k = k[None, :]
+        need = np.ceil(np.round(k * bo / bp, 9))  # batches of o' for k batches of o (exact at the ends)
+        lin = (k * bo + bp - g) / bp  # linear upper bound on the batches of o' in between
+        batches = np.maximum(need, lin)
+        ok &= need <= cap[:, None]
+        ok &= p[:, None] * (startup_s + batches * t[:, None]) <= p[None, :] * (startup_s + k * t[None, :]) * tol
+    return ok
 
 
 def _heuristic_dominance(p: np.ndarray, be: np.ndarray, t: np.ndarray, w: np.ndarray, num_requests: int,
