@@ -43,6 +43,10 @@ class PlanResult:
     catalog: Catalog
     phases: list[SolveResult] = field(default_factory=list)
     start_usd: float | None = None  # cost of the warm start handed to the solver (greedy or phase 1)
+    # What lower_bound_usd bounds: "problem" (no option is timed: the MILP is exact for the
+    # problem the README describes) or "slotted model" (timed runs start at slot boundaries and
+    # count in a quota for every slot they touch, so the true optimum may be lower).
+    bound_of: str = "problem"
 
     def price(self, a: Assignment) -> float:
         return float(self.jobs[a.job].price_usd_h[a.option])

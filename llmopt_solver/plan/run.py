@@ -100,7 +100,8 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
         bound = max(bound, quota_free_bound_usd(jobs))
     out = PlanResult(plan=plan, jobs=jobs, assignments=assignments, solve=res, lower_bound_usd=bound,
                      model_size=model_size(model), build_s=build_s, catalog=catalog, phases=phases,
-                     start_usd=start_usd)
+                     start_usd=start_usd,
+                     bound_of="slotted model" if any(od.timed for od in data.options) else "problem")
     out.lower_bound_usd = min(out.lower_bound_usd, out.total_cost_usd)
     say("re-checking the plan")
     check_plan(out, repredict=repredict)

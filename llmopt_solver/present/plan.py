@@ -65,6 +65,7 @@ def plan_json(res: PlanResult) -> dict[str, Any]:
         "objective": plan.objective,
         "total_cost_usd": _r(res.total_cost_usd),
         "lower_bound_usd": _r(res.lower_bound_usd),
+        "lower_bound_of": res.bound_of,
         "gap": _r(res.gap),
         "makespan_h": _r(res.makespan_h),
         "budget_usd": plan.budget_usd,
@@ -106,7 +107,9 @@ def plan_text(res: PlanResult) -> str:
     w(f"Status: {res.status}{proven}\n")
     budget = f" (budget ${plan.budget_usd:,.2f})" if plan.budget_usd is not None else ""
     w(f"Total cost: ${res.total_cost_usd:,.2f}{budget}\n")
-    w(f"Lower bound: ${res.lower_bound_usd:,.2f} (gap {100 * res.gap:.2f}%)\n")
+    scope = "" if res.bound_of == "problem" else (f"; of the slotted model: quota runs start on {plan.slot_h:g} h "
+                                                  "slots and count in every slot they touch")
+    w(f"Lower bound: ${res.lower_bound_usd:,.2f} (gap {100 * res.gap:.2f}%{scope})\n")
     w(f"Makespan: {res.makespan_h:.2f} h\n")
     size = res.model_size
     wall = sum(p.wall_s for p in res.phases) or s.wall_s
