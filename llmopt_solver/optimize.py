@@ -35,9 +35,36 @@ def coefficients(table: OptionTable) -> JobCoefficients:
 
 
 def candidates(table: OptionTable) -> np.ndarray:
-    """Returns indices of options the MILP may choose: priced, supported, finite predictions."""
-    ok = table.usable & np.isfinite(table.cost_per_million_tokens_usd) & np.isfinite(table.pred.tps)
-    return np.nonzero(ok)[0]
+    """Returns indices of options the MILP may choose (exact presolve of its one-option rows).
+
+    Priced, supported, finite predictions; then two reductions that never change the optimum:
+    with ``sum x = 1`` every row ``sum a_o x_o <= 0`` forbids each option with a_o > 0 on its
+    own, so options violating memory or an SLO alone are dropped (keeping them also let CBC mix a
+    cheap infeasible option in at its integrality tolerance and pick an option ~1e-6 above the
+    true minimum); and per instance (same price and memory), an option no faster in tps and per
+    sequence and needing no less GPU and host memory than another is dropped (its cost per token
+    is no lower). Ties stay: ``optimize`` breaks them by ``OptionTable.sort_key``.
+    """
+    c = table.cost_per_million_tokens_usd
+    ok = table.usable & np.isfinite(c) & np.isfinite(table.pred.tps) & table.feasible
+    idx = np.nonzero(ok)[0]
+    if len(idx) == 0:
+        return idx
+    tps, seq = table.planning_tps[idx], table.planning_tps_per_seq[idx]
+    gpu, host = table.planning_gpu_need_gb[idx], table.pred.host_memory_needed_gb[idx]
+    inst = table.inst_idx[idx]
+    keep = np.ones(len(idx), dtype=bool)
+    order = np.argsort(inst, kind="stable")
+    bounds = np.flatnonzero(np.diff(inst[order])) + 1
+    for grp in np.split(order, bounds):
+        if len(grp) < 2:
+            continue
+        t, q, g, h = tps[grp], seq[grp], gpu[grp], host[grp]
+        # a (row) is no worse than b (column) everywhere, and strictly better somewhere
+        le = (t[:, None] >= t[None, :]) & (q[:, None] >= q[None, :]) & (g[:, None] <= g[None, :]) & (h[:, None] <= h[None, :])
+        lt = (t[:, None] > t[None, :]) | (q[:, None] > q[None, :]) | (g[:, None] < g[None, :]) | (h[:, None] < h[None, :])
+        keep[grp] = ~(le & lt).any(axis=0)
+    return idx[keep]
 
 
 @dataclass
@@ -95,8 +122,14 @@ def optimize(
     if result.status is Status.ERROR:
         raise SolverError(f"solver: {result.solver} failed or hit the time limit ({time_limit_s}s) without a solution.")
     if best is not None:
-        # Ties within COST_TIE_REL are broken by the stable key, so output is byte-identical.
+        # The MILP decides; the ranking only re-checks it: a pick above the cheapest feasible
+        # option is a solver error. Ties within COST_TIE_REL are broken by the stable key, so
+        # output is byte-identical.
         z = table.cost_per_million_tokens_usd[best]
+        low = table.cost_per_million_tokens_usd[ranking[0]] if ranking else z
+        if z > low * (1 + COST_TIE_REL):
+            raise SolverError(f"re-check failed: the MILP picked ${z:.9g} per million tokens, above the cheapest "
+                              f"feasible option's ${low:.9g}.")
         ties = [i for i in ranking if table.cost_per_million_tokens_usd[i] <= z * (1 + COST_TIE_REL)]
         if ties:
             best = min(ties, key=table.sort_key)

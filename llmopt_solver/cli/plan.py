@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -19,11 +21,16 @@ PROGRESS_AFTER_S = 1.0  # show a spinner only when building and solving take lon
 
 
 class DelayedStatus:
-    """A rich spinner on stderr that appears only after PROGRESS_AFTER_S; ``update`` sets its text."""
+    """A rich spinner on stderr that appears only after PROGRESS_AFTER_S; ``update`` sets its text.
+
+    Shows the elapsed time of the whole run beside the latest message (which, while the solver
+    runs, carries its own elapsed time, best plan and bound). Off when stderr is not a terminal.
+    """
 
     def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
+        self.enabled = enabled and sys.stderr.isatty()
         self.message = "planning"
+        self._t0 = time.perf_counter()
         self._status: Any = None
         self._done = False
         self._lock = threading.Lock()
@@ -42,14 +49,17 @@ class DelayedStatus:
         with self._lock:
             if self._done:
                 return
-            self._status = Console(stderr=True).status(self.message)
+            self._status = Console(stderr=True).status(self._text())
             self._status.start()
+
+    def _text(self) -> str:
+        return f"{self.message} [{time.perf_counter() - self._t0:.0f} s]"
 
     def update(self, message: str) -> None:
         self.message = message
         with self._lock:
             if self._status is not None:
-                self._status.update(message)
+                self._status.update(self._text())
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -98,14 +108,15 @@ def plan_inputs(plan_file: str) -> list[str]:
               help="Schedule with the pessimistic P-quantile of each batch time (overrides the file's).")
 @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
               help="Calibration profile from `llmopt calibrate` (merged last).")
-@click.option("--no-progress", is_flag=True, help="Never show the progress spinner on stderr.")
+@click.option("--quiet", "--no-progress", "quiet", is_flag=True,
+              help="No progress on stderr (it shows only on a terminal: step, elapsed time, best plan and bound).")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
               help="Write a Gantt of the plan (per instance type, with quotas and deadlines) to FILE.png or FILE.svg.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
               help="Write a self-contained HTML report of the plan to FILE.html.")
 def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float, gap: float, solver: str,
          catalog_files: tuple[str, ...], confidence: float | None, calibration: str | None,
-         no_progress: bool, plot_file: str | None = None, report_file: str | None = None) -> None:
+         quiet: bool, plot_file: str | None = None, report_file: str | None = None) -> None:
     """Plan a portfolio of batch jobs (JSON file): instances, counts and times per job.
 
     Every request of every job runs between its release and deadline, within the quotas and the
@@ -124,7 +135,7 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     if out_file:
         check_output(out_file, plan_inputs(plan_file) + list(catalog_files) + ([calibration] if calibration else []))
     try:
-        with DelayedStatus(enabled=not no_progress) as status:
+        with DelayedStatus(enabled=not quiet) as status:
             extra = tuple(catalog_files) + ((calibration,) if calibration else ())
             res = plan_from_file(plan_file, extra_catalogs=extra, confidence=confidence, solver=solver,
                                  time_limit_s=time_limit, gap_rel=gap, progress=status.update)

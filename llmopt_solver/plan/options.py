@@ -4,23 +4,26 @@ For each job the predictor runs once over instances x offload levels x batch siz
 batch sizes above the smallest power of two >= num_requests only take longer and are dropped);
 then options are pruned:
 
-1. per instance type, the option with the highest feasible throughput (requests per second,
-   counting at most ``num_requests`` sequences per batch) among those where start-up plus one
-   batch fits the job's window (DESIGN.md section 4). With a fixed batch size this is exact (same
-   price and batch, shortest batch time);
-2. across types (exact): an option is dropped when another one is no more expensive per hour,
+1. per instance type and requests per batch (min(batch size, num_requests)), the fastest option
+   among those where start-up plus one batch fits the job's window (exact: same price, quotas and
+   requests per batch, shortest batch time);
+2. across options (exact, same type or not): an option is dropped when another one is no more expensive per hour,
    carries at least as many requests per batch, is no slower per batch, and counts in no quota the
    dropped one does not count in (with no more instances or GPUs). It can replace the dropped one
    instance for instance in any plan at no higher cost, so the optimum is unchanged;
-3. only with ``prune: "heuristic"`` (opt-in; the default is ``"exact"``): also an option that is no better in cost per
+3. run-for-run cost dominance (exact, ``_run_dominance``): an option is dropped when every run
+   of one of its instances can be replaced by one run of an option counting in no quota, at no
+   higher cost, within the window;
+4. only with ``prune: "heuristic"`` (opt-in; the default is ``"exact"``): also an option that is no better in cost per
    request, requests per hour per instance and cost of the whole job alone than one counting in
    the same quotas (or in none). Not exact: a plan might have used a few of its batches.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -166,16 +169,18 @@ def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: flo
     if len(cand) == 0:
         return cand, no_fit
     beff = np.minimum(b, num_requests).astype(float)
-    rate = beff / ts
-    # Step 1: per instance type the highest rate; ties: shorter batch, less offloaded, larger batch.
+    # Step 1: per (instance type, requests per batch) the fastest option; ties: less offloaded,
+    # larger batch. Same price, quotas and requests per batch, never slower: exact. (Keeping only
+    # the highest-rate batch size per type was not: it ignores the seats wasted in a job's last
+    # batch and the start-ups, e.g. 2,100 requests as 9 batches of 256 cost more than 17 of 128.)
     inst = table.inst_idx[cand]
     order = cand[np.lexsort((-b[cand], table.weight_offload[cand], table.offload_ratio[cand], ts[cand],
-                             -rate[cand], inst))]
+                             -beff[cand], inst))]
     first = np.ones(len(order), dtype=bool)
-    first[1:] = table.inst_idx[order][1:] != table.inst_idx[order][:-1]
+    first[1:] = (table.inst_idx[order][1:] != table.inst_idx[order][:-1]) | (beff[order][1:] != beff[order][:-1])
     best = order[first]
     names = np.asarray([table.instance_list[k].name for k in table.inst_idx[best]])
-    kept = best[np.lexsort((names, ts[best], price[best]))]
+    kept = best[np.lexsort((-beff[best], names, ts[best], price[best]))]
     # Step 2: exact cross-type dominance (see the module docstring), vectorised over pairs.
     keys = sorted({k for i in kept for k in weights(table.instances[i])})
     w = np.zeros((len(kept), len(keys)))
@@ -191,9 +196,44 @@ def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: flo
     strictly = ((p[:, None] * tol < p[None, :]) | (be[:, None] > be[None, :]) | (t[:, None] * tol < t[None, :])
                 | np.any(w[:, None, :] < w[None, :, :], axis=2))
     dom = no_worse & (strictly | (idx[:, None] < idx[None, :])) & (idx[:, None] != idx[None, :])
+    # Step 3: run-for-run cost dominance by options in no quota (exact, see _run_dominance).
+    free = ~np.any(w > 0, axis=1)
+    cap = np.asarray([batches_in(window_h * 3600.0, startup_s, float(x)) for x in t], dtype=np.int64)
+    cd = _run_dominance(p, be.astype(np.int64), t, cap, free, num_requests, startup_s)
+    dom |= cd & ~(cd.T & (idx[:, None] > idx[None, :])) & (idx[:, None] != idx[None, :])
     if heuristic:
         dom |= _heuristic_dominance(p, be, t, w, num_requests, startup_s, window_h)
     return kept[~dom.any(axis=0)], no_fit
+
+
+def _run_dominance(p: np.ndarray, b: np.ndarray, t: np.ndarray, cap: np.ndarray, free: np.ndarray,
+                   num_requests: int, startup_s: float) -> np.ndarray:
+    """Returns D[o', o]: every run of an instance of o can be replaced by one run of o' at no more cost.
+
+    o' must count in no quota (it may then run from the job's release, like the MILP's untimed
+    options). A run of o with k batches (1 <= k <= u_o = min(batches covering the job, batches in
+    the window)) carries k b_o requests for p_o (sigma + k tau_o); one instance of o' carries them
+    in ceil(k b_o / b_o') <= (k b_o + b_o' - g) / b_o' batches (g = gcd(b_o, b_o')), which must fit
+    its window and cost p_o' (sigma + batches tau_o') no more. Both sides are linear in k, so the
+    two ends k = 1 and k = u_o decide. Exact: any plan keeps its cost or gets cheaper, and quota
+    use only falls. (Stronger than comparing attributes: a dearer but faster type can dominate.)
+    """
+    n = len(p)
+    if n == 0 or not free.any():
+        return np.zeros((n, n), dtype=bool)
+    u = np.minimum(-(-num_requests // np.maximum(b, 1)), cap).astype(float)
+    g = np.gcd(b[:, None], b[None, :]).astype(float)  # [o', o]
+    bp, bo = b[:, None].astype(float), b[None, :].astype(float)
+    tol = 1 + FIT_EPS
+    ok = free[:, None] & (u[None, :] >= 1)
+    for k in (np.ones(n), u):
+        k = k[None, :]
+        need = np.ceil(np.round(k * bo / bp, 9))  # batches of o' for k batches of o (exact at the ends)
+        lin = (k * bo + bp - g) / bp  # linear upper bound on the batches of o' in between
+        batches = np.maximum(need, lin)
+        ok &= need <= cap[:, None]
+        ok &= p[:, None] * (startup_s + batches * t[:, None]) <= p[None, :] * (startup_s + k * t[None, :]) * tol
+    return ok
 
 
 def _heuristic_dominance(p: np.ndarray, be: np.ndarray, t: np.ndarray, w: np.ndarray, num_requests: int,
@@ -219,31 +259,59 @@ def _heuristic_dominance(p: np.ndarray, be: np.ndarray, t: np.ndarray, w: np.nda
     return better & (strictly | (idx[:, None] < idx[None, :])) & (free[:, None] | same_keys) & (idx[:, None] != idx[None, :])
 
 
-_TABLES: dict[Any, OptionTable] = {}
+class TableCache:
+    """Option tables of one catalog, keyed on the whole JobSpec and the instance names.
 
+    Owned by a plan flow (one per ``run_plan`` call unless the caller passes one to reuse, e.g.
+    across the two solves of a sweep): jobs of a portfolio that differ only in requests, release
+    or deadline share one table. Nothing is global, so a changed catalog never sees stale tables.
+    """
 
-def _table(catalog: Catalog, spec: JobSpec, pool: list[InstanceSpec]) -> OptionTable:
-    """Returns the option table, cached per (catalog, spec, instances) within a process."""
-    key = (id(catalog), spec.model.name, spec.batch_sizes, spec.input_len, spec.output_len, spec.precision,
-           spec.kv_precision, spec.safety_factor, spec.offload_ratios, spec.spot, spec.slo_tps, spec.confidence,
-           tuple(i.name for i in pool))
-    if key not in _TABLES:
-        if len(_TABLES) > 512:
-            _TABLES.clear()
-        _TABLES[key] = build_table(catalog, spec, pool)
-    return _TABLES[key]
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._tables: dict[Any, OptionTable] = {}
+        self.hits = 0
+
+    @staticmethod
+    def key(spec: JobSpec, pool: list[InstanceSpec]) -> tuple[Any, ...]:
+        """Returns the cache key: every JobSpec field (the model card by content) and the instances."""
+        card = spec.model
+        model = (card.name, card.aliases, card.source, card.as_of, json.dumps(card.config, sort_keys=True, default=str))
+        return (replace(spec, model=None), model, tuple(i.name for i in pool))  # type: ignore[arg-type]
+
+    def get(self, spec: JobSpec, pool: list[InstanceSpec]) -> OptionTable:
+        """Returns the option table of ``spec`` over ``pool``, built once per key."""
+        key = self.key(spec, pool)
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = build_table(self.catalog, spec, pool)
+        else:
+            self.hits += 1
+        return table
+
+    def __len__(self) -> int:
+        return len(self._tables)
 
 
 def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None,
-                      on_job: Callable[[int], None] | None = None) -> list[JobOptions]:
-    """Returns the pruned options of every job of ``plan`` (raises InputError for bad names)."""
+                      on_job: Callable[[int], None] | None = None,
+                      tables: TableCache | None = None) -> list[JobOptions]:
+    """Returns the pruned options of every job of ``plan`` (raises InputError for bad names).
+
+    ``tables``: the cache to build option tables through (a fresh one by default); it must belong
+    to ``catalog``.
+    """
+    if tables is None:
+        tables = TableCache(catalog)
+    elif tables.catalog is not catalog:
+        raise ValueError("build_job_options: the table cache belongs to another catalog")
     out = []
     for j, job in enumerate(plan.jobs):
         where = f"jobs[{j}] ({job.name!r})"
         card = _resolve_model(catalog, job, where, base)
         spec = job_spec(catalog, card, job, plan, where)
         pool = _pool(catalog, job, plan, where)
-        table = _table(catalog, spec, pool)
+        table = tables.get(spec, pool)
         weights_gb = float(weight_bytes(card.shape(), spec.precision.bytes_per_value)) / GB
         startup = plan.startup_s if plan.startup_s is not None else default_startup_s(weights_gb)
         window = job.deadline_h - job.release_h

@@ -8,7 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from llmopt_solver.plan.run import Assignment, PlanResult, quota_limits
+from llmopt_solver.plan.data import quota_limits
+from llmopt_solver.plan.result import Assignment, PlanResult
 from llmopt_solver.present.console import console
 
 
@@ -65,6 +66,7 @@ def plan_json(res: PlanResult) -> dict[str, Any]:
         "objective": plan.objective,
         "total_cost_usd": _r(res.total_cost_usd),
         "lower_bound_usd": _r(res.lower_bound_usd),
+        "lower_bound_of": res.bound_of,
         "gap": _r(res.gap),
         "makespan_h": _r(res.makespan_h),
         "budget_usd": plan.budget_usd,
@@ -79,6 +81,7 @@ def plan_json(res: PlanResult) -> dict[str, Any]:
             "wall_s": _r(sum(p.wall_s for p in res.phases) or s.wall_s, 3),
             "build_s": _r(res.build_s, 3),
             "mip_gap": None if s.gap is None else _r(s.gap),
+            "start_usd": None if res.start_usd is None else _r(res.start_usd),
             "options": sum(len(jo) for jo in res.jobs),
             **res.model_size,
         },
@@ -105,7 +108,9 @@ def plan_text(res: PlanResult) -> str:
     w(f"Status: {res.status}{proven}\n")
     budget = f" (budget ${plan.budget_usd:,.2f})" if plan.budget_usd is not None else ""
     w(f"Total cost: ${res.total_cost_usd:,.2f}{budget}\n")
-    w(f"Lower bound: ${res.lower_bound_usd:,.2f} (gap {100 * res.gap:.2f}%)\n")
+    scope = "" if res.bound_of == "problem" else (f"; of the slotted model: quota runs start on {plan.slot_h:g} h "
+                                                  "slots and count in every slot they touch")
+    w(f"Lower bound: ${res.lower_bound_usd:,.2f} (gap {100 * res.gap:.2f}%{scope})\n")
     w(f"Makespan: {res.makespan_h:.2f} h\n")
     size = res.model_size
     wall = sum(p.wall_s for p in res.phases) or s.wall_s

@@ -140,11 +140,24 @@ class OptionTable:
         """GPU memory a plan may use per GPU, GB: safety factor x capacity."""
         return gpu_capacity_gb(self.job.safety_factor, self.gpu_memory_gb)
 
-    @property
+    @cached_property
     def cost_per_million_tokens_usd(self) -> np.ndarray:
-        """USD per million generated tokens at the predicted tps (NaN where unpriced)."""
+        """USD per million generated tokens at the predicted tps (NaN where unpriced); computed once
+        (the table's arrays are not changed after build; ``take`` makes a new table)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self.hourly_cost_usd / (3600.0 * self.pred.tps) * 1e6
+            out = self.hourly_cost_usd / (3600.0 * self.pred.tps) * 1e6
+        out.flags.writeable = False
+        return out
+
+    @cached_property
+    def _sort_keys(self) -> list[tuple[Any, ...]]:
+        """Per option the key of ``sort_key``, built once with plain Python numbers."""
+        c = self.cost_per_million_tokens_usd
+        fin = np.isfinite(c)
+        cost = np.where(fin, c, 0.0).tolist()
+        off, wo, b = self.offload_ratio.tolist(), self.weight_offload.tolist(), self.batch_size.tolist()
+        return [(0 if f else 1, cost[i], x.provider, x.name, float(off[i]), float(wo[i]), -int(b[i]))
+                for i, (f, x) in enumerate(zip(fin.tolist(), self.instances))]
 
     @property
     def tps_per_usd_hour(self) -> np.ndarray:
@@ -201,10 +214,7 @@ class OptionTable:
 
     def sort_key(self, i: int) -> tuple[Any, ...]:
         """Stable order for ties: cheaper per token, then provider, instance, offload, batch."""
-        c = self.cost_per_million_tokens_usd[i]
-        return (0 if np.isfinite(c) else 1, c if np.isfinite(c) else 0.0, self.instances[i].provider,
-                self.instances[i].name, float(self.offload_ratio[i]), float(self.weight_offload[i]),
-                -int(self.batch_size[i]))
+        return self._sort_keys[i]
 
     def record(self, i: int) -> dict[str, Any]:
         """Returns option ``i`` as the JSON record of DESIGN.md section 5."""
