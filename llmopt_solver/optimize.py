@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog
-from llmopt_solver.errors import InputError, SolverError
+from llmopt_solver.errors import InputError, Reason, ReasonKind, SolverError
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.milp.single_job import JobCoefficients, solve_single_job
 from llmopt_solver.predictor.physics import GB, activation_bytes
@@ -165,23 +165,41 @@ def diagnose(table: OptionTable) -> Diagnosis:
 
 
 def lost_gpu_reasons(table: OptionTable, best: int | None) -> dict[str, str]:
-    """Returns, per GPU type other than the winner's, why it lost (memory, SLO or cost)."""
+    """Returns, per GPU type other than the winner's, why it lost *on the winner's engine* (memory,
+    SLO, cost, or an ENGINE reason: the engine cannot run it), and what another engine would cost."""
     out: dict[str, str] = {}
     feasible = table.feasible & np.isfinite(table.cost_per_million_tokens_usd)
     cost = table.cost_per_million_tokens_usd
     win_gpu = table.instances[best].gpu if best is not None else None
-    for gpu in sorted({i.gpu for i in table.instances}):
+    engine = str(table.engine[best]) if best is not None else None
+    gpus_of = np.asarray([x.gpu for x in table.instances], dtype=object)
+    for gpu in sorted(set(gpus_of.tolist())):
         if gpu == win_gpu:
             continue
-        idx = np.array([k for k, x in enumerate(table.instances) if x.gpu == gpu])
-        f = idx[feasible[idx]]
+        on_gpu = gpus_of == gpu
+        mine = on_gpu & (table.engine == engine) if engine is not None else on_gpu
+        idx, f = np.nonzero(mine)[0], np.nonzero(mine & feasible)[0]
+        tag = f" with {engine}" if engine is not None else ""
         if len(f):
             j = min(f, key=table.sort_key)
             extra = f" vs ${cost[best]:.3f}" if best is not None else ""
-            out[gpu] = f"cost: best ${cost[j]:.3f} per million tokens on {table.instances[j].name}{extra}"
+            out[gpu] = f"cost: best ${cost[j]:.3f} per million tokens{tag} on {table.instances[j].name}{extra}"
             continue
-        sub = table.take(idx)
-        out[gpu] = diagnose(sub).message.split(":")[0] + ": " + _short_reason(sub)
+        if len(idx) == 0:
+            why = Reason(ReasonKind.ENGINE, f"engine: {engine} cannot run on these instances "
+                                            f"(no tensor parallelism for their GPU counts)")
+        else:
+            sub = table.take(idx)
+            why = Reason(ReasonKind.CATALOG, diagnose(sub).message.split(":")[0] + ": " + _short_reason(sub))
+            prof_offload = table.engine_kv_offload.get(engine, True) if engine is not None else True
+            if why.text.startswith("GPU memory") and not prof_offload:
+                why = Reason(ReasonKind.ENGINE, why.text + f"; needs KV offload, which {engine} cannot run")
+        text = why.text
+        others = np.nonzero(on_gpu & feasible & (table.engine != engine))[0] if engine is not None else []
+        if len(others):
+            k = min(others, key=table.sort_key)
+            text += f"; with {table.engine[k]} it would cost ${cost[k]:.3f} per million tokens on {table.instances[k].name}"
+        out[gpu] = text
     return out
 
 
@@ -206,6 +224,7 @@ def recheck(catalog: Catalog, table: OptionTable, i: int) -> None:
     single = JobSpec(**{**job.__dict__, "batch_sizes": (int(table.batch_size[i]),),
                         "offload_ratios": (float(table.offload_ratio[i]),),
                         "weight_offload_fixed": float(table.weight_offload[i]),
+                        "engines": (str(table.engine[i]),),
                         "offload_mode": "auto" if mode == "none" else mode})  # type: ignore[arg-type]
     t1 = build_table(catalog, single, [table.instances[i]])
     for name in ("total_s", "gpu_memory_needed_gb", "host_memory_needed_gb"):

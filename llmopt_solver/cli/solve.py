@@ -33,7 +33,7 @@ from llmopt_solver.cli.common import csv_list, make_job, open_catalog, workload_
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
 @click.option("--top", type=click.IntRange(min=0), default=5, show_default=True, help="Runners-up to show.")
 def solve(model: str, batch_size: int | str, input_len: int, output_len: int, safety_factor: float,
-          adjust: bool, precision, kv_precision, spot: bool, offload_mode: str,
+          adjust: bool, precision, kv_precision, spot: bool, offload_mode: str, engine: str,
           catalog_files: tuple[str, ...], calibration: str | None, as_json: bool, slo_tps: float,
           slo_tps_per_seq: float, gpus: str | None, instances: str | None, provider: str | None,
           offload_step: float, weight_offload_step: float, confidence: float | None, time_limit: float | None, solver: str,
@@ -42,7 +42,8 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
     catalog = open_catalog(catalog_files, calibration)
     ratios = offload_levels(offload_step)
     job = make_job(catalog, model, batch_size, input_len, output_len, safety_factor, precision,
-                   kv_precision, ratios, offload_mode, adjust, spot, slo_tps, slo_tps_per_seq, confidence)
+                   kv_precision, ratios, offload_mode, adjust, spot, slo_tps, slo_tps_per_seq, confidence,
+                   engine=engine)
     if weight_offload_step:
         offload_levels(weight_offload_step)  # same divisibility rule as --offload-step
     job = dataclasses.replace(job, weight_offload_step=weight_offload_step)

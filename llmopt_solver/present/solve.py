@@ -31,20 +31,37 @@ def _console(buf: io.StringIO) -> Console:
 def option_rows_table(table: OptionTable, idx: list[int], title: str) -> Table:
     """Returns a rich Table of options ``idx`` (cost per million tokens first)."""
     t = Table(title=title, title_justify="left", show_lines=False, pad_edge=False)
-    for col, just in (("#", "right"), ("instance", "left"), ("provider", "left"), ("GPUs", "left"),
+    for col, just in (("#", "right"), ("engine", "left"), ("instance", "left"), ("provider", "left"), ("GPUs", "left"),
                       ("KV off", "right"), ("mode", "left"), ("W off", "right"), ("batch", "right"), ("TPS", "right"),
                       ("$/hour", "right"), ("$/M tok", "right"), ("GPU mem GB", "right"), ("total s", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     p = table.pred
     for rank, i in enumerate(idx, 1):
         inst = table.instances[i]
-        t.add_row(str(rank), inst.name, inst.provider, f"{inst.gpu_count}x {inst.gpu}",
+        t.add_row(str(rank), str(table.engine[i]), inst.name, inst.provider, f"{inst.gpu_count}x {inst.gpu}",
                   f"{table.offload_ratio[i]:.0%}", table.mode_name(i), f"{table.weight_offload[i]:.0%}",
                   str(int(table.batch_size[i])),
                   f"{p.tps[i]:.1f}", f"{table.hourly_cost_usd[i]:.3f}",
                   f"{table.cost_per_million_tokens_usd[i]:.4f}",
                   f"{p.gpu_memory_needed_gb[i]:.2f}/{table.gpu_capacity_gb[i]:.2f}", f"{p.total_s[i]:.3f}")
     return t
+
+
+def distinct_runners(table: OptionTable, ranking: list[int], top: int) -> list[int]:
+    """Returns up to ``top`` runners-up after ranking[0], skipping an option that repeats an earlier
+    one on another engine with the same instance, offload, batch and predicted time (ties)."""
+    seen, out = set(), []
+    for i in ranking:
+        key = (table.instances[i].name, float(table.offload_ratio[i]), float(table.weight_offload[i]),
+               int(table.batch_size[i]), table.mode_name(i), round(float(table.pred.total_s[i]), 9))
+        if key in seen:
+            continue
+        seen.add(key)
+        if i != ranking[0]:
+            out.append(i)
+        if len(out) == top:
+            break
+    return out
 
 
 def solve_text(outcome: Outcome, top: int) -> str:
@@ -74,6 +91,7 @@ def solve_text(outcome: Outcome, top: int) -> str:
         i = outcome.best
         inst, p = table.instances[i], table.pred
         w("Optimal instance:\n")
+        w(f"Engine: {table.engine[i]}\n")
         w(f"Instance: {inst.name} ({inst.provider}, {inst.region or 'n/a'}; {inst.gpu_count}x {inst.gpu}, "
           f"{inst.vcpus} vCPUs, {inst.host_memory_gb:.0f} GB host memory)\n")
         w(f"GPU: {inst.gpu}\n")
@@ -91,7 +109,7 @@ def solve_text(outcome: Outcome, top: int) -> str:
         w(f"Decode time: {p.decode_s[i]:.4f} seconds\n")
         w(f"Total processing time: {p.total_s[i]:.4f} seconds\n")
     con = _console(buf)
-    runners = outcome.ranking[1:top + 1] if outcome.best is not None else []
+    runners = distinct_runners(table, outcome.ranking, top) if outcome.best is not None else []
     if runners:
         w("\n")
         con.print(option_rows_table(table, runners, f"Runners-up (next {len(runners)} of {len(outcome.ranking) - 1} feasible options, by cost per million tokens)"))
@@ -116,7 +134,7 @@ def workload_doc(table: OptionTable) -> dict[str, Any]:
         "safety_factor": job.safety_factor, "slo_tps": job.slo_tps,
         "slo_tps_per_seq": job.slo_tps_per_seq, "offload_mode": job.offload_mode,
         "offload_ratios": list(job.offload_ratios), "adjust": job.adjust, "spot": job.spot,
-        "confidence": job.confidence,
+        "confidence": job.confidence, "engines": list(job.engines),
     }
 
 
@@ -152,6 +170,7 @@ def predict_text(table: OptionTable, i: int, memory_gb: dict[str, float]) -> str
     lines = [
         f"Model: {job.model.short_name} ({table.shape.total_params / 1e9:.2f}B parameters, {table.shape.num_layers} layers)",
         f"Instance: {inst.name} ({inst.provider}; {inst.gpu_count}x {inst.gpu}, {inst.host_memory_gb:.0f} GB host memory)",
+        f"Engine: {table.engine[i]}",
         f"Workload: batch {int(table.batch_size[i])}, input {job.input_len}, output {job.output_len}, "
         f"weights {job.precision.value}, KV {job.kv.value}, {'overlapped' if job.adjust else 'serial'} transfers",
         f"KV Cache offloading ratio: {table.offload_ratio[i] * 100:.1f}% ({table.mode_name(i)})",

@@ -7,6 +7,7 @@ MILP and the presenters read this table; nothing here knows about the solver.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from statistics import NormalDist
@@ -14,11 +15,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from llmopt_solver.catalog.engines import EngineProfile
 from llmopt_solver.catalog.loader import Catalog, ModelCard
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.catalog.model_shape import ModelShape
 from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.predictor.physics import Hardware, OffloadMode, Prediction, predict
+from llmopt_solver.table.engines import dequant_bytes, engine_instances, engine_job
 
 OffloadChoice = Literal["auto", "stream", "cpu"]
 AUTO_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)  # batch_size "auto": powers of two
@@ -46,6 +49,7 @@ class JobSpec:
     confidence: float | None = None  # P: constraints use the pessimistic P-quantile of tps and memory
     weight_offload_step: float = 0.1  # grid of weight-offload fractions; 0 disables weight offload
     weight_offload_fixed: float | None = None  # one fixed fraction for every option (predict)
+    engines: tuple[str, ...] = ("ideal",)  # engines that compete (table.engines.resolve_engines)
 
     @property
     def kv(self) -> Precision:
@@ -74,6 +78,8 @@ class OptionTable:
     unc_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))  # std ln(measured/predicted)
     unc_memory_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))
     best_batch: int | None = None
+    engine: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))  # engine name per option
+    engine_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # its tie rank
 
     def take(self, idx: np.ndarray) -> "OptionTable":
         """Returns the sub-table of options ``idx``."""
@@ -87,7 +93,15 @@ class OptionTable:
             pred=Prediction(**{k: getattr(self.pred, k)[idx] for k in Prediction.__dataclass_fields__}),
             inst_reasons=self.inst_reasons, unc_bias=self.unc_bias[idx],
             unc_sigma=self.unc_sigma[idx], unc_memory_sigma=self.unc_memory_sigma[idx],
+            engine=self.engine[idx], engine_rank=self.engine_rank[idx], engine_kv_offload=self.engine_kv_offload,
         )
+
+    @property
+    def engines_in(self) -> tuple[str, ...]:
+        """The engines of the job that the table covers."""
+        return self.job.engines
+
+    engine_kv_offload: dict[str, bool] = field(default_factory=dict)  # engine -> can offload active KV
 
     def _z(self, p: float) -> float:
         return NormalDist().inv_cdf(p)
@@ -205,9 +219,10 @@ class OptionTable:
         return "none" if self.offload_ratio[i] == 0 else MODE_NAMES[OffloadMode(int(self.mode[i]))]
 
     def sort_key(self, i: int) -> tuple[Any, ...]:
-        """Stable order for ties: cheaper per token, then provider, instance, offload, batch."""
+        """Stable order for ties: cheaper per token, engine tie rank, provider, instance, offload, batch."""
         c = self.cost_per_million_tokens_usd[i]
-        return (0 if np.isfinite(c) else 1, c if np.isfinite(c) else 0.0, self.instances[i].provider,
+        return (0 if np.isfinite(c) else 1, c if np.isfinite(c) else 0.0, int(self.engine_rank[i]),
+                self.instances[i].provider,
                 self.instances[i].name, float(self.offload_ratio[i]), float(self.weight_offload[i]),
                 -int(self.batch_size[i]))
 
@@ -223,6 +238,7 @@ class OptionTable:
             "provider": inst.provider,
             "gpu": inst.gpu,
             "gpu_count": inst.gpu_count,
+            "engine": str(self.engine[i]),
             "gpu_memory_gb": num(self.gpu_memory_gb[i]),
             "host_memory_gb": num(self.host_memory_gb[i]),
             "hourly_cost_usd": num(self.hourly_cost_usd[i]),
@@ -246,12 +262,14 @@ class OptionTable:
         }
 
 
-def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: Precision) -> Hardware:
-    """Returns per-instance Hardware arrays for ``precision`` (peak NaN where unsupported)."""
+def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: Precision,
+                    engine: str | None = None) -> Hardware:
+    """Returns per-instance Hardware arrays for ``precision`` on ``engine`` (peak NaN where
+    unsupported); runtime parameters are the (engine, GPU) ones, see Catalog.efficiency."""
     rows: dict[str, list[float]] = {k: [] for k in Hardware.__dataclass_fields__}
     for inst in instances:
         g = catalog.gpu(inst.gpu)
-        e = catalog.efficiency(g.name)
+        e = catalog.efficiency(g.name, engine)
         peak = getattr(g, precision.peak_field)
         # NVLink figures are bidirectional per GPU; per direction is half. No NVLink: PCIe.
         link, link_eff = ((g.nvlink_gb_s / 2.0, e.nvlink) if g.nvlink_gb_s else (g.host_link_gb_s, e.pcie))
@@ -314,13 +332,46 @@ def _min_weight_offload(job: JobSpec, hw: Hardware, pred: Prediction, run: Any) 
 
 
 def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> OptionTable:
-    """Returns the option table of ``job`` over ``instances`` x offload levels x batch sizes.
+    """Returns the option table of ``job`` over engines x ``instances`` x offload levels x batch sizes.
+
+    Each engine of ``job.engines`` contributes only what it can execute (``engine_job``,
+    ``engine_instances``), predicted with its own runtime parameters; the tables are stacked.
+    """
+    parts = []
+    for name in job.engines:
+        prof = catalog.engine(name)
+        parts.append(_build_engine(catalog, engine_job(job, prof), engine_instances(prof, instances), prof))
+    return _stack(job, parts)
+
+
+def _stack(job: JobSpec, parts: list[OptionTable]) -> OptionTable:
+    """Returns one table holding the options of ``parts`` (instance lists concatenated)."""
+    if len(parts) == 1:
+        return dataclasses.replace(parts[0], job=job)
+    offsets = np.cumsum([0] + [len(t.instance_list) for t in parts[:-1]])
+    cat = lambda name: np.concatenate([getattr(t, name) for t in parts])  # noqa: E731
+    return OptionTable(
+        job=job, shape=parts[0].shape, instance_list=[x for t in parts for x in t.instance_list],
+        inst_idx=np.concatenate([t.inst_idx + o for t, o in zip(parts, offsets)]).astype(np.int64),
+        batch_size=cat("batch_size"), offload_ratio=cat("offload_ratio"), mode=cat("mode"),
+        weight_offload=cat("weight_offload"), gpu_memory_gb=cat("gpu_memory_gb"), gpu_count=cat("gpu_count"),
+        host_memory_gb=cat("host_memory_gb"), hourly_cost_usd=cat("hourly_cost_usd"),
+        pred=Prediction(**{k: np.concatenate([getattr(t.pred, k) for t in parts]) for k in Prediction.__dataclass_fields__}),
+        inst_reasons=[r for t in parts for r in t.inst_reasons], unc_bias=cat("unc_bias"), unc_sigma=cat("unc_sigma"),
+        unc_memory_sigma=cat("unc_memory_sigma"), engine=cat("engine"), engine_rank=cat("engine_rank"),
+        engine_kv_offload={k: v for t in parts for k, v in t.engine_kv_offload.items()},
+    )
+
+
+def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec], prof: EngineProfile) -> OptionTable:
+    """Returns the option table of ``job`` on one engine (``job`` already narrowed to it).
 
     With ``offload_mode='auto'`` both mechanisms are predicted for every offloaded option and the
     one that fits memory and is faster is kept.
     """
     shape = job.model.shape()
-    hw = hardware_arrays(catalog, instances, job.precision)
+    hw = hardware_arrays(catalog, instances, job.precision, prof.name)
+    dq_w, dq_kv = dequant_bytes(prof, job.precision.value, job.kv.value)
     n_i, ratios = len(instances), np.asarray(job.offload_ratios, dtype=float)
     batches = np.asarray(job.batch_sizes, dtype=np.int64)
     modes = {"auto": [OffloadMode.STREAM, OffloadMode.CPU], "stream": [OffloadMode.STREAM],
@@ -335,7 +386,7 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -
     def run(rows: np.ndarray, wo: np.ndarray) -> Prediction:
         return predict(shape, job.input_len, job.output_len, job.precision.bytes_per_value,
                        job.kv.bytes_per_value, job.precision.activation_bytes, hw_rows.take(rows),
-                       batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo)
+                       batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo, dq_w, dq_kv)
 
     everything = np.arange(len(ii))
     if job.weight_offload_fixed is not None:
@@ -366,7 +417,7 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -
     inst_reasons = [_structural(job, shape, x, pk, pr)
                     for x, pk, pr in zip(instances, hw.peak_tflops, inst_prices)]
     prices = np.asarray([np.nan if p is None else p for p in inst_prices], dtype=float)[sel] if n_i else np.zeros(0)
-    unc = [catalog.uncertainty(x.gpu) for x in instances]
+    unc = [catalog.uncertainty(x.gpu, prof.name) for x in instances]
     return OptionTable(
         job=job, shape=shape, instance_list=list(instances), inst_idx=sel, batch_size=batches[bb[idx]],
         offload_ratio=ratios[rr[idx]], mode=mode_arr[idx], weight_offload=w_off[idx],
@@ -377,4 +428,6 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -
         unc_bias=np.asarray([u.bias for u in unc], dtype=float)[sel],
         unc_sigma=np.asarray([u.sigma for u in unc], dtype=float)[sel],
         unc_memory_sigma=np.asarray([u.memory_sigma for u in unc], dtype=float)[sel],
+        engine=np.full(len(idx), prof.name, dtype=object), engine_rank=np.full(len(idx), prof.tie_rank, dtype=np.int64),
+        engine_kv_offload={prof.name: bool(prof.mechanisms.active_kv_offload)},
     )
