@@ -10,6 +10,7 @@ import numpy as np
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.errors import InputError
 from llmopt_solver.fileio import dumps
+from llmopt_solver.launch.emit import EMIT_CHOICES, engines_for_emit, launch
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.optimize import memory_totals
 from llmopt_solver.present.solve import model_doc, predict_text, workload_doc
@@ -71,28 +72,33 @@ def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gp
 @click.option("--weight-offload-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Fraction of the weights in host memory, streamed to the GPU every pass.")
 @click.option("--slo-tps", type=click.FloatRange(min=0), default=0.0, help="Report whether this SLO is met.")
+@click.option("--emit", type=click.Choice(EMIT_CHOICES), default=None,
+              help="Print the launch recipe: an engine's command line, or a SkyPilot task YAML.")
 def predict(model: str, batch_size: int, input_len: int, output_len: int, safety_factor: float,
             adjust: bool, precision, kv_precision, spot: bool, offload_mode: str, engine: str,
             catalog_files: tuple[str, ...], calibration: str | None, as_json: bool,
             instance: str | None, gpu: str | None, gpu_count: int, offload_ratio: float,
-            weight_offload_ratio: float, slo_tps: float) -> None:
+            weight_offload_ratio: float, slo_tps: float, emit: str | None) -> None:
     """Predict memory, time and cost of one batch on one instance."""
     catalog = open_catalog(catalog_files, calibration)
     inst = resolve_instance(catalog, instance, gpu, gpu_count)
     job = make_job(catalog, model, batch_size, input_len, output_len, safety_factor, precision,
                    kv_precision, (offload_ratio,), offload_mode, adjust, spot, slo_tps, engine=engine)
     job = dataclasses.replace(job, weight_offload_fixed=weight_offload_ratio)
-    job = dataclasses.replace(job, engines=runnable_engines(catalog, job, inst, engine))
+    job = dataclasses.replace(job, engines=engines_for_emit(emit, runnable_engines(catalog, job, inst, engine)))
     table = build_table(catalog, job, [inst])
     row = fastest_row(table)
     table.inst_reasons = [[r for r in rs if not (inst.provider == "other" and r.startswith("price"))]
                           for rs in table.inst_reasons]
     memory = memory_totals(table)
+    text, launch_doc = launch(table, row, emit) if emit else ("", None)
     if as_json:
         doc = table.record(row)
         doc["memory"] = memory
         doc["model"] = model_doc(table)
         doc["workload"] = workload_doc(table)
+        if launch_doc is not None:
+            doc["launch"] = launch_doc
         click.echo(dumps(doc), nl=False)
     else:
-        click.echo(predict_text(table, row, memory), nl=False)
+        click.echo(predict_text(table, row, memory) + ("\n" + text if text else ""), nl=False)

@@ -8,6 +8,7 @@ import click
 
 from llmopt_solver.errors import InfeasibleError
 from llmopt_solver.fileio import dumps
+from llmopt_solver.launch.emit import EMIT_CHOICES, engines_for_emit, launch
 from llmopt_solver.optimize import offload_levels, optimize, select_instances
 from llmopt_solver.present.solve import solve_json, solve_text
 from llmopt_solver.cli.common import csv_list, make_job, open_catalog, workload_options
@@ -31,13 +32,15 @@ from llmopt_solver.cli.common import csv_list, make_job, open_catalog, workload_
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Solver time limit, seconds.")
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
+@click.option("--emit", type=click.Choice(EMIT_CHOICES), default=None,
+              help="Print the launch recipe of the pick: an engine's command line, or a SkyPilot task YAML.")
 @click.option("--top", type=click.IntRange(min=0), default=5, show_default=True, help="Runners-up to show.")
 def solve(model: str, batch_size: int | str, input_len: int, output_len: int, safety_factor: float,
           adjust: bool, precision, kv_precision, spot: bool, offload_mode: str, engine: str,
           catalog_files: tuple[str, ...], calibration: str | None, as_json: bool, slo_tps: float,
           slo_tps_per_seq: float, gpus: str | None, instances: str | None, provider: str | None,
           offload_step: float, weight_offload_step: float, confidence: float | None, time_limit: float | None, solver: str,
-          top: int) -> None:
+          top: int, emit: str | None) -> None:
     """Pick the cheapest instance and KV offload ratio that meets the SLO."""
     catalog = open_catalog(catalog_files, calibration)
     ratios = offload_levels(offload_step)
@@ -46,13 +49,20 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
                    engine=engine)
     if weight_offload_step:
         offload_levels(weight_offload_step)  # same divisibility rule as --offload-step
-    job = dataclasses.replace(job, weight_offload_step=weight_offload_step)
+    job = dataclasses.replace(job, weight_offload_step=weight_offload_step,
+                              engines=engines_for_emit(emit, job.engines))
     pool = select_instances(catalog, csv_list(gpus), csv_list(instances), csv_list(provider))
     outcome = optimize(catalog, job, pool, solver=solver, time_limit_s=time_limit)  # type: ignore[arg-type]
+    text, launch_doc = ("", None)
+    if emit and outcome.best is not None:
+        text, launch_doc = launch(outcome.table, outcome.best, emit)
     if as_json:
-        click.echo(dumps(solve_json(outcome)), nl=False)
+        doc = solve_json(outcome)
+        if launch_doc is not None:
+            doc["launch"] = launch_doc
+        click.echo(dumps(doc), nl=False)
     else:
-        click.echo(solve_text(outcome, top), nl=False)
+        click.echo(solve_text(outcome, top) + ("\n" + text if text else ""), nl=False)
     if outcome.best is None:
         assert outcome.diagnosis is not None
         raise InfeasibleError(outcome.diagnosis.message)
