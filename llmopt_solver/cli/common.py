@@ -106,7 +106,7 @@ def make_job(catalog: Catalog, model: str, batch_size: int | str, input_len: int
     card.check_context(input_len, output_len, "--input-len + --output-len")
     batches = AUTO_BATCH_SIZES if batch_size == "auto" else (int(batch_size),)
     engines = resolve_engines(catalog, engine, card.shape().model_type, precision.value,
-                              (kv_precision or precision).value)
+                              kv_precision.value if kv_precision else None)
     return JobSpec(engines=engines, model=card, batch_sizes=batches, input_len=input_len, output_len=output_len,
                    precision=precision, kv_precision=kv_precision, safety_factor=safety_factor,
                    offload_ratios=offload_ratios, offload_mode=offload_mode,  # type: ignore[arg-type]

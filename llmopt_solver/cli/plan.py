@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from llmopt_solver.errors import InfeasibleError
+from llmopt_solver.errors import InfeasibleError, InputError
 from llmopt_solver.fileio import dumps, write_atomic
 
 PROGRESS_AFTER_S = 1.0  # show a spinner only when building and solving take longer than this
@@ -74,9 +74,15 @@ class DelayedStatus:
 @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
               help="Calibration profile from `llmopt calibrate` (merged last).")
 @click.option("--no-progress", is_flag=True, help="Never show the progress spinner on stderr.")
+@click.option("--engine", default=None,
+              help="Engines for jobs without an 'engine' key: auto (default; not 'ideal') or NAME[,NAME...].")
+@click.option("--emit", type=click.Choice(["skypilot"]), default=None,
+              help="Write one SkyPilot task YAML per assignment into --emit-dir.")
+@click.option("--emit-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory for --emit files (created; existing files are never overwritten).")
 def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float, gap: float, solver: str,
          catalog_files: tuple[str, ...], confidence: float | None, calibration: str | None,
-         no_progress: bool) -> None:
+         no_progress: bool, engine: str | None, emit: str | None, emit_dir: str | None) -> None:
     """Plan a portfolio of batch jobs (JSON file): instances, counts and times per job.
 
     Every request of every job runs between its release and deadline, within the quotas and the
@@ -85,10 +91,16 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     from llmopt_solver.plan.run import plan_from_file
     from llmopt_solver.present.plan import infeasible_json, plan_json, plan_text
 
+    if emit and not emit_dir:
+        raise InputError(field="--emit-dir", problem="missing: --emit skypilot writes one file per assignment",
+                         allowed="a directory path")
+    if emit_dir and not emit:
+        raise InputError(field="--emit", problem="missing: --emit-dir needs --emit", allowed="skypilot")
     try:
         with DelayedStatus(enabled=not no_progress) as status:
             extra = tuple(catalog_files) + ((calibration,) if calibration else ())
-            res = plan_from_file(plan_file, extra_catalogs=extra, confidence=confidence, solver=solver,  # type: ignore[arg-type]
+            res = plan_from_file(plan_file, extra_catalogs=extra, confidence=confidence, engine=engine,
+                                 solver=solver,  # type: ignore[arg-type]
                                  time_limit_s=time_limit, gap_rel=gap, progress=status.update)
     except InfeasibleError as exc:
         doc = infeasible_json(str(exc))
@@ -98,6 +110,10 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
             click.echo(dumps(doc), nl=False)
         raise
     doc = plan_json(res)
+    if emit and emit_dir:
+        from llmopt_solver.launch.plan_emit import write_plan_tasks
+
+        doc["launch"] = {"skypilot_files": write_plan_tasks(res, emit_dir)}
     if out_file:
         write_atomic(out_file, dumps(doc))
     click.echo(dumps(doc) if as_json else plan_text(res), nl=False)

@@ -14,7 +14,7 @@ from llmopt_solver.launch.emit import EMIT_CHOICES, engines_for_emit, launch
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.optimize import memory_totals
 from llmopt_solver.present.solve import model_doc, predict_text, workload_doc
-from llmopt_solver.table.engines import fixed_choice_problem
+from llmopt_solver.table.engines import default_kv, fixed_choice_problem
 from llmopt_solver.table.options import JobSpec, OptionTable, build_table
 from llmopt_solver.cli.common import make_job, open_catalog, workload_options
 
@@ -25,7 +25,9 @@ def runnable_engines(catalog: Catalog, job: JobSpec, inst: InstanceSpec, spec: s
     ok = tuple(n for n in job.engines if probs[n] is None)
     if not ok:
         able = [n for n in catalog.engines if fixed_choice_problem(catalog.engine(n), job, inst.gpu_count) is None
-                and catalog.engine(n).cannot_run(job.model.shape().model_type, job.precision.value, job.kv.value) is None]
+                and catalog.engine(n).cannot_run(job.model.shape().model_type, job.precision.value,
+                                                 job.kv_precision.value if job.kv_precision
+                                                 else default_kv(catalog.engine(n), job.precision.value)) is None]
         first = next(iter(probs.values()))
         raise InputError(field="--engine", problem=first if len(probs) == 1 else f"no engine of {spec!r} can run this ({first})",
                          allowed=", ".join(sorted(able)) or "none")

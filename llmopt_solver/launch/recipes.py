@@ -72,7 +72,7 @@ def recipe(table: OptionTable, i: int) -> Recipe:
                          allowed=", ".join(RECIPE_ENGINES + ("skypilot",)))
     job, p, inst = table.job, table.pred, table.instances[i]
     model, b, ctx = job.model.name, int(table.batch_size[i]), job.input_len + job.output_len
-    w, kv = job.precision.value, job.kv.value
+    w, kv = job.precision.value, table.engine_kv.get(engine, job.kv.value)
     notes: list[str] = []
     doc = flag_doc(engine)
     # weights per GPU held in host memory, GiB (vLLM's and SGLang's unit for --cpu-offload-gb)

@@ -32,6 +32,7 @@ from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.optimize import offload_levels, select_instances
 from llmopt_solver.plan.input import PlanFile, PlanJob
 from llmopt_solver.catalog.precision import parse_precision
+from llmopt_solver.table.engines import resolve_engines
 from llmopt_solver.table.options import AUTO_BATCH_SIZES, JobSpec, OptionTable, build_table
 
 # Default start-up per instance: boot (VM start, driver and container/runtime start; 1-3 min on
@@ -137,7 +138,9 @@ def job_spec(catalog: Catalog, card: ModelCard, job: PlanJob, plan: PlanFile, wh
     precision = parse_precision(job.precision, f"{where}.precision")
     kv = parse_precision(job.kv_precision, f"{where}.kv_precision") if job.kv_precision is not None else None
     batches = AUTO_BATCH_SIZES if job.batch_size == "auto" else (int(job.batch_size),)
-    return JobSpec(model=card, batch_sizes=batches, input_len=job.input_len, output_len=job.output_len,
+    engines = resolve_engines(catalog, job.engine, card.shape().model_type, precision.value,
+                              kv.value if kv else None, field=f"{where}.engine")
+    return JobSpec(engines=engines, model=card, batch_sizes=batches, input_len=job.input_len, output_len=job.output_len,
                    precision=precision, kv_precision=kv, safety_factor=job.safety_factor,
                    offload_ratios=offload_levels(plan.offload_step), spot=plan.spot, slo_tps=job.slo_tps,
                    confidence=plan.confidence)
@@ -226,7 +229,7 @@ def _table(catalog: Catalog, spec: JobSpec, pool: list[InstanceSpec]) -> OptionT
     """Returns the option table, cached per (catalog, spec, instances) within a process."""
     key = (id(catalog), spec.model.name, spec.batch_sizes, spec.input_len, spec.output_len, spec.precision,
            spec.kv_precision, spec.safety_factor, spec.offload_ratios, spec.spot, spec.slo_tps, spec.confidence,
-           tuple(i.name for i in pool))
+           tuple(i.name for i in pool), spec.engines)
     if key not in _TABLES:
         if len(_TABLES) > 512:
             _TABLES.clear()

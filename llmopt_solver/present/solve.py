@@ -83,7 +83,8 @@ def solve_text(outcome: Outcome, top: int) -> str:
     if job.confidence is not None:
         slo += f" (met at confidence {job.confidence:g})"
     w(f"SLO requirement: {slo}\n")
-    w(f"Precision: weights {job.precision.value}, KV cache {job.kv.value}\n\n")
+    kv = table.engine_kv.get(str(table.engine[outcome.best]), job.kv.value) if outcome.best is not None else job.kv.value
+    w(f"Precision: weights {job.precision.value}, KV cache {kv}\n\n")
     m = outcome.memory_gb
     w(f"Total KV Cache size: {m['kv_cache_gb']:.2f} GB\n")
     w(f"Model weights: {m['weights_gb']:.2f} GB; peak activations: {m['activations_gb']:.2f} GB\n\n")

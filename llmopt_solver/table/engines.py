@@ -26,21 +26,22 @@ AUTO = "auto"
 DEQUANT_TARGET_BYTES = 2.0
 
 
-def resolve_engines(catalog: Catalog, spec: str | None, model_type: str, precision: str, kv_precision: str,
+def resolve_engines(catalog: Catalog, spec: str | None, model_type: str, precision: str, kv_precision: str | None,
                     field: str = "--engine") -> tuple[str, ...]:
     """Returns the engine names a job may use, in tie-rank order.
 
     ``auto`` (or None): every profile with ``auto`` true that can run the model and precisions
     ('ideal' is what-if only and never in auto). A named list: those engines, each of which must
     be able to run the job. InputError (exit 2) names the field and the allowed values.
+    ``kv_precision`` None: the engine's default KV dtype (see ``default_kv``), always supported.
     """
     text = (spec or AUTO).strip()
     if text.lower() == AUTO:
         names = [p.name for p in catalog.engines.values()
-                 if p.auto and p.cannot_run(model_type, precision, kv_precision) is None]
+                 if p.auto and p.cannot_run(model_type, precision, kv_precision or default_kv(p, precision)) is None]
         if not names:
             raise InputError(field=field, problem=f"no engine can run {model_type} with {precision} weights "
-                             f"and a {kv_precision} KV cache", allowed=", ".join(sorted(catalog.engines)))
+                             f"and a {kv_precision or 'default'} KV cache", allowed=", ".join(sorted(catalog.engines)))
         return _ordered(catalog, names)
     names = []
     for item in (t.strip() for t in text.split(",")):
@@ -50,15 +51,23 @@ def resolve_engines(catalog: Catalog, spec: str | None, model_type: str, precisi
             prof = catalog.engine(item)
         except InputError as exc:
             raise exc.at(field) from None
-        why = prof.cannot_run(model_type, precision, kv_precision)
+        why = prof.cannot_run(model_type, precision, kv_precision or default_kv(prof, precision))
         if why is not None:
-            able = [p.name for p in catalog.engines.values() if p.cannot_run(model_type, precision, kv_precision) is None]
+            able = [p.name for p in catalog.engines.values()
+                    if p.cannot_run(model_type, precision, kv_precision or default_kv(p, precision)) is None]
             raise InputError(field=field, problem=f"{why}", allowed=f"auto, {', '.join(sorted(able))}" if able else "none")
         if prof.name not in names:
             names.append(prof.name)
     if not names:
         raise InputError(field=field, problem="empty engine list", allowed=f"auto, {', '.join(sorted(catalog.engines))}")
     return _ordered(catalog, names)
+
+
+def default_kv(prof: EngineProfile, precision: str) -> str:
+    """Returns the KV precision an engine uses when none is asked for: the weights' if it stores
+    KV in that precision, else fp16 (vLLM/SGLang 'auto' KV dtype = the model's activation dtype;
+    an int4 AWQ model keeps an fp16 KV cache)."""
+    return precision if precision in prof.mechanisms.kv_precisions else "fp16"
 
 
 def _ordered(catalog: Catalog, names: list[str]) -> tuple[str, ...]:
@@ -74,6 +83,10 @@ def engine_job(job: "JobSpec", prof: EngineProfile) -> "JobSpec":
     ratios = job.offload_ratios if modes else tuple(r for r in job.offload_ratios if r == 0.0)
     mode = "auto" if len(modes) != 1 else next(iter(modes))
     changes: dict[str, object] = {"offload_ratios": ratios, "offload_mode": mode, "engines": (prof.name,)}
+    if job.kv_precision is None and default_kv(prof, job.precision.value) != job.precision.value:
+        from llmopt_solver.catalog.precision import Precision
+
+        changes["kv_precision"] = Precision(default_kv(prof, job.precision.value))
     if m.weight_offload == "none":
         changes["weight_offload_step"] = 0.0
         if job.weight_offload_fixed:

@@ -94,6 +94,7 @@ class OptionTable:
             inst_reasons=self.inst_reasons, unc_bias=self.unc_bias[idx],
             unc_sigma=self.unc_sigma[idx], unc_memory_sigma=self.unc_memory_sigma[idx],
             engine=self.engine[idx], engine_rank=self.engine_rank[idx], engine_kv_offload=self.engine_kv_offload,
+            engine_kv=self.engine_kv,
         )
 
     @property
@@ -102,6 +103,7 @@ class OptionTable:
         return self.job.engines
 
     engine_kv_offload: dict[str, bool] = field(default_factory=dict)  # engine -> can offload active KV
+    engine_kv: dict[str, str] = field(default_factory=dict)  # engine -> KV precision it runs the job with
 
     def _z(self, p: float) -> float:
         return NormalDist().inv_cdf(p)
@@ -239,6 +241,7 @@ class OptionTable:
             "gpu": inst.gpu,
             "gpu_count": inst.gpu_count,
             "engine": str(self.engine[i]),
+            "kv_precision": self.engine_kv.get(str(self.engine[i]), self.job.kv.value),
             "gpu_memory_gb": num(self.gpu_memory_gb[i]),
             "host_memory_gb": num(self.host_memory_gb[i]),
             "hourly_cost_usd": num(self.hourly_cost_usd[i]),
@@ -360,6 +363,7 @@ def _stack(job: JobSpec, parts: list[OptionTable]) -> OptionTable:
         inst_reasons=[r for t in parts for r in t.inst_reasons], unc_bias=cat("unc_bias"), unc_sigma=cat("unc_sigma"),
         unc_memory_sigma=cat("unc_memory_sigma"), engine=cat("engine"), engine_rank=cat("engine_rank"),
         engine_kv_offload={k: v for t in parts for k, v in t.engine_kv_offload.items()},
+        engine_kv={k: v for t in parts for k, v in t.engine_kv.items()},
     )
 
 
@@ -430,4 +434,5 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
         unc_memory_sigma=np.asarray([u.memory_sigma for u in unc], dtype=float)[sel],
         engine=np.full(len(idx), prof.name, dtype=object), engine_rank=np.full(len(idx), prof.tie_rank, dtype=np.int64),
         engine_kv_offload={prof.name: bool(prof.mechanisms.active_kv_offload)},
+        engine_kv={prof.name: job.kv.value},
     )
