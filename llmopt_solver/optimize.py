@@ -136,8 +136,11 @@ def diagnose(table: OptionTable) -> Diagnosis:
     if not fits_gpu.any():
         ratio = np.where(usable, table.planning_gpu_need_gb / table.gpu_capacity_gb, np.inf)
         i = int(np.argmin(ratio))
+        no_kv = sorted({str(e) for e in table.engine[usable]} - {e for e, ok in table.engine_kv_offload.items() if ok})
+        how = ("even with the KV cache fully offloaded" if not no_kv else
+               f"({', '.join(no_kv)} cannot offload active KV; engines that can: flexgen (OPT), hf-accelerate, deepspeed-zero)")
         return Diagnosis("GPU memory", (
-            f"GPU memory binds: no instance fits even with the KV cache fully offloaded; the closest is "
+            f"GPU memory binds: no instance fits {how}; the closest is "
             f"{table.instances[i].name} ({table.gpu_count[i]}x {table.instances[i].gpu}) needing "
             f"{table.planning_gpu_need_gb[i]:.2f} GB per GPU of {table.gpu_capacity_gb[i]:.2f} GB usable "
             f"(safety factor {table.job.safety_factor:g}). Try a larger instance, a lower precision or a smaller batch."),
