@@ -138,3 +138,20 @@ def test_predict_refuses_kv_offload_on_vllm_and_takes_it_on_flexgen(runner):
     assert res.exit_code == 2 and "vllm cannot offload active KV" in res.output and "allowed: " in res.output
     doc = json.loads(runner.invoke(main, base).output)
     assert doc["engine"] in ("flexgen", "hf-accelerate", "deepspeed-zero") and doc["offload_ratio"] == 0.5
+
+
+def test_catalog_engines_lists_mechanisms_with_sources(runner):
+    doc = json.loads(runner.invoke(main, ["catalog", "engines", "--json"]).output)
+    by = {e["name"]: e for e in doc["engines"]}
+    assert by["vllm"]["mechanisms"]["active_kv_offload"] == [] and by["ideal"]["auto"] is False
+    assert by["flexgen"]["mechanisms"]["model_families"] == ["opt"]
+    assert all(e["source"] and e["as_of"] for e in doc["engines"])
+    assert all(e["mechanisms"]["sources"] for e in doc["engines"])
+
+
+def test_tensorrt_llm_default_drops_the_per_sequence_term_only(catalog):
+    for gpu in ("A100-40GB-SXM", "T4"):
+        trt, shared = catalog.efficiency(gpu, "tensorrt-llm"), catalog.efficiency(gpu)
+        assert trt.seq_overhead_s == 0.0 and shared.seq_overhead_s > 0
+        assert trt.model_copy(update={"seq_overhead_s": shared.seq_overhead_s}) == shared
+        assert catalog.efficiency(gpu, "vllm") == shared  # no vLLM override: the shared fit

@@ -76,7 +76,7 @@ def workload_options(allow_auto_batch: bool) -> Callable[[Callable[..., Any]], C
                          help="Offloaded KV: stream over PCIe, attention on the CPU, or the faster per option."),
             click.option("--engine", default="auto", show_default=True,
                          help="Engine(s) to predict for: auto (every engine that can run the model; not 'ideal'), "
-                              "or NAME[,NAME...]; 'ideal' is the framework-agnostic what-if model."),
+                              "or NAME[,NAME...] (`llmopt catalog engines`); 'ideal' is the framework-agnostic what-if model."),
             click.option("--catalog", "catalog_files", multiple=True, type=click.Path(dir_okay=False),
                          help="Extra catalog file (JSON or CSV) merged over the built-ins; repeatable."),
             click.option("--calibration", type=click.Path(dir_okay=False), default=None,
