@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.errors import InputError, Reason, ReasonKind, SolverError
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.milp.single_job import JobCoefficients, solve_single_job
@@ -112,14 +113,16 @@ class Outcome:
     lost_gpus: dict[str, str] = field(default_factory=dict)
 
 
-def memory_totals(table: OptionTable) -> dict[str, float]:
+def memory_totals(table: OptionTable, engine: str | None = None) -> dict[str, float]:
     """Returns model-level memory (GB, one copy, no parallelism): weights, full KV, activations."""
     job, shape = table.job, table.shape
     b = float(max(job.batch_sizes)) if len(job.batch_sizes) > 1 else float(job.batch_sizes[0])
     if len(job.batch_sizes) > 1 and table.best_batch is not None:
         b = float(table.best_batch)
     weights = shape.total_params * job.precision.bytes_per_value
-    kv = b * (job.input_len + job.output_len) * shape.kv_values_per_token * job.kv.bytes_per_value
+    # the KV dtype of the reported engine (e.g. fp16 under int4 AWQ weights), else the job's
+    kv_prec = Precision(table.engine_kv.get(engine, job.kv.value)) if engine is not None else job.kv
+    kv = b * (job.input_len + job.output_len) * shape.kv_values_per_token * kv_prec.bytes_per_value
     act = activation_bytes(shape, np.asarray([b]), float(job.input_len), job.precision.activation_bytes, np.asarray([1.0]))[0]
     return {"weights_gb": round(weights / GB, 6), "kv_cache_gb": round(kv / GB, 6), "activations_gb": round(float(act) / GB, 6)}
 
@@ -263,7 +266,7 @@ def optimize(
         table.best_batch = int(table.batch_size[best])
         ranking = [best] + [i for i in ranking if i != best]
     outcome = Outcome(table=table, result=result, best=best, ranking=ranking, memory_gb={})
-    outcome.memory_gb = memory_totals(table)
+    outcome.memory_gb = memory_totals(table, None if best is None else str(table.engine[best]))
     if best is None:
         outcome.diagnosis = diagnose(table)
     outcome.lost_gpus = lost_gpu_reasons(table, best)

@@ -90,3 +90,24 @@ def test_skypilot_loader_accepts_the_yaml(runner, tmp_path):
     f.write_text(doc["launch"]["skypilot_yaml"])
     task = sky.Task.from_yaml(str(f))
     assert task.num_nodes == 1 and task.run and "serve" in task.run
+
+
+def test_predict_emit_names_its_engine(runner):
+    res = runner.invoke(cli, ["predict", "--model", "OPT-2.7B", "--instance", "g5.xlarge", "--engine", "sglang",
+                              "--emit", "sglang"])
+    assert res.exit_code == 0 and "Engine: sglang" in res.output
+    assert "python -m sglang.launch_server --model-path facebook/opt-2.7b --tp-size 1" in res.output
+    doc = json.loads(runner.invoke(cli, ["predict", "--model", "OPT-2.7B", "--instance", "g5.xlarge",
+                                         "--emit", "skypilot", "--json"]).output)
+    assert doc["launch"]["engine"] == doc["engine"] and yaml.safe_load(doc["launch"]["skypilot_yaml"])["num_nodes"] == 1
+
+
+def test_int4_weights_run_with_the_engines_default_fp16_kv(runner):
+    doc = json.loads(runner.invoke(cli, ["solve", "--model", "Llama-2-7B", "--precision", "int4", "--gpus", "T4",
+                                         "--engine", "vllm", "--emit", "vllm", "--json"]).output)
+    assert doc["best"]["kv_precision"] == "fp16"
+    argv = doc["launch"]["argv"]
+    assert argv[argv.index("--quantization") + 1] == "awq" and argv[argv.index("--kv-cache-dtype") + 1] == "auto"
+    res = runner.invoke(cli, ["solve", "--model", "Llama-2-7B", "--precision", "int4", "--kv-precision", "int4",
+                              "--engine", "vllm"])
+    assert res.exit_code == 2 and "--engine: vllm has no int4 KV cache" in res.output

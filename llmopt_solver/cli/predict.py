@@ -92,7 +92,7 @@ def predict(model: str, batch_size: int, input_len: int, output_len: int, safety
     row = fastest_row(table)
     table.inst_reasons = [[r for r in rs if not (inst.provider == "other" and r.startswith("price"))]
                           for rs in table.inst_reasons]
-    memory = memory_totals(table)
+    memory = memory_totals(table, str(table.engine[row]))
     text, launch_doc = launch(table, row, emit) if emit else ("", None)
     if as_json:
         doc = table.record(row)
