@@ -13,7 +13,8 @@ import sys
 import time
 
 from llmopt_solver.catalog.loader import load_catalog
-from llmopt_solver.optimize import offload_levels, optimize, select_instances
+from llmopt_solver.optimize import optimize
+from llmopt_solver.selection import offload_levels, select_instances
 from llmopt_solver.table.options import JobSpec, build_table
 
 TABLE_TARGET_S = 0.005

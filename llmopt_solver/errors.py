@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class LlmoptError(Exception):
@@ -36,12 +37,13 @@ class InputError(LlmoptError):
         """Returns the one-line message."""
         if not (self.field or self.allowed or self.hint):
             return self.problem
-        text = self.problem.rstrip(".")
+        text = self.problem
         if self.field:
             text = f"{self.field}: {text}"
         if self.allowed:
-            text += f"; allowed: {self.allowed.rstrip('.')}"
-        text += "."
+            text = text.rstrip(".") + f"; allowed: {self.allowed.rstrip('.')}"
+        if not text.endswith((".", "?", "!")):
+            text += "."
         if self.hint:
             text += f" {self.hint}"
         return text
@@ -111,3 +113,32 @@ def did_you_mean(word: str, choices: list[str], n: int = 3) -> str:
     else:
         close = [lower[c] for c in close]
     return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+def field_path(loc: tuple[Any, ...], data: Any = None) -> str:
+    """Returns a pydantic error location as a key path, e.g. "jobs[1] ('summarize').deadline_h".
+
+    List items named in ``data`` (a dict with a 'name') carry that name, so a user finds the row.
+    """
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            if isinstance(node, list) and 0 <= part < len(node):
+                node = node[part]
+                if isinstance(node, dict) and isinstance(node.get("name"), str):
+                    out += f" ({node['name']!r})"
+            else:
+                node = None
+        else:
+            out += ("." if out else "") + str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def first_validation_error(exc: Any, data: Any = None) -> tuple[str, str, str]:
+    """Returns (key path, message, error type) of a pydantic ValidationError's first error."""
+    err = exc.errors()[0]
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return field_path(tuple(err["loc"]), data), msg, str(err["type"])

@@ -9,20 +9,22 @@ from hypothesis import strategies as st
 
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.milp.single_job import JobCoefficients, solve_single_job
-from llmopt_solver.optimize import COST_TIE_REL, optimize, select_instances
+from llmopt_solver.optimize import COST_TIE_REL, optimize
+from llmopt_solver.selection import select_instances
 from llmopt_solver.milp.solver import Status
-from llmopt_solver.table.options import JobSpec
+from llmopt_solver.table.options import JobSpec, build_table
 
 MODELS = ["OPT-1.3B", "OPT-2.7B", "OPT-6.7B", "OPT-13B", "Llama-2-7B", "Mistral-7B-v0.1", "Qwen2-7B"]
 
 
 def brute_force(table):
     """Cheapest feasible option by plain enumeration, ties broken like the optimizer."""
-    ok = [i for i in range(len(table)) if table.feasible[i] and np.isfinite(table.cost_per_million_tokens_usd[i])]
-    if not ok:
+    cost = table.cost_per_million_tokens_usd
+    ok = np.nonzero(table.feasible & np.isfinite(cost))[0]
+    if not len(ok):
         return None
-    z = min(table.cost_per_million_tokens_usd[i] for i in ok)
-    ties = [i for i in ok if table.cost_per_million_tokens_usd[i] <= z * (1 + COST_TIE_REL)]
+    z = cost[ok].min()
+    ties = [int(i) for i in ok if cost[i] <= z * (1 + COST_TIE_REL)]
     return min(ties, key=table.sort_key)
 
 
@@ -55,18 +57,37 @@ def test_milp_equals_brute_force(catalog, model, b, s, n, sf, slo, idx, scales, 
         assert out.result.status is Status.OPTIMAL
 
 
-@settings(max_examples=60, deadline=None)
+def _cheapest(table):
+    i = brute_force(table)
+    return np.inf if i is None else float(table.cost_per_million_tokens_usd[i])
+
+
+# Laws of the option table (the MILP's equality with brute force is tested above, so these
+# enumerate the table directly: the optimum is its cheapest feasible option).
+@settings(max_examples=100, deadline=None)
 @given(model=st.sampled_from(MODELS), b=st.sampled_from([8, 32, 128]), s=st.integers(64, 1024),
        n=st.integers(64, 512), sf1=st.floats(0.2, 1.0), sf2=st.floats(0.2, 1.0), slo=st.floats(0, 2000))
 def test_larger_safety_factor_never_costs_more(catalog, model, b, s, n, sf1, sf2, slo):
     lo, hi = sorted((sf1, sf2))
     pool = select_instances(catalog, gpus=["T4", "L4", "A10G", "L40S", "A100-40GB-SXM"])
-    costs = []
-    for sf in (lo, hi):
-        job = JobSpec(model=catalog.model(model), batch_sizes=(b,), input_len=s, output_len=n, safety_factor=sf, slo_tps=slo)
-        out = optimize(catalog, job, pool)
-        costs.append(np.inf if out.best is None else out.table.cost_per_million_tokens_usd[out.best])
+    costs = [_cheapest(build_table(catalog, JobSpec(model=catalog.model(model), batch_sizes=(b,), input_len=s,
+                                                     output_len=n, safety_factor=sf, slo_tps=slo), pool))
+             for sf in (lo, hi)]
     assert costs[1] <= costs[0] * (1 + 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(model=st.sampled_from(MODELS), b=st.sampled_from([8, 32, 128]), s=st.integers(64, 1024),
+       n=st.integers(64, 512), extra=st.floats(1.0, 3.0), gpu=st.sampled_from(["T4", "L4", "A10G"]))
+def test_more_gpu_memory_never_costs_more(catalog, model, b, s, n, extra, gpu):
+    """The same instances with a GPU of more memory (all else equal) never make the job dearer."""
+    from llmopt_solver.catalog.loader import Catalog
+
+    pool = select_instances(catalog, gpus=["T4", "L4", "A10G", "L40S"])
+    g = catalog.gpu(gpu)
+    bigger = Catalog(**{**catalog.__dict__, "gpus": {**catalog.gpus, g.name: g.model_copy(update={"memory_gb": g.memory_gb * extra})}})
+    job = JobSpec(model=catalog.model(model), batch_sizes=(b,), input_len=s, output_len=n, safety_factor=0.87)
+    assert _cheapest(build_table(bigger, job, pool)) <= _cheapest(build_table(catalog, job, pool)) * (1 + 1e-12)
 
 
 def _coeffs(cost, tps, need, cap, slo):

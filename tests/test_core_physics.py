@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from llmopt_solver.errors import ReasonKind
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmopt_solver.catalog.precision import Precision, parse_precision
-from llmopt_solver.predictor.physics import OffloadMode, predict, sum_max_lines
+from llmopt_solver.predictor.physics import sum_max_lines
 from llmopt_solver.table.options import JobSpec, build_table, hardware_arrays
 
 REL = 1e-9  # for quantities llmopt derives exactly
@@ -108,7 +110,9 @@ def test_offload_moves_kv_to_host(catalog):
 def test_unsupported_precision_is_infeasible_with_reason(catalog):
     t = _one(catalog, inst="g4dn.xlarge", prec="bf16")
     assert not t.feasible[0]
-    assert any("bf16" in r for r in t.reasons(0))
+    reasons = t.reasons(0)
+    assert [r.kind for r in reasons] == [ReasonKind.PRECISION]
+    assert "bf16" in reasons[0].text
 
 
 @settings(max_examples=200, deadline=None)
@@ -149,8 +153,27 @@ def test_hardware_arrays_use_nvlink_per_direction(catalog):
     hw = hardware_arrays(catalog, [catalog.instance("p4d.24xlarge"), catalog.instance("g6.12xlarge")], Precision.FP16)
     assert hw.gpu_link_gb_s[0] == 300.0  # A100 NVLink 600 GB/s bidirectional -> 300 per direction
     assert hw.gpu_link_gb_s[1] == 32.0  # L4: PCIe Gen4 x16 per direction
-    assert OffloadMode.CPU == 1
-    assert predict is not None
+
+
+@pytest.mark.parametrize("confidence", [None, 0.9, 0.99])
+def test_weight_offload_fraction_passes_the_feasibility_memory_test(catalog, confidence):
+    """The weight-offload search tests the same quantity as feasibility (the P-quantile need under
+    --confidence): every kept fraction below 1 fits, and one grid step less would not."""
+    job = JobSpec(model=catalog.model("OPT-30B"), batch_sizes=(8, 64), input_len=256, output_len=32,
+                  safety_factor=0.87, confidence=confidence, offload_ratios=(0.0, 0.5, 1.0))
+    insts = [catalog.instance(n) for n in ("g4dn.16xlarge", "g6.4xlarge", "g5.4xlarge")]
+    t = build_table(catalog, job, insts)
+    partial = (t.weight_offload > 0) & (t.weight_offload < 1)
+    assert partial.any()
+    assert np.all(t.fits_gpu[partial])
+    less = JobSpec(**{**job.__dict__, "weight_offload_step": 0.1})
+    for i in np.nonzero(partial)[0][:5]:
+        w = round(float(t.weight_offload[i]) - 0.1, 6)
+        one = build_table(catalog, JobSpec(**{**less.__dict__, "batch_sizes": (int(t.batch_size[i]),),
+                                              "offload_ratios": (float(t.offload_ratio[i]),),
+                                              "offload_mode": t.mode_name(i) if t.mode_name(i) != "none" else "auto",
+                                              "weight_offload_fixed": w}), [t.instances[i]])
+        assert not one.fits_gpu[0]
 
 
 def test_weight_offload_makes_30b_fit_one_t4(catalog):

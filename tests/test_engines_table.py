@@ -133,7 +133,7 @@ def test_original_example_names_engine_in_text_and_json(runner):
 
 
 def test_predict_refuses_kv_offload_on_vllm_and_takes_it_on_flexgen(runner):
-    base = ["predict", "--model", "OPT-6.7B", "--instance", "g4dn.xlarge", "--offload-ratio", "0.5", "--json"]
+    base = ["predict", "--model", "OPT-2.7B", "--instance", "g4dn.xlarge", "--offload-ratio", "0.5", "--json"]
     res = runner.invoke(main, base + ["--engine", "vllm"])
     assert res.exit_code == 2 and "vllm cannot offload active KV" in res.output and "allowed: " in res.output
     doc = json.loads(runner.invoke(main, base).output)

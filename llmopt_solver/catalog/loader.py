@@ -16,9 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from llmopt_solver.errors import CatalogError, InputError, ModelConfigError, did_you_mean
+from llmopt_solver.errors import CatalogError, first_validation_error, InputError, ModelConfigError, did_you_mean
 from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
 from llmopt_solver.catalog.engines import EngineProfile
 from llmopt_solver.catalog.model_shape import ModelShape, shape_from_config
@@ -130,7 +130,7 @@ class Catalog:
         names = sorted({c.short_name for c in self.models.values()})
         allnames = [c.name for c in self.models.values()] + [a for c in self.models.values() for a in c.aliases]
         raise ModelConfigError(
-            f"--model: unknown model {name_or_path!r}; known: {', '.join(names)} "
+            field="--model", problem=f"unknown model {name_or_path!r}; known: {', '.join(names)} "
             f"(or a path to a Hugging Face config.json).{did_you_mean(name_or_path, allnames)}"
         )
 
@@ -146,26 +146,26 @@ def _lookup(table: dict[str, Any], name: str) -> Any:
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "record"
-    return f"field {loc!r}: {err['msg']}"
+    loc, msg, _ = first_validation_error(exc)
+    return f"field {loc or 'record'!r}: {msg}"
 
 
-def _records(label: str, records: Iterable[dict[str, Any]], kind: type) -> list[Any]:
+def _records(label: str, records: Iterable[dict[str, Any]], kind: type[BaseModel]) -> list[Any]:
     out = []
     for i, rec in enumerate(records):
         try:
             out.append(kind.model_validate(rec))
         except ValidationError as exc:
             name = rec.get("name", f"#{i}") if isinstance(rec, dict) else f"#{i}"
-            raise CatalogError(f"{label}: {kind.__name__.removesuffix('Spec').lower()} {name!r}: {_first_error(exc)}.") from None
+            what = kind.__name__.removesuffix("Spec").removesuffix("Profile").lower()
+            raise CatalogError(f"{label}: {what} {name!r}: {_first_error(exc)}.") from None
     return out
 
 
 def _card_from_dict(data: dict[str, Any], origin: str) -> ModelCard:
     if not isinstance(data, dict):
         raise ModelConfigError(f"{origin}: a model card must be a JSON object (a Hugging Face config.json).")
-    name = str(data.get("name") or data.get("_name_or_path") or Path(origin).stem)
+    name = str(data.get("name") or data.get("_name_or_path") or origin)
     aliases = data.get("aliases") or []
     if not isinstance(aliases, list):
         raise ModelConfigError(f"{origin}: 'aliases' must be a list of names.")
@@ -178,17 +178,19 @@ def _card_from_dict(data: dict[str, Any], origin: str) -> ModelCard:
 def load_model_file(path: Path) -> ModelCard:
     """Returns the model card in a local HF config.json; ModelConfigError if missing or invalid."""
     if not path.is_file():
-        raise ModelConfigError(f"--model: {str(path)!r} is neither a known model nor an existing config.json file.")
+        raise ModelConfigError(field="--model", problem=f"{str(path)!r} is neither a known model nor an existing config.json file.")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # with or without a BOM
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelConfigError(f"--model: {str(path)!r} is not valid JSON ({exc}).") from None
+        raise ModelConfigError(field="--model", problem=f"{str(path)!r} is not valid JSON ({exc}).") from None
     try:
         card = _card_from_dict(data, str(path))
     except ModelConfigError as exc:
         raise ModelConfigError(f"--model {path}: {exc}") from None
     if "name" not in data:
-        card = ModelCard(name=str(path), aliases=(path.parent.name or path.stem,), config=data,
+        # Named by its _name_or_path, else by the path given (a folder name such as 'cfg' says nothing).
+        label = str(data.get("_name_or_path") or "") or str(path)
+        card = ModelCard(name=str(path), aliases=(label,), config=data,
                          source=str(path), as_of=card.as_of)
     return card
 
@@ -275,14 +277,7 @@ def _merge_engine_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> 
 def _engine_records(label: str, recs: Any) -> list[EngineProfile]:
     if not isinstance(recs, list):
         raise CatalogError(f"{label}: 'engines' must be a list of engine profiles.")
-    out = []
-    for i, rec in enumerate(recs):
-        try:
-            out.append(EngineProfile.model_validate(rec))
-        except ValidationError as exc:
-            name = rec.get("name", f"#{i}") if isinstance(rec, dict) else f"#{i}"
-            raise CatalogError(f"{label}: engine {name!r}: {_first_error(exc)}.") from None
-    return out
+    return _records(label, recs, EngineProfile)
 
 
 def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
@@ -313,11 +308,14 @@ def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
 
 
 
-def _read_user_file(path: Path) -> dict[str, list[dict[str, Any]]] | dict[str, Any]:
-    label = f"--catalog {path}"
+def _read_user_file(path: Path, flag: str = "--catalog") -> dict[str, Any]:
+    label = f"{flag} {path}"
     if not path.is_file():
         raise CatalogError(f"{label}: file not found.")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # with or without a BOM
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
@@ -357,10 +355,12 @@ def _csv_value(v: str | None) -> Any:
         return s
 
 
-def merge_user_file(cat: Catalog, path: Path) -> None:
-    """Merges a user catalog file (JSON or CSV) into ``cat``; same key replaces the built-in."""
-    label = f"--catalog {path}"
-    data = _read_user_file(path)
+def merge_user_file(cat: Catalog, path: Path, flag: str = "--catalog") -> None:
+    """Merges a user catalog file (JSON or CSV) into ``cat``; same key replaces the built-in.
+
+    ``flag`` is the option errors name (--catalog, or --calibration for a profile)."""
+    label = f"{flag} {path}"
+    data = _read_user_file(path, flag)
     for key, kind, table in (("gpus", GpuSpec, cat.gpus), ("instances", InstanceSpec, cat.instances)):
         recs = data.get(key) or []
         if not isinstance(recs, list):
@@ -373,7 +373,10 @@ def merge_user_file(cat: Catalog, path: Path) -> None:
     for prof in _engine_records(label, data.get("engines") or []):
         cat.engines[prof.name] = prof
     for i, rec in enumerate(data.get("models") or []):
-        card = _card_from_dict(rec, f"{label} models[{i}]")
+        try:
+            card = _card_from_dict(rec, f"{label} models[{i}]")
+        except ModelConfigError as exc:
+            raise ModelConfigError(f"{label} models[{i}]: {exc}") from None
         cat.models[card.name] = card
     if "efficiency" in data:
         _merge_efficiency(cat, data["efficiency"], label)
@@ -387,8 +390,8 @@ def merge_user_file(cat: Catalog, path: Path) -> None:
             raise CatalogError(f"{label}: instance {inst.name!r} uses GPU {inst.gpu!r}, which is not in the GPU catalog.{did_you_mean(inst.gpu, list(cat.gpus))}")
 
 
-def load_catalog(user_files: Iterable[str | Path] = ()) -> Catalog:
-    """Returns the built-in catalog with ``user_files`` merged over it, in order."""
+def load_catalog(user_files: Iterable[str | Path] = (), calibration: str | Path | None = None) -> Catalog:
+    """Returns the built-in catalog with ``user_files``, then the ``calibration`` profile, merged over it."""
     base = _builtin()
     cat = Catalog(
         gpus=dict(base.gpus), instances=dict(base.instances),
@@ -402,4 +405,6 @@ def load_catalog(user_files: Iterable[str | Path] = ()) -> Catalog:
     )
     for f in user_files:
         merge_user_file(cat, Path(f))
+    if calibration:
+        merge_user_file(cat, Path(calibration), "--calibration")
     return cat

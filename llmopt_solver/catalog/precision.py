@@ -69,4 +69,4 @@ def parse_precision(value: str | int | float | Precision, field: str = "--precis
     try:
         return Precision(text)
     except ValueError:
-        raise InputError(f"{field}: {value!r} is not a precision; allowed: {ALLOWED}.") from None
+        raise InputError(field=field, problem=f"{value!r} is not a precision", allowed=ALLOWED) from None

@@ -13,7 +13,7 @@ Provider = Literal["aws", "gcp", "azure", "other"]
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # nan/inf: exit 2
 
 
 class GpuSpec(_Record):
@@ -117,4 +117,8 @@ class Uncertainty(_Record):
     sigma: float = Field(ge=0, description="std of ln(measured/predicted)")
     memory_sigma: float = Field(default=0.05, ge=0, description="std of ln(real/predicted) GPU memory need")
     rows: int = Field(default=0, ge=0, description="measurements behind it (0 = spec-only)")
+    # Calibrated ranges [min, max] (written by `llmopt calibrate`); outside them the band widens.
+    batch_range: tuple[int, int] | None = Field(default=None, description="batch sizes of the calibration rows")
+    input_len_range: tuple[int, int] | None = Field(default=None, description="input lengths of the calibration rows")
+    output_len_range: tuple[int, int] | None = Field(default=None, description="output lengths of the calibration rows")
     source: str = ""

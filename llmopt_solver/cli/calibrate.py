@@ -12,7 +12,7 @@ from rich.table import Table
 
 from llmopt_solver.measure.calibration import BOUNDS, DEFAULT_PARAMS, MIN_CONFIGS, calibrate as run_calibration, error_table, profile_document
 from llmopt_solver.errors import InputError
-from llmopt_solver.fileio import dumps, write_atomic
+from llmopt_solver.fileio import check_output, dumps, write_output
 from llmopt_solver.measure.validation import map_rows, parse_gpu_map, prepare, read_measurements
 from llmopt_solver.cli.common import csv_list, open_catalog
 from llmopt_solver.cli.validate import _fmt
@@ -84,17 +84,18 @@ def calibrate(measurements: str, out: str, folds: int, params: str, min_runs: in
     bad = [n for n in names if n not in BOUNDS]
     if bad or not names:
         raise InputError(f"--params: {', '.join(bad) or '(empty)'} not fittable; allowed: {', '.join(BOUNDS)}.")
+    check_output(out, [measurements, *catalog_files, *([calibration] if calibration else [])])
     cat = open_catalog(catalog_files, calibration)
     rows = read_measurements(measurements)
     gmap = parse_gpu_map(gpu_map)
-    prep = prepare(map_rows(rows, cat, gmap, csv_list(frameworks), csv_list(metrics)), cat)
+    prep = prepare(map_rows(rows, cat, gmap, csv_list(frameworks, "--framework"), csv_list(metrics, "--metric")), cat)
     res = run_calibration(prep, cat, folds=folds if folds >= 2 else 0, param_names=names, min_configs=min_runs,
                           seed=seed)
     doc = profile_document(res, Path(measurements).name, prep,
                            extra={"rows": len(rows), "gpu_map": dict(sorted(gmap.items())),
                                   "frameworks": csv_list(frameworks), "metrics": csv_list(metrics),
                                   "cv_error_by_gpu_metric": error_table(prep, res.cv_pred) if res.cv_pred else None})
-    write_atomic(out, dumps(doc))
+    write_output(out, dumps(doc))
     if as_json:
         click.echo(dumps(doc), nl=False)
         return

@@ -6,12 +6,12 @@ import io
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from llmopt_solver.catalog.loader import Catalog
-from llmopt_solver.fileio import dumps
 from llmopt_solver.cli.common import open_catalog
+from llmopt_solver.fileio import dumps
+from llmopt_solver.present.console import console
 
 
 def _models(cat: Catalog) -> tuple[list[dict[str, Any]], Table]:
@@ -102,7 +102,7 @@ def catalog(what: str, catalog_files: tuple[str, ...], calibration: str | None, 
         click.echo(dumps(doc), nl=False)
         return
     buf = io.StringIO()
-    con = Console(file=buf, width=200, no_color=True, highlight=False, soft_wrap=True)
+    con = console(buf, width=200)
     for k in chosen:
         con.print(built[k][1])
         if k == "gpus":

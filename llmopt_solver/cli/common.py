@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import click
@@ -10,9 +11,36 @@ from llmopt_solver.catalog.loader import Catalog, load_catalog
 from llmopt_solver.errors import InputError
 from llmopt_solver.catalog.precision import ALLOWED as PRECISIONS
 from llmopt_solver.catalog.precision import Precision, parse_precision
+from llmopt_solver.selection import AUTO_BATCH_SIZES
 from llmopt_solver.table.engines import resolve_engines
-from llmopt_solver.table.options import AUTO_BATCH_SIZES, JobSpec
+from llmopt_solver.table.options import JobSpec
 
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A click FloatRange that also rejects nan and inf (click lets nan through every range)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        out = super().convert(value, param, ctx)
+        if isinstance(out, float) and not math.isfinite(out):
+            self.fail(f"{value!r} is not a finite number; allowed: {self._describe_range() if (self.min is not None or self.max is not None) else 'a finite number'}.", param, ctx)
+        return out
+
+
+# Problem-size limits (README "Limits"): a grid or horizon larger than these exits 2 before
+# anything is built. Option rows ~ 1 KB of arrays each while predicting.
+MIN_OFFLOAD_STEP = 0.01  # at most 101 KV (or weight) offload levels
+MAX_OPTION_ROWS = 60_000  # instances x batch sizes x offload levels x offload modes, per job (CBC: ~1 min)
+
+
+def check_grid(n_instances: int, n_batches: int, n_levels: int, n_modes: int, field: str = "--offload-step") -> None:
+    """Raises InputError (naming ``field``) if the option grid would exceed MAX_OPTION_ROWS rows."""
+    rows = n_instances * n_batches * n_levels * n_modes
+    if rows > MAX_OPTION_ROWS:
+        most = max(1, MAX_OPTION_ROWS // max(1, n_instances * n_batches * n_modes) - 1)
+        raise InputError(field=field, problem=f"the option grid would have {rows:,} rows (limit {MAX_OPTION_ROWS:,})",
+                         allowed=f"a step >= {1 / most:.3g} for this instance and batch-size pool",
+                         hint="Narrow --gpus/--instances/--provider or fix --batch-size.")
 
 
 class PrecisionType(click.ParamType):
@@ -22,7 +50,7 @@ class PrecisionType(click.ParamType):
         try:
             return parse_precision(value, f"--{param.name.replace('_', '-')}" if param and param.name else "--precision")
         except InputError as exc:
-            self.fail(str(exc).split(": ", 1)[-1], param, ctx)
+            self.fail(InputError(problem=exc.problem, allowed=exc.allowed).render(), param, ctx)
 
 
 class BatchSizeType(click.ParamType):
@@ -48,11 +76,17 @@ class BatchSizeType(click.ParamType):
         return n
 
 
-def csv_list(value: str | None) -> list[str] | None:
-    """Returns the comma-separated items of ``value`` (None when empty)."""
-    if not value:
+def csv_list(value: str | None, field: str | None = None) -> list[str] | None:
+    """Returns the comma-separated items of ``value``; None when not given.
+
+    With ``field``: InputError when given but empty ('--gpus ""' is not "no filter").
+    """
+    if value is None:
         return None
     items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items and field:
+        raise InputError(field=field, problem=f"{value!r} names nothing",
+                         allowed="one or more comma-separated names (omit the option for no filter)")
     return items or None
 
 
@@ -66,7 +100,7 @@ def workload_options(allow_auto_batch: bool) -> Callable[[Callable[..., Any]], C
                          help="Sequences per static batch" + (" ('auto': the search picks a power of two)." if allow_auto_batch else ".")),
             click.option("--input-len", type=click.IntRange(min=1), default=128, show_default=True, help="Prompt tokens per sequence."),
             click.option("--output-len", type=click.IntRange(min=1), default=512, show_default=True, help="Generated tokens per sequence."),
-            click.option("--safety-factor", type=click.FloatRange(0, 1, min_open=True), default=0.87, show_default=True,
+            click.option("--safety-factor", type=FiniteFloatRange(0, 1, min_open=True), default=0.87, show_default=True,
                          help="Fraction of each GPU's memory the plan may use, in (0, 1]."),
             click.option("--adjust", is_flag=True, help="Overlap KV transfers / CPU attention with GPU compute (pipelined); default is the serial model."),
             click.option("--precision", type=PrecisionType(), default="2", show_default=True, help=f"Weight precision: {PRECISIONS}."),
@@ -92,8 +126,7 @@ def workload_options(allow_auto_batch: bool) -> Callable[[Callable[..., Any]], C
 
 def open_catalog(catalog_files: tuple[str, ...], calibration: str | None) -> Catalog:
     """Returns the built-in catalog with user files, then the calibration profile, merged over it."""
-    files = list(catalog_files) + ([calibration] if calibration else [])
-    return load_catalog(files)
+    return load_catalog(list(catalog_files), calibration)
 
 
 def make_job(catalog: Catalog, model: str, batch_size: int | str, input_len: int, output_len: int,
@@ -112,3 +145,19 @@ def make_job(catalog: Catalog, model: str, batch_size: int | str, input_len: int
                    offload_ratios=offload_ratios, offload_mode=offload_mode,  # type: ignore[arg-type]
                    adjust=adjust, spot=spot, slo_tps=slo_tps, slo_tps_per_seq=slo_tps_per_seq,
                    confidence=confidence)
+
+
+def warn_extrapolation(catalog: Catalog, table: Any, i: int | None) -> None:
+    """Writes a warning on stderr if option ``i`` lies outside its GPU's calibrated ranges."""
+    from llmopt_solver.table.options import EXTRAPOLATION_SIGMA_FACTOR
+
+    if i is None or not len(table.extrapolation) or table.extrapolation[i] <= 0:
+        return
+    inst = table.instances[i]
+    u = catalog.uncertainty(inst.gpu)
+    d = float(table.extrapolation[i])
+    have = ", ".join(f"{label} {r[0]}-{r[1]}" for label, r in (("batch", u.batch_range), ("input", u.input_len_range),
+                                                             ("output", u.output_len_range)) if r)
+    click.echo(f"llmopt: warning: {inst.gpu} was calibrated on {have}; batch {int(table.batch_size[i])}, input "
+               f"{table.job.input_len}, output {table.job.output_len} lies {d:.1f} doublings outside: the "
+               f"throughput band is widened x{EXTRAPOLATION_SIGMA_FACTOR ** d:.3g} (sigma).", err=True)

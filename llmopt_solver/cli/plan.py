@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import click
 
+from llmopt_solver.cli.common import FiniteFloatRange
+
 from llmopt_solver.errors import InfeasibleError, InputError
-from llmopt_solver.fileio import dumps, write_atomic
+from llmopt_solver.fileio import check_output, dumps, write_output
 
 PROGRESS_AFTER_S = 1.0  # show a spinner only when building and solving take longer than this
 
@@ -57,32 +61,58 @@ class DelayedStatus:
                 self._status.stop()
 
 
+def plan_inputs(plan_file: str) -> list[str]:
+    """Returns the files a plan reads: itself, its catalogs and local model configs (best effort)."""
+    out = [plan_file]
+    try:
+        data = json.loads(Path(plan_file).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return out
+    if not isinstance(data, dict):
+        return out
+    base = Path(plan_file).parent
+    cat_list = data.get("catalog")
+    cats = cat_list if isinstance(cat_list, list) else []
+    out += [str(base / c) for c in cats if isinstance(c, str)]
+    jobs = data.get("jobs")
+    for job in jobs if isinstance(jobs, list) else []:
+        model = job.get("model") if isinstance(job, dict) else None
+        if isinstance(model, str) and model.lower().endswith(".json"):
+            out += [model, str(base / model)]
+    return out
+
+
 @click.command()
 @click.argument("plan_file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
               help="Also write the JSON document to this file (atomically).")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+@click.option("--time-limit", type=FiniteFloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Solver time limit, seconds (per solve; makespan plans solve twice).")
-@click.option("--gap", type=click.FloatRange(0, 1), default=0.005, show_default=True,
+@click.option("--gap", type=FiniteFloatRange(0, 1), default=0.005, show_default=True,
               help="Stop when the plan is proven within this relative gap of the optimum.")
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
 @click.option("--catalog", "catalog_files", multiple=True, type=click.Path(dir_okay=False),
               help="Extra catalog file merged over the built-ins (and the plan's own); repeatable.")
-@click.option("--confidence", type=click.FloatRange(0.5, 1, max_open=True), default=None,
+@click.option("--confidence", type=FiniteFloatRange(0.5, 1, max_open=True), default=None,
               help="Schedule with the pessimistic P-quantile of each batch time (overrides the file's).")
 @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
               help="Calibration profile from `llmopt calibrate` (merged last).")
 @click.option("--no-progress", is_flag=True, help="Never show the progress spinner on stderr.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
+              help="Write a Gantt of the plan (per instance type, with quotas and deadlines) to FILE.png or FILE.svg.")
 @click.option("--engine", default=None,
               help="Engines for jobs without an 'engine' key: auto (default; not 'ideal') or NAME[,NAME...].")
 @click.option("--emit", type=click.Choice(["skypilot"]), default=None,
               help="Write one SkyPilot task YAML per assignment into --emit-dir.")
 @click.option("--emit-dir", type=click.Path(file_okay=False), default=None,
               help="Directory for --emit files (created; existing files are never overwritten).")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
+              help="Write a self-contained HTML report of the plan to FILE.html.")
 def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float, gap: float, solver: str,
          catalog_files: tuple[str, ...], confidence: float | None, calibration: str | None,
-         no_progress: bool, engine: str | None, emit: str | None, emit_dir: str | None) -> None:
+         no_progress: bool, plot_file: str | None = None, report_file: str | None = None,
+         engine: str | None = None, emit: str | None = None, emit_dir: str | None = None) -> None:
     """Plan a portfolio of batch jobs (JSON file): instances, counts and times per job.
 
     Every request of every job runs between its release and deadline, within the quotas and the
@@ -90,22 +120,30 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     """
     from llmopt_solver.plan.run import plan_from_file
     from llmopt_solver.present.plan import infeasible_json, plan_json, plan_text
+    from llmopt_solver.present.plotting import check_out_files
 
     if emit and not emit_dir:
         raise InputError(field="--emit-dir", problem="missing: --emit skypilot writes one file per assignment",
                          allowed="a directory path")
     if emit_dir and not emit:
         raise InputError(field="--emit", problem="missing: --emit-dir needs --emit", allowed="skypilot")
+    check_out_files(plot_file, report_file)
+
+    if out_file:
+        check_output(out_file, plan_inputs(plan_file) + list(catalog_files) + ([calibration] if calibration else []))
     try:
         with DelayedStatus(enabled=not no_progress) as status:
             extra = tuple(catalog_files) + ((calibration,) if calibration else ())
-            res = plan_from_file(plan_file, extra_catalogs=extra, confidence=confidence, engine=engine,
-                                 solver=solver,  # type: ignore[arg-type]
+            res = plan_from_file(plan_file, extra_catalogs=extra, confidence=confidence, engine=engine, solver=solver,
                                  time_limit_s=time_limit, gap_rel=gap, progress=status.update)
     except InfeasibleError as exc:
         doc = infeasible_json(str(exc))
         if out_file:
-            write_atomic(out_file, dumps(doc))
+            # Never replace an earlier (good) plan with an infeasible one: write only a new file.
+            if Path(out_file).exists():
+                click.echo(f"llmopt: kept existing {out_file} (no feasible plan to write)", err=True)
+            else:
+                write_output(out_file, dumps(doc))
         if as_json:
             click.echo(dumps(doc), nl=False)
         raise
@@ -115,5 +153,14 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
 
         doc["launch"] = {"skypilot_files": write_plan_tasks(res, emit_dir)}
     if out_file:
-        write_atomic(out_file, dumps(doc))
+        write_output(out_file, dumps(doc))
     click.echo(dumps(doc) if as_json else plan_text(res), nl=False)
+    if plot_file:
+        from llmopt_solver.present.plot_plan import gantt_figure
+        from llmopt_solver.present.plotting import save
+
+        save(gantt_figure(res), plot_file)
+    if report_file:
+        from llmopt_solver.present.report_plan import plan_report_html
+
+        write_output(report_file, plan_report_html(res, plan_file))

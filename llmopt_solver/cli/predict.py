@@ -8,7 +8,7 @@ import click
 import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog
-from llmopt_solver.errors import InputError
+from llmopt_solver.errors import InfeasibleError, InputError, ReasonKind
 from llmopt_solver.fileio import dumps
 from llmopt_solver.launch.emit import EMIT_CHOICES, engines_for_emit, launch
 from llmopt_solver.catalog.records import InstanceSpec
@@ -16,7 +16,7 @@ from llmopt_solver.optimize import memory_totals
 from llmopt_solver.present.solve import model_doc, predict_text, workload_doc
 from llmopt_solver.table.engines import default_kv, fixed_choice_problem
 from llmopt_solver.table.options import JobSpec, OptionTable, build_table
-from llmopt_solver.cli.common import make_job, open_catalog, workload_options
+from llmopt_solver.cli.common import FiniteFloatRange, make_job, open_catalog, warn_extrapolation, workload_options
 
 
 def runnable_engines(catalog: Catalog, job: JobSpec, inst: InstanceSpec, spec: str) -> tuple[str, ...]:
@@ -59,7 +59,7 @@ def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gp
     priced = sorted((i for i in same if i.hourly_usd), key=lambda i: (i.hourly_usd, i.name))
     if priced:
         return priced[0]
-    return InstanceSpec(name=f"{gpu_count}x{g.name}", provider="other", gpu=g.name, gpu_count=gpu_count,
+    return InstanceSpec(name=f"{gpu_count}x{g.name} (synthetic: no such catalog instance)", provider="other", gpu=g.name, gpu_count=gpu_count,
                         vcpus=8 * gpu_count, host_memory_gb=2 * g.memory_gb * gpu_count,
                         source="synthetic (llmopt predict --gpu)", as_of=g.as_of)
 
@@ -69,11 +69,11 @@ def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gp
 @click.option("--instance", default=None, help="Instance type (see `llmopt catalog instances`).")
 @click.option("--gpu", default=None, help="GPU type instead of an instance (cheapest instance with --gpu-count GPUs).")
 @click.option("--gpu-count", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--offload-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--offload-ratio", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
               help="Fraction of the full-length KV cache in host memory.")
-@click.option("--weight-offload-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--weight-offload-ratio", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
               help="Fraction of the weights in host memory, streamed to the GPU every pass.")
-@click.option("--slo-tps", type=click.FloatRange(min=0), default=0.0, help="Report whether this SLO is met.")
+@click.option("--slo-tps", type=FiniteFloatRange(min=0), default=0.0, help="Report whether this SLO is met.")
 @click.option("--emit", type=click.Choice(EMIT_CHOICES), default=None,
               help="Print the launch recipe: an engine's command line, or a SkyPilot task YAML.")
 def predict(model: str, batch_size: int, input_len: int, output_len: int, safety_factor: float,
@@ -90,9 +90,10 @@ def predict(model: str, batch_size: int, input_len: int, output_len: int, safety
     job = dataclasses.replace(job, engines=engines_for_emit(emit, runnable_engines(catalog, job, inst, engine)))
     table = build_table(catalog, job, [inst])
     row = fastest_row(table)
-    table.inst_reasons = [[r for r in rs if not (inst.provider == "other" and r.startswith("price"))]
+    table.inst_reasons = [[r for r in rs if not (inst.provider == "other" and r.kind is ReasonKind.PRICE)]
                           for rs in table.inst_reasons]
-    memory = memory_totals(table, str(table.engine[row]))
+    memory = memory_totals(table, engine=str(table.engine[row]))
+    warn_extrapolation(catalog, table, row)
     text, launch_doc = launch(table, row, emit) if emit else ("", None)
     if as_json:
         doc = table.record(row)
@@ -104,3 +105,6 @@ def predict(model: str, batch_size: int, input_len: int, output_len: int, safety
         click.echo(dumps(doc), nl=False)
     else:
         click.echo(predict_text(table, row, memory) + ("\n" + text if text else ""), nl=False)
+    reasons = table.reasons(row)
+    if reasons:  # the numbers are printed above; the exit code says the configuration does not work
+        raise InfeasibleError(f"{inst.name}: " + "; ".join(r.text for r in reasons) + ".")

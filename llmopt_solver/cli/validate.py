@@ -6,6 +6,8 @@ import io
 from typing import Any
 
 import click
+
+from llmopt_solver.errors import InfeasibleError
 from rich.console import Console
 from rich.table import Table
 
@@ -73,20 +75,35 @@ def validate_text(path: str, summary: dict[str, Any]) -> str:
 @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
               help="Calibration profile from `llmopt calibrate` (applied over the built-in one).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (rows, summary) on stdout.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
+              help="Write predicted vs measured (log-log, per GPU/framework, a panel per metric) to FILE.png or FILE.svg.")
 def validate(file: str, gpu_map: tuple[str, ...], frameworks: str | None, metrics: str | None,
-             catalog_files: tuple[str, ...], calibration: str | None, as_json: bool) -> None:
+             catalog_files: tuple[str, ...], calibration: str | None, as_json: bool,
+             plot_file: str | None = None) -> None:
     """Predict every measured row of FILE.csv and report the errors (median, P90, bias).
 
     FILE uses the schema of the public validation sets: source, model, gpu, num_gpus, precision,
     framework, batch_size, input_len, output_len, metric, value, notes.
     """
+    if plot_file:
+        from llmopt_solver.present.plotting import check_out_files
+
+        check_out_files(plot_file, None)
     cat = open_catalog(catalog_files, calibration)
     rows = read_measurements(file)
     gmap = parse_gpu_map(gpu_map)
-    report = validate_rows(rows, cat, gmap, csv_list(frameworks), csv_list(metrics))
+    report = validate_rows(rows, cat, gmap, csv_list(frameworks, "--framework"), csv_list(metrics, "--metric"))
+    if plot_file:
+        from llmopt_solver.present.plot_validate import validate_figure
+        from llmopt_solver.present.plotting import save
+
+        save(validate_figure(report.rows, f"llmopt validate {file}"), plot_file)
     if as_json:
         doc = report.to_json()
         doc["file"] = file
         click.echo(dumps(doc), nl=False)
-        return
-    click.echo(validate_text(file, report.summary), nl=False)
+    else:
+        click.echo(validate_text(file, report.summary), nl=False)
+    if not report.summary["mapped"]:
+        reasons = "; ".join(f"{n} x {r}" for r, n in list(report.summary["skip_reasons"].items())[:3])
+        raise InfeasibleError(f"{file}: no row could be predicted ({reasons}).")

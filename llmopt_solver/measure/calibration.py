@@ -314,6 +314,18 @@ def error_table(prep: Prepared, pred: Predicted, mask: np.ndarray | None = None,
     return out
 
 
+def measured_ranges(prep: Prepared, gpu: str) -> dict[str, list[int]]:
+    """Returns the [min, max] batch size, input and output length of ``gpu``'s mapped rows."""
+    cases = [c for c in prep.cases if c.skip is None and c.gpu == gpu]
+    out: dict[str, list[int]] = {}
+    for key, get in (("batch_range", lambda c: c.batch), ("input_len_range", lambda c: c.row.input_len),
+                     ("output_len_range", lambda c: c.row.output_len)):
+        vals = [int(v) for v in map(get, cases) if v]
+        if vals:
+            out[key] = [min(vals), max(vals)]
+    return out
+
+
 def profile_document(res: CalibrationResult, source: str, prep: Prepared, as_of: str | None = None,
                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Returns the calibration profile (a catalog overlay: efficiency + uncertainty per GPU)."""
@@ -329,6 +341,7 @@ def profile_document(res: CalibrationResult, source: str, prep: Prepared, as_of:
             u = res.uncertainty[gpu]
             unc[gpu] = {"bias": u["bias"], "sigma": u["sigma"], "memory_sigma": 0.05, "rows": u["rows"],
                         "source": f"ln(measured/predicted) throughput, {basis}, {source}"}
+            unc[gpu].update(measured_ranges(prep, gpu))
     cv = error_table(prep, res.cv_pred, key=lambda c: c.metric) if res.cv_pred is not None else None
     doc: dict[str, Any] = {
         "source": f"llmopt calibrate: {source}",

@@ -76,7 +76,7 @@ DEFAULT_GPU_MAP: dict[str, str] = {
 class MeasurementRow(BaseModel):
     """One measured figure (a CSV row of the validation schema)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
 
     source: str = ""
     model: str = Field(min_length=1, description="Hugging Face id or alias")
@@ -653,6 +653,7 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
     err = pct_errors(pred.value, measured)
     ok = np.zeros(n, dtype=bool)
     skip_reasons: Counter[str] = Counter()
+    skip_values: dict[str, set[str]] = defaultdict(set)  # the bad values a class hides behind 'X'
     oom_rows, oom_fit, measured_no_fit = [], [], []
     for c in prep.cases:
         rec: dict[str, Any] = {"index": c.index, "metric": c.metric,
@@ -681,11 +682,14 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
         else:
             reason = c.skip or "the predictor returned no finite value"
             rec["skipped"] = reason
-            skip_reasons[_reason_class(reason)] += 1
+            key = _reason_class(reason)
+            skip_reasons[key] += 1
+            skip_values[key].update(re.findall(r"'[^']*'|\"[^\"]*\"", reason.split(";")[0])[:1])
         recs.append(rec)
     summary: dict[str, Any] = {
         "rows": n, "mapped": int(ok.sum() + len(oom_rows)), "skipped": int(n - ok.sum() - len(oom_rows)),
-        "skip_reasons": dict(sorted(skip_reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "skip_reasons": {_name_values(k, skip_values[k]): v
+                         for k, v in sorted(skip_reasons.items(), key=lambda kv: (-kv[1], kv[0]))},
         "overall": stats(err[ok]),
         "gpu_map": {k: v for k, v in sorted(gpu_map.items())},
         "oom": {"rows": len(oom_rows), "predicted_to_fit": len(oom_fit), "indices_predicted_to_fit": oom_fit},
@@ -701,6 +705,15 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
                 groups[keyf(c)].append(c.index)
         summary[label] = {k: stats(err[np.asarray(v)]) for k, v in sorted(groups.items())}
     return Report(rows=recs, summary=summary)
+
+
+def _name_values(key: str, values: set[str]) -> str:
+    """Returns the class ``key`` with its first 'X' replaced by the (first three) values it stands for."""
+    if "X" not in key or not values:
+        return key
+    shown = sorted(values)[:3]
+    more = f" (+{len(values) - 3} more)" if len(values) > 3 else ""
+    return key.replace("X", ", ".join(shown) + more, 1)
 
 
 def _reason_class(reason: str) -> str:

@@ -40,6 +40,7 @@ class SolveResult:
     best_bound: float | None = None
     gap: float | None = None  # relative, (objective - bound) / objective
     values: dict[Any, float] = field(default_factory=dict)  # key -> value, as the builder named them
+    message: str = ""  # the solver's own words when it failed (status ERROR)
 
     @property
     def has_solution(self) -> bool:
@@ -139,7 +140,7 @@ def solve_problem(
         try:
             prob.solve(s)
         except pulp.PulpSolverError as exc:
-            return SolveResult(Status.ERROR, solver, time.perf_counter() - t0, values={"error": str(exc)})
+            return SolveResult(Status.ERROR, solver, time.perf_counter() - t0, message=str(exc))
         if read_bound and solver == "cbc" and os.path.exists(log_path):
             cbc_bound = _cbc_log_bound(log_path)
         elif read_bound and solver == "highs" and getattr(prob, "solverModel", None) is not None:

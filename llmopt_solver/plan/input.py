@@ -11,14 +11,25 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError,
+                      field_validator, model_validator)
 
-from llmopt_solver.errors import InputError
+from llmopt_solver.errors import InputError, field_path
 from llmopt_solver.catalog.precision import parse_precision
 
 
+# Problem-size limits (README "Limits"): checked here, before any option or slot is built.
+MAX_NUM_REQUESTS = 10**9  # per job
+MAX_TOKENS = 10**7  # input_len, output_len
+MAX_BATCH_SIZE = 1 << 20
+MAX_JOBS = 200
+MAX_SLOTS = 1000  # latest deadline / slot_h
+MIN_OFFLOAD_STEP = 0.01  # at most 101 offload levels
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Counts are strict integers (true, 1.0 and "3" are not counts); floats must be finite.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PlanJob(_Strict):
@@ -26,12 +37,12 @@ class PlanJob(_Strict):
 
     name: str = Field(min_length=1, description="unique job name")
     model: str = Field(min_length=1, description="HF id, alias or path to a config.json")
-    num_requests: int = Field(gt=0, description="sequences to process")
-    input_len: int = Field(gt=0, description="prompt tokens per sequence")
-    output_len: int = Field(gt=0, description="generated tokens per sequence")
-    batch_size: int | Literal["auto"] = Field(default="auto", description="sequences per batch or 'auto'")
-    precision: str | int = Field(default="fp16", description="weight precision: 1, 2, 4 or a name")
-    kv_precision: str | int | None = Field(default=None, description="KV-cache precision (default: as precision)")
+    num_requests: StrictInt = Field(gt=0, le=MAX_NUM_REQUESTS, description="sequences to process")
+    input_len: StrictInt = Field(gt=0, le=MAX_TOKENS, description="prompt tokens per sequence")
+    output_len: StrictInt = Field(gt=0, le=MAX_TOKENS, description="generated tokens per sequence")
+    batch_size: StrictInt | Literal["auto"] = Field(default="auto", description="sequences per batch or 'auto'")
+    precision: StrictStr | StrictInt = Field(default="fp16", description="weight precision: 1, 2, 4 or a name")
+    kv_precision: StrictStr | StrictInt | None = Field(default=None, description="KV-cache precision (default: as precision)")
     safety_factor: float = Field(default=0.87, gt=0, le=1, description="usable fraction of GPU memory")
     deadline_h: float = Field(gt=0, description="hours from the plan's start by which every request is done")
     release_h: float = Field(default=0.0, ge=0, description="hours from the plan's start before which nothing runs")
@@ -43,8 +54,8 @@ class PlanJob(_Strict):
     @field_validator("batch_size")
     @classmethod
     def _batch_positive(cls, v: int | str) -> int | str:
-        if isinstance(v, int) and v < 1:
-            raise ValueError("must be a whole number >= 1 or 'auto'")
+        if isinstance(v, int) and not 1 <= v <= MAX_BATCH_SIZE:
+            raise ValueError(f"{v} is not a batch size; allowed: a whole number from 1 to {MAX_BATCH_SIZE} or 'auto'")
         return v
 
     @field_validator("precision", "kv_precision")
@@ -54,7 +65,7 @@ class PlanJob(_Strict):
             try:
                 parse_precision(v, "precision")
             except InputError as exc:
-                raise ValueError(str(exc).split(": ", 1)[-1]) from None
+                raise ValueError(InputError(problem=exc.problem, allowed=exc.allowed).render()) from None
         return v
 
     @model_validator(mode="after")
@@ -67,8 +78,8 @@ class PlanJob(_Strict):
 class Quotas(_Strict):
     """Instances running at the same time: per instance type, and per GPU type counting GPUs."""
 
-    instances: dict[str, int] = Field(default_factory=dict, description="instance type -> max running instances")
-    gpus: dict[str, int] = Field(default_factory=dict, description="GPU type -> max running GPUs")
+    instances: dict[str, StrictInt] = Field(default_factory=dict, description="instance type -> max running instances")
+    gpus: dict[str, StrictInt] = Field(default_factory=dict, description="GPU type -> max running GPUs")
 
     @field_validator("instances", "gpus")
     @classmethod
@@ -82,16 +93,16 @@ class Quotas(_Strict):
 class PlanFile(_Strict):
     """The whole plan file."""
 
-    jobs: list[PlanJob] = Field(min_length=1, description="the portfolio (at least one job)")
+    jobs: list[PlanJob] = Field(min_length=1, max_length=MAX_JOBS, description="the portfolio (at least one job)")
     quotas: Quotas = Field(default_factory=Quotas)
     budget_usd: float | None = Field(default=None, gt=0, description="maximum total cost, USD")
     slot_h: float = Field(default=1.0, gt=0, description="time-slot length for quotas, hours")
     startup_s: float | None = Field(default=None, ge=0, description="boot + model load per instance start, s")
     providers: list[str] | None = Field(default=None, description="allowed providers (aws, gcp, azure)")
-    spot: bool = Field(default=False, description="use spot prices")
+    spot: StrictBool = Field(default=False, description="use spot prices")
     catalog: list[str] = Field(default_factory=list, description="extra catalog files (relative to the plan file)")
     objective: Literal["cost", "makespan"] = Field(default="cost")
-    offload_step: float = Field(default=0.1, gt=0, le=1, description="KV offload-ratio grid step")
+    offload_step: float = Field(default=0.1, ge=MIN_OFFLOAD_STEP, le=1, description="KV offload-ratio grid step")
     confidence: float | None = Field(
         default=None, ge=0.5, lt=1, description="schedule with the pessimistic P-quantile of each batch time "
         "(and of GPU memory), from the GPU's error band; None: the predictions as they are")
@@ -106,31 +117,18 @@ class PlanFile(_Strict):
             if job.name in seen:
                 raise ValueError(f"jobs[{i}].name: duplicate job name {job.name!r}; job names must be unique")
             seen.add(job.name)
+        slots = self.horizon_h / self.slot_h
+        if slots > MAX_SLOTS:
+            i = max(range(len(self.jobs)), key=lambda k: self.jobs[k].deadline_h)
+            raise ValueError(f"jobs[{i}].deadline_h: {self.jobs[i].deadline_h:g} h makes {slots:,.0f} slots of slot_h "
+                             f"{self.slot_h:g} h (limit {MAX_SLOTS}); allowed: deadline_h <= {MAX_SLOTS * self.slot_h:g} "
+                             f"at this slot_h (or a larger slot_h)")
         return self
 
     @property
     def horizon_h(self) -> float:
         """Returns the latest deadline, hours."""
         return max(j.deadline_h for j in self.jobs)
-
-
-def _loc(loc: tuple[Any, ...], data: Any) -> str:
-    """Returns e.g. "jobs[1] ('summarize').deadline_h" for a pydantic error location."""
-    out = ""
-    node = data
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            if isinstance(node, list) and 0 <= part < len(node):
-                node = node[part]
-                if isinstance(node, dict) and isinstance(node.get("name"), str):
-                    out += f" ({node['name']!r})"
-            else:
-                node = None
-        else:
-            out += ("." if out else "") + str(part)
-            node = node.get(part) if isinstance(node, dict) else None
-    return out
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> str:
@@ -143,20 +141,37 @@ def _allowed_keys(loc: tuple[Any, ...]) -> str:
     return ", ".join(model.model_fields)
 
 
+_UNION_PARTS = {"int", "str", "bool", "float", "none"}
+
+
+def _jsonable(v: Any) -> bool:
+    try:
+        json.dumps(v, allow_nan=False)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def first_error(exc: ValidationError, data: Any) -> str:
     """Returns the first validation error as 'field: what is wrong; allowed: ...'."""
-    err = exc.errors()[0]
-    loc = tuple(err["loc"])
-    msg = str(err["msg"]).removeprefix("Value error, ")
+    errors = exc.errors()
+    err = errors[0]
+    # Union members (StrictInt | Literal['auto']) add their type name to the location: drop it,
+    # and say every alternative that failed.
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p in _UNION_PARTS or "[" in p)))
+    alts = [str(e["msg"]) for e in errors if tuple(p for p in e["loc"] if not (
+        isinstance(p, str) and (p in _UNION_PARTS or "[" in p))) == loc]
+    msg = " or ".join(dict.fromkeys(alts)).removeprefix("Value error, ")
+    if err["type"] not in ("missing", "extra_forbidden", "value_error") and loc and not isinstance(err.get("input"), (dict, list)):
+        msg += f" (got {json.dumps(err.get('input')) if _jsonable(err.get('input')) else repr(err.get('input'))})"
     if err["type"] == "extra_forbidden":
-        return f"{_loc(loc, data)}: unknown key; allowed: {_allowed_keys(loc)}"
+        return f"{field_path(loc, data)}: unknown key; allowed: {_allowed_keys(loc)}"
     if err["type"] == "missing":
-        return f"{_loc(loc, data)}: required key is missing"
+        return f"{field_path(loc, data)}: required key is missing"
     if not loc:  # model-level validators carry their own location in the message
         return msg
-    where = _loc(loc, data)
     # model_validator errors on a job carry the job's location only
-    return f"{where}: {msg}"
+    return f"{field_path(loc, data)}: {msg}"
 
 
 def parse_plan(data: Any, origin: str = "plan") -> PlanFile:
@@ -173,7 +188,7 @@ def load_plan(path: str | Path) -> PlanFile:
     """Returns the validated plan in ``path``; InputError (with line and column for bad JSON)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # with or without a BOM
     except FileNotFoundError:
         raise InputError(f"{p}: no such plan file.") from None
     except (OSError, UnicodeDecodeError) as exc:

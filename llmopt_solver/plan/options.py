@@ -29,11 +29,12 @@ import numpy as np
 from llmopt_solver.catalog.loader import Catalog, ModelCard
 from llmopt_solver.errors import InputError
 from llmopt_solver.catalog.records import InstanceSpec
-from llmopt_solver.optimize import offload_levels, select_instances
+from llmopt_solver.selection import AUTO_BATCH_SIZES, offload_levels, select_instances
+from llmopt_solver.predictor.memory import GB, weight_bytes
 from llmopt_solver.plan.input import PlanFile, PlanJob
 from llmopt_solver.catalog.precision import parse_precision
 from llmopt_solver.table.engines import resolve_engines
-from llmopt_solver.table.options import AUTO_BATCH_SIZES, JobSpec, OptionTable, build_table
+from llmopt_solver.table.options import JobSpec, OptionTable, build_table
 
 # Default start-up per instance: boot (VM start, driver and container/runtime start; 1-3 min on
 # AWS/GCP GPU instances) plus loading the weights at LOAD_GB_S (object storage or network disk to
@@ -117,19 +118,18 @@ def _resolve_model(catalog: Catalog, job: PlanJob, where: str, base: Path | None
     try:
         return catalog.model(name)
     except InputError as exc:
-        raise type(exc)(f"{where}.model: {str(exc).removeprefix('--model: ')}") from None
+        raise (exc.at(f"{where}.model") if exc.field == "--model" else type(exc)(f"{where}.model: {exc}")) from None
 
 
 def _pool(catalog: Catalog, job: PlanJob, plan: PlanFile, where: str) -> list[InstanceSpec]:
     try:
         return select_instances(catalog, job.gpus, job.instances, plan.providers)
     except InputError as exc:
-        msg = str(exc)
-        for flag, key in (("--gpus", "gpus"), ("--instances", "instances"), ("--provider", "providers")):
-            if msg.startswith(flag + ":"):
-                prefix = f"{where}.{key}" if key != "providers" else "providers"
-                raise InputError(f"{prefix}:{msg[len(flag) + 1:]}") from None
-        raise InputError(f"{where}: {msg}") from None
+        # The same error, located where the plan file holds the field.
+        field = {"--gpus": f"{where}.gpus", "--instances": f"{where}.instances", "--provider": "providers"}
+        if exc.field in field:
+            raise exc.at(field[exc.field]) from None
+        raise InputError(f"{where}: {exc}") from None
 
 
 def job_spec(catalog: Catalog, card: ModelCard, job: PlanJob, plan: PlanFile, where: str) -> JobSpec:
@@ -247,7 +247,7 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
         spec = job_spec(catalog, card, job, plan, where)
         pool = _pool(catalog, job, plan, where)
         table = _table(catalog, spec, pool)
-        weights_gb = card.shape().total_params * spec.precision.bytes_per_value / 1e9
+        weights_gb = float(weight_bytes(card.shape(), spec.precision.bytes_per_value)) / GB
         startup = plan.startup_s if plan.startup_s is not None else default_startup_s(weights_gb)
         window = job.deadline_h - job.release_h
 

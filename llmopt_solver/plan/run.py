@@ -25,7 +25,9 @@ import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog, load_catalog
 from llmopt_solver.errors import InfeasibleError, SolverError
-from llmopt_solver.optimize import diagnose, recheck, resolve_names
+from llmopt_solver.diagnose import diagnose
+from llmopt_solver.optimize import recheck
+from llmopt_solver.selection import resolve_names
 from llmopt_solver.plan.input import PlanFile, load_plan
 from llmopt_solver.milp.plan_model import OptionData, PlanData, PlanModel, QuotaKey, build_plan_milp, greedy_start, option_limit
 from llmopt_solver.plan.options import FIT_EPS, JobOptions, batches_in, build_job_options

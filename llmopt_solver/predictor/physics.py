@@ -21,12 +21,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
 from llmopt_solver.catalog.model_shape import ModelShape, expected_experts_touched
+from llmopt_solver.predictor.memory import GB, activation_bytes, kv_bytes_per_token_per_gpu, weight_bytes
 
-GB = 1e9
+__all__ = ["GB", "Hardware", "OffloadMode", "Prediction", "activation_bytes", "predict", "sum_max_lines"]
 TERA = 1e12
 GIGA = 1e9
 
@@ -65,8 +67,9 @@ class Hardware:
 
     def take(self, idx: np.ndarray) -> "Hardware":
         """Returns the rows ``idx`` of every array."""
-        return Hardware(**{k: (None if getattr(self, k) is None else getattr(self, k)[idx])
-                           for k in self.__dataclass_fields__})
+        rows: dict[str, Any] = {k: (None if getattr(self, k) is None else getattr(self, k)[idx])
+                                for k in self.__dataclass_fields__}
+        return Hardware(**rows)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,10 @@ class Prediction:
     tps: np.ndarray
     tps_per_seq: np.ndarray
     min_decode_s: np.ndarray  # n x (weights read per step at peak bandwidth): a physical floor
+
+    def take(self, idx: np.ndarray) -> "Prediction":
+        """Returns the rows ``idx`` of every array."""
+        return Prediction(**{k: getattr(self, k)[idx] for k in self.__dataclass_fields__})
 
 
 def sum_max_lines(a: np.ndarray, b: np.ndarray, c0: int, n: int) -> np.ndarray:
@@ -118,28 +125,11 @@ def sum_max_lines(a: np.ndarray, b: np.ndarray, c0: int, n: int) -> np.ndarray:
     return total
 
 
-def activation_bytes(model: ModelShape, b: np.ndarray, s: float, act_bytes: float, tp: np.ndarray) -> np.ndarray:
-    """Returns the peak activation working set of one prefill layer per GPU, bytes.
-
-    Residual stream and normed input (replicated over GPUs), plus the larger of the attention
-    stage (q, k, v, output; a fused/flash kernel is assumed, so no s x s score matrix, as in
-    vLLM and TensorRT-LLM) and the FFN stage (gate+up output; MoE: k routed copies), plus fp32
-    logits of the last position (vocab-parallel).
-    """
-    T = b * s
-    routed = model.experts_per_token if model.num_experts > 1 else 1
-    hidden = 2.0 * T * model.hidden_size * act_bytes
-    attn = T * (2 * model.q_dim + 2 * model.kv_dim) * act_bytes / tp
-    ffn = T * routed * model.ffn_width * act_bytes / tp
-    logits = b * model.vocab_size * 4.0 / tp
-    return hidden + np.maximum(attn, ffn) + logits
-
-
 def predict(
     model: ModelShape,
     input_len: int,
     output_len: int,
-    weight_bytes: float,
+    bytes_per_weight: float,
     kv_bytes: float,
     act_bytes: float,
     hw: Hardware,
@@ -154,7 +144,7 @@ def predict(
     """Returns memory (GB) and time (s) of one static batch for every option.
 
     Args:
-        weight_bytes, kv_bytes, act_bytes: bytes per weight, KV value, activation value.
+        bytes_per_weight, kv_bytes, act_bytes: bytes per weight, KV value, activation value.
         hw: per-option hardware arrays; batch_size, offload_ratio, mode: per-option arrays.
         overlap: True overlaps host transfers / CPU attention with GPU work (``--adjust``);
             False adds them (the conservative serial model).
@@ -175,12 +165,10 @@ def predict(
     qd, kvd = model.q_dim, model.kv_dim
 
     # --- shares per GPU under tensor parallelism (KV heads replicate when tp > n_kv_heads)
-    kv_share = np.ceil(model.num_kv_heads / tp) / model.num_kv_heads
-    kv_tok = model.kv_values_per_token * kv_bytes  # bytes per token, all GPUs, full model
-    kv_tok_gpu = kv_tok * kv_share  # bytes per token held by one GPU
+    kv_tok_gpu = kv_bytes_per_token_per_gpu(model, kv_bytes, tp)  # bytes per token held by one GPU
 
     # --- memory (bytes, per GPU)
-    weights = model.total_params * weight_bytes / tp
+    weights = weight_bytes(model, bytes_per_weight, tp)
     kv_full_gpu = b * (s + n) * kv_tok_gpu
     kv_gpu = (1.0 - r) * kv_full_gpu
     # Streaming stages one layer's offloaded KV, double-buffered, on the GPU and pinned on the host.
@@ -214,7 +202,7 @@ def predict(
         # MoE: only experts some token routes to are read (dense: all of the layer).
         touched = expected_experts_touched(model.num_experts, model.experts_per_token, tokens)
         unread = (model.num_experts - touched) * model.expert_params if model.num_experts > 1 else 0.0
-        return L * (model.layer_params - unread) * weight_bytes / tp
+        return L * (model.layer_params - unread) * bytes_per_weight / tp
 
     def allreduce_s(tokens: np.ndarray) -> np.ndarray:
         # 2 all-reduces of tokens x h activations per layer (Megatron), ring algorithm.
@@ -226,14 +214,14 @@ def predict(
                  + 2.0 * b * V * h) / tp
     act_traffic = L * T * act_bytes * (6 * h + 2 * qd + 2 * kvd + routed * (model.ffn_width + model.intermediate_size)) / tp
     # Dequantise-in-framework: every pass writes and reads a full-precision copy of the weights.
-    dq_w = 2.0 * weight_dequant_bytes / weight_bytes
+    dq_w = 2.0 * weight_dequant_bytes / bytes_per_weight
     dq_kv = 2.0 * kv_dequant_bytes / kv_bytes
-    pre_bytes = (layer_weight_bytes(T) * (1.0 + dq_w) + head_params * weight_bytes / tp + T * kv_tok_gpu
+    pre_bytes = (layer_weight_bytes(T) * (1.0 + dq_w) + head_params * bytes_per_weight / tp + T * kv_tok_gpu
                  + act_traffic)
     pre_gpu = (np.maximum(pre_flops / flops_pre, pre_bytes / mem_bw) + L * hw.layer_overhead_s
                + allreduce_s(T))
     # The prompt's offloaded KV goes to the host; offloaded weights come over once per pass.
-    head_bytes = head_params * weight_bytes / tp
+    head_bytes = head_params * bytes_per_weight / tp
     w_stream_s = wo * (layer_weight_bytes(b) + head_bytes) / pcie
     pre_offload = r * T * kv_tok_gpu / pcie + wo * (layer_weight_bytes(T) + head_bytes) / pcie
     prefill = np.maximum(pre_gpu, pre_offload) if overlap else pre_gpu + pre_offload
@@ -242,7 +230,7 @@ def predict(
     gpu_attn_share = np.where(cpu, 1.0 - r, 1.0)  # stream: GPU attends over all KV
     comp_a = (2.0 * L * model.layer_active_params * b + 2.0 * b * V * h) / tp / flops_dec
     comp_b = 4.0 * L * b * qd / tp * gpu_attn_share / flops_dec
-    w_step = layer_weight_bytes(b) + head_params * weight_bytes / tp
+    w_step = layer_weight_bytes(b) + head_params * bytes_per_weight / tp
     mem_a = (w_step + layer_weight_bytes(b) * dq_w + b * kv_tok_gpu) / mem_bw  # weights + new KV write
     mem_b = b * kv_tok_gpu * gpu_attn_share * (1.0 + dq_kv) / kv_bw
     new_kv_out = r * b * kv_tok_gpu / pcie  # the new token's offloaded KV goes back to the host

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmopt_solver.plan.run import Assignment, PlanResult, quota_limits
+from llmopt_solver.present.console import console
 
 
 def _r(x: float, nd: int = 6) -> float:
@@ -91,7 +92,7 @@ def infeasible_json(reason: str) -> dict[str, Any]:
 
 
 def _console(buf: io.StringIO) -> Console:
-    return Console(file=buf, width=160, no_color=True, highlight=False, soft_wrap=True)
+    return console(buf, width=160)
 
 
 def plan_text(res: PlanResult) -> str:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
-from rich.console import Console
+from rich import box
 from rich.table import Table
 
 from llmopt_solver.optimize import Outcome
+from llmopt_solver.present.console import TERMINAL_WIDTH, console
 from llmopt_solver.table.options import OptionTable
+
+
+WIDE_WIDTH = 160  # --wide: every column
 
 
 def _pct(x: float) -> str:
@@ -24,26 +29,62 @@ def band_text(table: OptionTable, i: int) -> str:
     return f"({_pct(100 * lo)}/{_pct(100 * hi)})"
 
 
-def _console(buf: io.StringIO) -> Console:
-    return Console(file=buf, width=140, no_color=True, highlight=False, soft_wrap=True)
+@dataclass(frozen=True)
+class Column:
+    """One column of the options table: header, justification, cell text of option i, wide-only."""
+
+    header: str
+    justify: str
+    cell: Callable[[OptionTable, int], str]
+    wide_only: bool = False
 
 
-def option_rows_table(table: OptionTable, idx: list[int], title: str) -> Table:
-    """Returns a rich Table of options ``idx`` (cost per million tokens first)."""
-    t = Table(title=title, title_justify="left", show_lines=False, pad_edge=False)
-    for col, just in (("#", "right"), ("engine", "left"), ("instance", "left"), ("provider", "left"), ("GPUs", "left"),
-                      ("KV off", "right"), ("mode", "left"), ("W off", "right"), ("batch", "right"), ("TPS", "right"),
-                      ("$/hour", "right"), ("$/M tok", "right"), ("GPU mem GB", "right"), ("total s", "right")):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
-    p = table.pred
+def _kv_cell(t: OptionTable, i: int) -> str:
+    r = t.offload_ratio[i]
+    return f"{r:.0%}" if r == 0 else f"{r:.0%} {t.mode_name(i)}"
+
+
+# The columns of the runners-up and frontier tables, in order. The default (100 columns) shows the
+# narrow ones; --wide shows all. A new per-option attribute is one more entry here.
+OPTION_COLUMNS: tuple[Column, ...] = (
+    Column("engine", "left", lambda t, i: str(t.engine[i]), wide_only=True),  # narrow: a line below
+    Column("instance", "left", lambda t, i: t.instances[i].name),
+    Column("provider", "left", lambda t, i: t.instances[i].provider, wide_only=True),
+    Column("GPUs", "left", lambda t, i: f"{t.instances[i].gpu_count}x {t.instances[i].gpu}"),
+    Column("KV off", "right", _kv_cell),
+    Column("W off", "right", lambda t, i: f"{t.weight_offload[i]:.0%}"),
+    Column("batch", "right", lambda t, i: str(int(t.batch_size[i]))),
+    Column("TPS", "right", lambda t, i: f"{t.pred.tps[i]:.1f}"),
+    Column("TPS band", "right", lambda t, i: f"{t.tps_low[i]:.0f}-{t.tps_high[i]:.0f}", wide_only=True),
+    Column("$/hour", "right", lambda t, i: f"{t.hourly_cost_usd[i]:.3f}"),
+    Column("$/M tok", "right", lambda t, i: f"{t.cost_per_million_tokens_usd[i]:.4f}"),
+    Column("GPU mem GB", "right", lambda t, i: f"{t.pred.gpu_memory_needed_gb[i]:.2f}/{t.gpu_capacity_gb[i]:.2f}",
+           wide_only=True),
+    Column("total s", "right", lambda t, i: f"{t.pred.total_s[i]:.3f}", wide_only=True),
+)
+
+
+def option_rows_table(table: OptionTable, idx: list[int], title: str, wide: bool = False,
+                      extra: Sequence[tuple[str, Sequence[str]]] = (), only: Sequence[str] | None = None,
+                      marks: Sequence[str] | None = None) -> Table:
+    """Returns a rich Table of options ``idx``; ``wide`` adds the wide-only columns; ``only`` keeps
+    just these headers (unless ``wide``); ``extra`` appends (header, one cell per option) columns;
+    ``marks`` replaces the rank numbers (e.g. '*' for the pick)."""
+    t = Table(title=title, title_justify="left", show_lines=False, pad_edge=False, box=box.SIMPLE_HEAD,
+              show_edge=False, padding=(0, 1, 0, 0))
+    if wide:
+        cols = list(OPTION_COLUMNS)
+    elif only is not None:
+        cols = [c for c in OPTION_COLUMNS if c.header in only]
+    else:
+        cols = [c for c in OPTION_COLUMNS if not c.wide_only]
+    t.add_column("#", justify="right")
+    for c in cols:
+        t.add_column(c.header, justify=c.justify, overflow="fold")  # type: ignore[arg-type]
+    for name, _ in extra:
+        t.add_column(name, justify="right", overflow="fold")
     for rank, i in enumerate(idx, 1):
-        inst = table.instances[i]
-        t.add_row(str(rank), str(table.engine[i]), inst.name, inst.provider, f"{inst.gpu_count}x {inst.gpu}",
-                  f"{table.offload_ratio[i]:.0%}", table.mode_name(i), f"{table.weight_offload[i]:.0%}",
-                  str(int(table.batch_size[i])),
-                  f"{p.tps[i]:.1f}", f"{table.hourly_cost_usd[i]:.3f}",
-                  f"{table.cost_per_million_tokens_usd[i]:.4f}",
-                  f"{p.gpu_memory_needed_gb[i]:.2f}/{table.gpu_capacity_gb[i]:.2f}", f"{p.total_s[i]:.3f}")
+        t.add_row(str(rank) if marks is None else marks[rank - 1], *(c.cell(table, i) for c in cols), *(cells[rank - 1] for _, cells in extra))
     return t
 
 
@@ -64,7 +105,7 @@ def distinct_runners(table: OptionTable, ranking: list[int], top: int) -> list[i
     return out
 
 
-def solve_text(outcome: Outcome, top: int) -> str:
+def solve_text(outcome: Outcome, top: int, wide: bool = False) -> str:
     """Returns the text report of ``llmopt solve``: the original README's lines, then tables."""
     table, job, shape = outcome.table, outcome.table.job, outcome.table.shape
     buf = io.StringIO()
@@ -109,11 +150,13 @@ def solve_text(outcome: Outcome, top: int) -> str:
         w(f"Prefill time: {p.prefill_s[i]:.4f} seconds\n")
         w(f"Decode time: {p.decode_s[i]:.4f} seconds\n")
         w(f"Total processing time: {p.total_s[i]:.4f} seconds\n")
-    con = _console(buf)
+    con = console(buf, WIDE_WIDTH if wide else TERMINAL_WIDTH)
     runners = distinct_runners(table, outcome.ranking, top) if outcome.best is not None else []
     if runners:
         w("\n")
-        con.print(option_rows_table(table, runners, f"Runners-up (next {len(runners)} of {len(outcome.ranking) - 1} feasible options, by cost per million tokens)"))
+        con.print(option_rows_table(table, runners, f"Runners-up (next {len(runners)} of {len(outcome.ranking) - 1} feasible options, by cost per million tokens)", wide))
+        if not wide:  # the 100-column table has no room for the engine column (--wide shows it)
+            w("\nEngine per row: " + ", ".join(f"{k} {table.engine[i]}" for k, i in enumerate(runners, 1)) + "\n")
     if outcome.lost_gpus:
         w("\nOther GPU types, and why they lost:\n")
         for gpu, why in outcome.lost_gpus.items():
@@ -197,5 +240,5 @@ def predict_text(table: OptionTable, i: int, memory_gb: dict[str, float]) -> str
                   f"Cost efficiency: {table.tps_per_usd_hour[i]:.2f} TPS/$",
                   f"Cost per million tokens: ${table.cost_per_million_tokens_usd[i]:.4f}"]
     reasons = table.reasons(i)
-    lines.append("Feasible: yes" if not reasons else "Feasible: no - " + "; ".join(reasons))
+    lines.append("Feasible: yes" if not reasons else "Feasible: no - " + "; ".join(r.text for r in reasons))
     return "\n".join(lines) + "\n"

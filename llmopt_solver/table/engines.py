@@ -9,15 +9,16 @@ its weight offload, and its tensor parallelism (single-GPU engines get single-GP
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import Any
 
 from llmopt_solver.catalog.engines import EngineProfile
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.errors import InputError
 
-if TYPE_CHECKING:
-    from llmopt_solver.table.options import JobSpec
+# JobSpec lives in table.options, which imports this module: jobs are typed Any here to keep the
+# import graph acyclic (tests/test_architecture.py).
+JobSpec = Any
 
 AUTO = "auto"
 # Bytes per value of the full-precision copy a dequantise-in-framework engine writes and reads
@@ -74,7 +75,7 @@ def _ordered(catalog: Catalog, names: list[str]) -> tuple[str, ...]:
     return tuple(sorted(names, key=lambda n: (catalog.engines[n].tie_rank, n)))
 
 
-def engine_job(job: "JobSpec", prof: EngineProfile) -> "JobSpec":
+def engine_job(job: JobSpec, prof: EngineProfile) -> JobSpec:
     """Returns ``job`` narrowed to what ``prof`` executes (KV offload grid, modes, weight offload)."""
     m = prof.mechanisms
     modes = set(m.active_kv_offload)
@@ -99,7 +100,7 @@ def engine_instances(prof: EngineProfile, instances: list[InstanceSpec]) -> list
     return list(instances) if prof.mechanisms.tensor_parallel else [i for i in instances if i.gpu_count == 1]
 
 
-def fixed_choice_problem(prof: EngineProfile, job: "JobSpec", gpu_count: int) -> str | None:
+def fixed_choice_problem(prof: EngineProfile, job: JobSpec, gpu_count: int) -> str | None:
     """Returns why ``prof`` cannot run a fixed choice (predict's ratios and GPU count), or None."""
     m = prof.mechanisms
     r = max(job.offload_ratios) if job.offload_ratios else 0.0
@@ -121,3 +122,15 @@ def dequant_bytes(prof: EngineProfile, precision: str, kv_precision: str) -> tup
     w = DEQUANT_TARGET_BYTES if m.weight_precisions.get(precision) == "dequant" else 0.0  # type: ignore[call-overload]
     kv = DEQUANT_TARGET_BYTES if kv_precision in m.kv_dequant else 0.0
     return w, kv
+
+
+def grid_rows(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> int:
+    """Returns how many rows the option table of ``job`` will have before mode selection (the sum
+    over its engines of instances x batch sizes x offload levels x offload modes)."""
+    total = 0
+    for name in job.engines:
+        prof = catalog.engine(name)
+        ej = engine_job(job, prof)
+        modes = 2 if ej.offload_mode == "auto" and len(prof.mechanisms.active_kv_offload) == 2 else 1
+        total += len(engine_instances(prof, instances)) * len(job.batch_sizes) * len(ej.offload_ratios) * modes
+    return total

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
-from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -20,12 +19,12 @@ from llmopt_solver.catalog.loader import Catalog, ModelCard
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.catalog.model_shape import ModelShape
 from llmopt_solver.catalog.precision import Precision
+from llmopt_solver.errors import Reason, ReasonKind
 from llmopt_solver.predictor.physics import Hardware, OffloadMode, Prediction, predict
 from llmopt_solver.table.engines import dequant_bytes, engine_instances, engine_job
+from llmopt_solver.predictor.uncertainty import band, memory_quantile_factor, pessimistic_factor
 
 OffloadChoice = Literal["auto", "stream", "cpu"]
-AUTO_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)  # batch_size "auto": powers of two
-BAND_CONFIDENCE = 0.9  # tps_low/tps_high: the 10th and 90th percentiles (80% two-sided band)
 MODE_NAMES = {OffloadMode.STREAM: "stream", OffloadMode.CPU: "cpu"}
 
 
@@ -73,13 +72,14 @@ class OptionTable:
     host_memory_gb: np.ndarray
     hourly_cost_usd: np.ndarray  # NaN where the instance has no price of the requested kind
     pred: Prediction
-    inst_reasons: list[list[str]] = field(default_factory=list)  # per instance: reasons independent of memory/SLO
+    inst_reasons: list[list[Reason]] = field(default_factory=list)  # per instance: reasons independent of memory/SLO
     unc_bias: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean ln(measured/predicted)
     unc_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))  # std ln(measured/predicted)
     unc_memory_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))
     best_batch: int | None = None
     engine: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))  # engine name per option
     engine_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # its tie rank
+    extrapolation: np.ndarray = field(default_factory=lambda: np.zeros(0))  # doublings outside the calibrated ranges
 
     def take(self, idx: np.ndarray) -> "OptionTable":
         """Returns the sub-table of options ``idx``."""
@@ -90,11 +90,12 @@ class OptionTable:
             weight_offload=self.weight_offload[idx],
             gpu_memory_gb=self.gpu_memory_gb[idx], gpu_count=self.gpu_count[idx],
             host_memory_gb=self.host_memory_gb[idx], hourly_cost_usd=self.hourly_cost_usd[idx],
-            pred=Prediction(**{k: getattr(self.pred, k)[idx] for k in Prediction.__dataclass_fields__}),
+            pred=self.pred.take(idx),
             inst_reasons=self.inst_reasons, unc_bias=self.unc_bias[idx],
             unc_sigma=self.unc_sigma[idx], unc_memory_sigma=self.unc_memory_sigma[idx],
             engine=self.engine[idx], engine_rank=self.engine_rank[idx], engine_kv_offload=self.engine_kv_offload,
             engine_kv=self.engine_kv,
+            extrapolation=self.extrapolation[idx] if len(self.extrapolation) else self.extrapolation,
         )
 
     @property
@@ -105,25 +106,20 @@ class OptionTable:
     engine_kv_offload: dict[str, bool] = field(default_factory=dict)  # engine -> can offload active KV
     engine_kv: dict[str, str] = field(default_factory=dict)  # engine -> KV precision it runs the job with
 
-    def _z(self, p: float) -> float:
-        return NormalDist().inv_cdf(p)
-
     @property
     def tps_low(self) -> np.ndarray:
         """Lower end of the throughput band (10th percentile), tokens/s."""
-        return self.pred.tps * np.exp(self.unc_bias - self._z(BAND_CONFIDENCE) * self.unc_sigma)
+        return band(self.pred.tps, self.unc_bias, self.unc_sigma)[0]
 
     @property
     def tps_high(self) -> np.ndarray:
         """Upper end of the throughput band (90th percentile), tokens/s."""
-        return self.pred.tps * np.exp(self.unc_bias + self._z(BAND_CONFIDENCE) * self.unc_sigma)
+        return band(self.pred.tps, self.unc_bias, self.unc_sigma)[1]
 
     @property
     def planning_factor(self) -> np.ndarray:
         """Multiplier on predicted tps used by constraints: 1, or the pessimistic P-quantile."""
-        if self.job.confidence is None:
-            return np.ones(len(self))
-        return np.exp(self.unc_bias - self._z(self.job.confidence) * self.unc_sigma)
+        return pessimistic_factor(self.unc_bias, self.unc_sigma, self.job.confidence)
 
     @property
     def planning_tps(self) -> np.ndarray:
@@ -141,9 +137,7 @@ class OptionTable:
     @property
     def planning_gpu_need_gb(self) -> np.ndarray:
         """GPU memory need used by constraints: predicted, or its pessimistic P-quantile."""
-        if self.job.confidence is None:
-            return self.pred.gpu_memory_needed_gb
-        return self.pred.gpu_memory_needed_gb * np.exp(self._z(self.job.confidence) * self.unc_memory_sigma)
+        return planning_gpu_need_gb(self.pred.gpu_memory_needed_gb, self.unc_memory_sigma, self.job.confidence)
 
     def __len__(self) -> int:
         return len(self.inst_idx)
@@ -154,14 +148,14 @@ class OptionTable:
         return [self.instance_list[k] for k in self.inst_idx]
 
     @property
-    def structural(self) -> list[list[str]]:
+    def structural(self) -> list[list[Reason]]:
         """Per option: reasons it cannot run at all (unsupported precision, no price, TP split)."""
         return [self.inst_reasons[k] for k in self.inst_idx]
 
     @property
     def gpu_capacity_gb(self) -> np.ndarray:
         """GPU memory a plan may use per GPU, GB: safety factor x capacity."""
-        return self.job.safety_factor * self.gpu_memory_gb
+        return gpu_capacity_gb(self.job.safety_factor, self.gpu_memory_gb)
 
     @property
     def cost_per_million_tokens_usd(self) -> np.ndarray:
@@ -182,7 +176,7 @@ class OptionTable:
 
     @property
     def fits_gpu(self) -> np.ndarray:
-        return self.planning_gpu_need_gb <= self.gpu_capacity_gb + 1e-12
+        return fits_gpu(self.planning_gpu_need_gb, self.gpu_capacity_gb)
 
     @property
     def fits_host(self) -> np.ndarray:
@@ -198,23 +192,25 @@ class OptionTable:
     def feasible(self) -> np.ndarray:
         return self.usable & self.fits_gpu & self.fits_host & self.meets_slo
 
-    def reasons(self, i: int) -> list[str]:
+    def reasons(self, i: int) -> list[Reason]:
         """Returns why option ``i`` is infeasible (empty if it is feasible)."""
         out = list(self.inst_reasons[self.inst_idx[i]])
         if out:
             return out
         p, cap = self.pred, self.gpu_capacity_gb[i]
         if not self.fits_gpu[i]:
-            out.append(f"GPU memory: needs {self.planning_gpu_need_gb[i]:.2f} GB per GPU > "
-                       f"{cap:.2f} GB ({self.job.safety_factor:g} x {self.gpu_memory_gb[i]:g} GB)")
+            out.append(Reason(ReasonKind.GPU_MEMORY, f"GPU memory: needs {self.planning_gpu_need_gb[i]:.2f} GB per GPU > "
+                                                     f"{cap:.2f} GB ({self.job.safety_factor:g} x {self.gpu_memory_gb[i]:g} GB)"))
         if not self.fits_host[i]:
-            out.append(f"host memory: needs {p.host_memory_needed_gb[i]:.1f} GB > {self.host_memory_gb[i]:.1f} GB")
+            out.append(Reason(ReasonKind.HOST_MEMORY, f"host memory: needs {p.host_memory_needed_gb[i]:.1f} GB > "
+                                                      f"{self.host_memory_gb[i]:.1f} GB"))
         conf = "" if self.job.confidence is None else f" (at confidence {self.job.confidence:g})"
         tps, seq = self.planning_tps[i], self.planning_tps_per_seq[i]
         if self.job.slo_tps and tps < self.job.slo_tps * (1 - 1e-12):
-            out.append(f"SLO: {tps:.2f} tokens/s{conf} < {self.job.slo_tps:g} required")
+            out.append(Reason(ReasonKind.SLO, f"SLO: {tps:.2f} tokens/s{conf} < {self.job.slo_tps:g} required"))
         if self.job.slo_tps_per_seq and seq < self.job.slo_tps_per_seq * (1 - 1e-12):
-            out.append(f"SLO: {seq:.3f} tokens/s per sequence{conf} < {self.job.slo_tps_per_seq:g} required")
+            out.append(Reason(ReasonKind.SLO, f"SLO: {seq:.3f} tokens/s per sequence{conf} < "
+                                              f"{self.job.slo_tps_per_seq:g} required"))
         return out
 
     def mode_name(self, i: int) -> str:
@@ -261,8 +257,23 @@ class OptionTable:
             "cost_per_million_tokens_usd": num(self.cost_per_million_tokens_usd[i]),
             "tps_per_usd_hour": num(self.tps_per_usd_hour[i]),
             "feasible": bool(self.feasible[i]),
-            "infeasible_reasons": self.reasons(i),
+            "infeasible_reasons": [r.text for r in self.reasons(i)],
         }
+
+
+def gpu_capacity_gb(safety_factor: float, gpu_memory_gb: np.ndarray) -> np.ndarray:
+    """Returns the GPU memory a plan may use per GPU, GB: safety factor x capacity."""
+    return safety_factor * gpu_memory_gb
+
+
+def planning_gpu_need_gb(need_gb: np.ndarray, memory_sigma: np.ndarray, confidence: float | None) -> np.ndarray:
+    """Returns the GPU memory need that constraints test, GB: predicted, or its P-quantile."""
+    return need_gb * memory_quantile_factor(memory_sigma, confidence)
+
+
+def fits_gpu(planning_need_gb: np.ndarray, capacity_gb: np.ndarray) -> np.ndarray:
+    """Returns True where the (planning) need fits the usable capacity: the one GPU-memory test."""
+    return planning_need_gb <= capacity_gb + 1e-12
 
 
 def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: Precision,
@@ -296,26 +307,30 @@ def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: 
     return Hardware(**arrays)
 
 
-def _structural(job: JobSpec, shape: ModelShape, inst: InstanceSpec, peak: float, price: float | None) -> list[str]:
+def _structural(job: JobSpec, shape: ModelShape, inst: InstanceSpec, peak: float, price: float | None) -> list[Reason]:
     out = []
     if not np.isfinite(peak):
-        out.append(f"precision: {inst.gpu} has no {job.precision.value} tensor peak in the catalog")
+        out.append(Reason(ReasonKind.PRECISION, f"precision: {inst.gpu} has no {job.precision.value} tensor peak in the catalog"))
     if shape.num_heads % inst.gpu_count:
-        out.append(f"tensor parallelism: {shape.num_heads} attention heads do not divide over {inst.gpu_count} GPUs")
+        out.append(Reason(ReasonKind.TENSOR_PARALLEL, f"tensor parallelism: {shape.num_heads} attention heads do not "
+                                                      f"divide over {inst.gpu_count} GPUs"))
     if price is None:
-        out.append("price: no " + ("spot" if job.spot else "on-demand") + " price in the catalog")
+        out.append(Reason(ReasonKind.PRICE, "price: no " + ("spot" if job.spot else "on-demand") + " price in the catalog"))
     return out
 
 
-def _min_weight_offload(job: JobSpec, hw: Hardware, pred: Prediction, run: Any) -> tuple[np.ndarray, Prediction]:
+def _min_weight_offload(job: JobSpec, hw: Hardware, pred: Prediction, run: Any,
+                        memory_factor: np.ndarray) -> tuple[np.ndarray, Prediction]:
     """Returns per row the smallest grid weight-offload fraction that fits GPU memory, re-predicted.
 
     GPU memory need falls linearly in the fraction w (weights leave, one layer's share is staged
     twice), so the smallest fitting w is closed-form. Larger w on the same row is dominated: same
     price, never faster (more PCIe traffic), more host memory; so only the smallest is kept.
-    Rows that fit without weight offload keep w = 0; rows that never fit get w = 1.
+    Rows that fit without weight offload keep w = 0; rows that never fit get w = 1. The test is
+    the one feasibility uses: the planning need (``memory_factor`` x need, the P-quantile under
+    ``confidence``) against the usable capacity.
     """
-    cap = job.safety_factor * hw.gpu_memory_gb
+    cap = gpu_capacity_gb(job.safety_factor, hw.gpu_memory_gb) / memory_factor
     over = pred.gpu_memory_needed_gb - cap
     weights_gb = pred.weights_gb
     slope = weights_gb * (1.0 - 2.0 / max(1, job.model.shape().num_layers))
@@ -332,6 +347,32 @@ def _min_weight_offload(job: JobSpec, hw: Hardware, pred: Prediction, run: Any) 
     for k in merged:
         merged[k][rows] = getattr(sub, k)
     return w, Prediction(**merged)
+
+
+# The throughput band's sigma doubles per doubling of batch size or length outside the calibrated
+# range (a fit on batch <= 32 was 3.1x off at batch 256 in issue 12; no data says how far the
+# error grows, so the band says "unknown" fast rather than carry a narrow band into the dark).
+EXTRAPOLATION_SIGMA_FACTOR = 2.0
+
+
+def _doublings(x: np.ndarray | float, rng: tuple[int, int] | None) -> np.ndarray:
+    """Returns how many doublings ``x`` lies outside ``rng`` (0 inside, or with no range)."""
+    x = np.asarray(x, dtype=float)
+    if rng is None:
+        return np.zeros(x.shape)
+    return np.maximum(0.0, np.maximum(np.log2(x / rng[1]), np.log2(rng[0] / x)))
+
+
+def extrapolation_doublings(unc: list[Any], inst: np.ndarray, batch: np.ndarray, input_len: int,
+                            output_len: int) -> np.ndarray:
+    """Returns per option the doublings outside its GPU's calibrated batch and length ranges."""
+    out = np.zeros(len(inst))
+    for k, u in enumerate(unc):
+        m = inst == k
+        if m.any():
+            out[m] = (_doublings(batch[m], u.batch_range) + _doublings(input_len, u.input_len_range)
+                      + _doublings(output_len, u.output_len_range))
+    return out
 
 
 def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> OptionTable:
@@ -362,6 +403,7 @@ def _stack(job: JobSpec, parts: list[OptionTable]) -> OptionTable:
         pred=Prediction(**{k: np.concatenate([getattr(t.pred, k) for t in parts]) for k in Prediction.__dataclass_fields__}),
         inst_reasons=[r for t in parts for r in t.inst_reasons], unc_bias=cat("unc_bias"), unc_sigma=cat("unc_sigma"),
         unc_memory_sigma=cat("unc_memory_sigma"), engine=cat("engine"), engine_rank=cat("engine_rank"),
+        extrapolation=cat("extrapolation"),
         engine_kv_offload={k: v for t in parts for k, v in t.engine_kv_offload.items()},
         engine_kv={k: v for t in parts for k, v in t.engine_kv.items()},
     )
@@ -393,6 +435,10 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
                        batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo, dq_w, dq_kv)
 
     everything = np.arange(len(ii))
+    unc = [catalog.uncertainty(x.gpu, prof.name) for x in instances]
+    unc_memory_sigma = np.asarray([u.memory_sigma for u in unc], dtype=float)
+    # The memory test of every choice below is the feasibility test: P-quantile need vs capacity.
+    memory_factor = memory_quantile_factor(unc_memory_sigma[ii], job.confidence) if n_i else np.ones(0)
     if job.weight_offload_fixed is not None:
         w_off = np.full(len(ii), float(job.weight_offload_fixed))
         pred = run(everything, w_off)
@@ -400,12 +446,13 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
         w_off = np.zeros(len(ii))
         pred = run(everything, w_off)
         if job.weight_offload_step > 0:
-            w_off, pred = _min_weight_offload(job, hw_rows, pred, run)
+            w_off, pred = _min_weight_offload(job, hw_rows, pred, run, memory_factor)
     keep = np.ones(len(ii), dtype=bool)
     if len(modes) == 2:
         # Pairs (stream, cpu) are adjacent. Prefer the one that fits GPU and host memory, then the faster.
-        cap = job.safety_factor * hw.gpu_memory_gb[ii]
-        fits = (pred.gpu_memory_needed_gb <= cap) & (pred.host_memory_needed_gb <= hw.host_memory_gb[ii])
+        cap = gpu_capacity_gb(job.safety_factor, hw.gpu_memory_gb[ii])
+        fits = (fits_gpu(pred.gpu_memory_needed_gb * memory_factor, cap)
+                & (pred.host_memory_needed_gb <= hw.host_memory_gb[ii]))
         t = np.where(np.isfinite(pred.total_s), pred.total_s, np.inf)
         score = np.where(fits, t, np.inf)
         s_stream, s_cpu = score[0::2], score[1::2]
@@ -415,13 +462,13 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
         keep[0::2] = ~choose_cpu
         keep[1::2] = choose_cpu
     idx = np.nonzero(keep)[0]
-    pred = Prediction(**{k: getattr(pred, k)[idx] for k in Prediction.__dataclass_fields__})
+    pred = pred.take(idx)
     sel = ii[idx]
     inst_prices = [(x.spot_hourly_usd if job.spot else x.hourly_usd) for x in instances]
     inst_reasons = [_structural(job, shape, x, pk, pr)
                     for x, pk, pr in zip(instances, hw.peak_tflops, inst_prices)]
     prices = np.asarray([np.nan if p is None else p for p in inst_prices], dtype=float)[sel] if n_i else np.zeros(0)
-    unc = [catalog.uncertainty(x.gpu, prof.name) for x in instances]
+    extra = extrapolation_doublings(unc, sel, batches[bb[idx]], job.input_len, job.output_len)
     return OptionTable(
         job=job, shape=shape, instance_list=list(instances), inst_idx=sel, batch_size=batches[bb[idx]],
         offload_ratio=ratios[rr[idx]], mode=mode_arr[idx], weight_offload=w_off[idx],
@@ -430,8 +477,9 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
         hourly_cost_usd=prices,
         pred=pred, inst_reasons=inst_reasons,
         unc_bias=np.asarray([u.bias for u in unc], dtype=float)[sel],
-        unc_sigma=np.asarray([u.sigma for u in unc], dtype=float)[sel],
-        unc_memory_sigma=np.asarray([u.memory_sigma for u in unc], dtype=float)[sel],
+        unc_sigma=np.asarray([u.sigma for u in unc], dtype=float)[sel] * EXTRAPOLATION_SIGMA_FACTOR ** extra,
+        extrapolation=extra,
+        unc_memory_sigma=unc_memory_sigma[sel],
         engine=np.full(len(idx), prof.name, dtype=object), engine_rank=np.full(len(idx), prof.tie_rank, dtype=np.int64),
         engine_kv_offload={prof.name: bool(prof.mechanisms.active_kv_offload)},
         engine_kv={prof.name: job.kv.value},

@@ -1,0 +1,57 @@
+"""Memory quantities, one function each, in bytes (``_bytes``) or GB (``_gb``, 1e9 bytes).
+
+Every other module reads these; none recomputes them (the predictor, the option table, the
+plan's start-up estimate and the measurement replay all call the same functions).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from llmopt_solver.catalog.model_shape import ModelShape
+
+GB = 1e9
+
+
+def weight_bytes(model: ModelShape, bytes_per_weight: float, tp: np.ndarray | float = 1.0) -> np.ndarray | float:
+    """Returns the weights one GPU holds under tensor parallelism ``tp``, bytes (all experts resident)."""
+    return model.total_params * bytes_per_weight / tp
+
+
+def kv_share_per_gpu(model: ModelShape, tp: np.ndarray | float) -> np.ndarray | float:
+    """Returns the fraction of the KV cache one GPU holds: KV heads split over GPUs, replicated
+    when ``tp`` exceeds them (Megatron-style head sharding)."""
+    return np.ceil(model.num_kv_heads / np.asarray(tp, dtype=float)) / model.num_kv_heads
+
+
+def kv_bytes_per_token_per_gpu(model: ModelShape, kv_bytes: float, tp: np.ndarray | float = 1.0) -> np.ndarray | float:
+    """Returns the K and V bytes one token adds on one GPU, over all layers: 2 L n_kv d kv_bytes x share."""
+    return model.kv_values_per_token * kv_bytes * kv_share_per_gpu(model, tp)
+
+
+def activation_bytes(model: ModelShape, b: np.ndarray, s: float, act_bytes: float, tp: np.ndarray) -> np.ndarray:
+    """Returns the peak activation working set of one prefill layer per GPU, bytes.
+
+    Residual stream and normed input (replicated over GPUs), plus the larger of the attention
+    stage (q, k, v, output; a fused/flash kernel is assumed, so no s x s score matrix, as in
+    vLLM and TensorRT-LLM) and the FFN stage (gate+up output; MoE: k routed copies), plus fp32
+    logits of the last position (vocab-parallel).
+    """
+    T = b * s
+    routed = model.experts_per_token if model.num_experts > 1 else 1
+    hidden = 2.0 * T * model.hidden_size * act_bytes
+    attn = T * (2 * model.q_dim + 2 * model.kv_dim) * act_bytes / tp
+    ffn = T * routed * model.ffn_width * act_bytes / tp
+    logits = b * model.vocab_size * 4.0 / tp
+    return hidden + np.maximum(attn, ffn) + logits
+
+
+def model_memory_gb(model: ModelShape, batch_size: int, input_len: int, output_len: int,
+                    weight_bytes_per_value: float, kv_bytes: float, act_bytes: float) -> dict[str, float]:
+    """Returns one copy of the model's memory, GB (no parallelism, nothing offloaded): weights,
+    the full-length KV cache of the batch, and the peak prefill activations."""
+    weights = float(weight_bytes(model, weight_bytes_per_value))
+    kv = batch_size * (input_len + output_len) * float(kv_bytes_per_token_per_gpu(model, kv_bytes))
+    act = activation_bytes(model, np.asarray([float(batch_size)]), float(input_len), act_bytes, np.asarray([1.0]))[0]
+    return {"weights_gb": round(weights / GB, 6), "kv_cache_gb": round(kv / GB, 6),
+            "activations_gb": round(float(act) / GB, 6)}

@@ -1,0 +1,170 @@
+"""Pictures (--plot) and HTML reports (--report): content, determinism, missing matplotlib, and a
+real headless browser (Debian's chromium) loading the report without console errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from llmopt_solver.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+ORIG = ["solve", "--model", "OPT-2.7B", "--batch-size", "32", "--input-len", "128", "--output-len", "512",
+        "--safety-factor", "0.87", "--slo-tps", "100"]
+CHROMIUM = Path("/usr/bin/chromium")
+try:
+    import matplotlib  # noqa: F401
+
+    HAVE_MPL = True
+except ImportError:  # pragma: no cover - the test extra installs it
+    HAVE_MPL = False
+needs_mpl = pytest.mark.skipif(not HAVE_MPL, reason="matplotlib (the plot extra) is not installed")
+
+
+def run(args: list[str]):
+    return CliRunner().invoke(cli, args)
+
+
+@needs_mpl
+@pytest.mark.parametrize("suffix", ["png", "svg"])
+def test_solve_plot_is_deterministic_and_atomic(tmp_path, suffix):
+    a, b = tmp_path / f"a.{suffix}", tmp_path / f"b.{suffix}"
+    assert run(ORIG + ["--plot", str(a)]).exit_code == 0
+    assert run(ORIG + ["--plot", str(b)]).exit_code == 0
+    assert a.read_bytes() == b.read_bytes()  # same input, same bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == [a.name, b.name]  # no temp file left
+    data = a.read_bytes()
+    if suffix == "png":
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        text = data.decode()
+        assert "<dc:date>" not in text and "g4dn.xlarge" in text  # the pick named in the legend
+
+
+@needs_mpl
+def test_plot_bad_suffix_and_infeasible(tmp_path):
+    r = run(ORIG + ["--plot", str(tmp_path / "x.jpg")])
+    assert r.exit_code == 2 and "--plot" in r.output and ".png or .svg" in r.output
+    r = run(ORIG[:-2] + ["--slo-tps", "1e7", "--plot", str(tmp_path / "x.png")])
+    assert r.exit_code == 1 and "SLO binds" in r.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_without_matplotlib_is_one_line_exit_2(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    r = run(ORIG + ["--plot", str(tmp_path / "x.png")])
+    assert r.exit_code == 2
+    assert "pip install 'llmopt[plot]'" in r.output and len(r.output.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_without_matplotlib_has_tables_and_a_note(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "r.html"
+    r = run(ORIG + ["--report", str(out)])
+    assert r.exit_code == 0, r.output
+    html = out.read_text()
+    assert 'id="no-picture"' in html and "<svg" not in html
+    assert 'id="frontier"' in html and 'id="runners-up"' in html and "g4dn.xlarge" in html
+
+
+def _report(tmp_path: Path, extra: list[str] = ()) -> str:
+    out = tmp_path / "r.html"
+    r = run(ORIG + ["--report", str(out), "--num-requests", "100000", "--sweep-slo", "0:4000:5", *extra])
+    assert r.exit_code == 0, r.output
+    return out.read_text()
+
+
+@needs_mpl
+def test_solve_report_content(tmp_path):
+    html = _report(tmp_path)
+    for needle in ('id="pick"', "Pick: g4dn.xlarge", "<svg", 'id="frontier"', 'id="runners-up"', 'id="lost"',
+                   'id="sweep"', "as of 2026-", "Calibration", "band", "ceil(num_requests / batch)"):
+        assert needle in html, needle
+    # self-contained: no external fetch of any kind
+    for bad in ('src="http', "src='http", 'href="http', "url(http", "@import", "<script", "<link", "<iframe"):
+        assert bad not in html, bad
+
+
+def chromium_dom(path: Path, tmp_path: Path) -> tuple[str, str]:
+    """Returns (dumped DOM, stderr log) of headless chromium loading ``path``."""
+    profile = tmp_path / "profile"
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--dump-dom", path.as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, proc.stderr
+
+
+def console_messages(log: str) -> list[str]:
+    return [ln for ln in log.splitlines() if ":CONSOLE" in ln or "Content Security Policy" in ln]
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install -y chromium)")
+def test_report_in_headless_chromium(tmp_path):
+    # The detector works: a page with a console error and a blocked fetch is caught.
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><body><script>console.error("boom")</script></body></html>')
+    _, log = chromium_dom(bad, tmp_path)
+    assert console_messages(log)
+    _report(tmp_path)
+    dom, log = chromium_dom(tmp_path / "r.html", tmp_path)
+    assert console_messages(log) == []
+    assert 'id="pick"' in dom and "Pick: g4dn.xlarge" in dom
+    assert ("<svg" in dom) == HAVE_MPL
+
+
+PLAN = str(ROOT / "examples" / "plan_quota.json")
+
+
+@needs_mpl
+def test_plan_plot_and_report(tmp_path):
+    png, html = tmp_path / "g.png", tmp_path / "p.html"
+    r = run(["plan", PLAN, "--plot", str(png), "--report", str(html)])
+    assert r.exit_code == 0, r.output
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    svg = tmp_path / "g.svg"
+    assert run(["plan", PLAN, "--plot", str(svg)]).exit_code == 0
+    text = svg.read_text()
+    for job in ("nightly-eval", "synthetic-data", "embeddings-summary", "g6e.xlarge", "quota 1", "deadline 4 h"):
+        assert job in text, job
+    page = html.read_text()
+    for needle in ('id="pick"', "<svg", 'id="assignments"', 'id="usage"', "as of 2026-", "per second",
+                   "band of measured/predicted"):
+        assert needle in page, needle
+
+
+def test_plan_infeasible_report_exit_1_no_file(tmp_path):
+    bad = tmp_path / "plan.json"
+    bad.write_text('{"jobs": [{"name": "a", "model": "OPT-2.7B", "num_requests": 100000000, "input_len": 128,'
+                   ' "output_len": 512, "deadline_h": 0.02}], "providers": ["aws"]}')
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run(["plan", str(bad), "--report", str(out / "p.html"), "--plot", str(out / "p.png")] if HAVE_MPL
+            else ["plan", str(bad), "--report", str(out / "p.html")])
+    assert r.exit_code == 1
+    assert list(out.iterdir()) == []
+
+
+@needs_mpl
+def test_validate_plot(tmp_path):
+    png = tmp_path / "v.svg"
+    r = run(["validate", str(ROOT / "tests" / "data" / "argonne_slice.csv"), "--plot", str(png)])
+    assert r.exit_code == 0, r.output
+    text = png.read_text()
+    assert "e2e_latency_s" in text and "H100-SXM / vLLM" in text and "median |error|" in text
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install -y chromium)")
+def test_plan_report_in_headless_chromium(tmp_path):
+    html = tmp_path / "p.html"
+    assert run(["plan", PLAN, "--report", str(html)]).exit_code == 0
+    dom, log = chromium_dom(html, tmp_path)
+    assert console_messages(log) == []
+    assert 'id="assignments"' in dom and "nightly-eval" in dom
