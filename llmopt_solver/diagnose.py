@@ -6,10 +6,11 @@ Also, per GPU type that lost to the pick, why it lost (cost, or the constraint t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from llmopt_solver.errors import ReasonKind
+from llmopt_solver.errors import Reason, ReasonKind
 from llmopt_solver.table.options import OptionTable
 
 # How each binding constraint is named in messages and in the JSON "binding" field.
@@ -53,8 +54,11 @@ def diagnose(table: OptionTable) -> Diagnosis:
     fits_gpu = usable & table.fits_gpu
     if not fits_gpu.any():
         i = closest(usable, table.planning_gpu_need_gb, table.gpu_capacity_gb)
+        no_kv = sorted({str(e) for e in table.engine[usable]} - {e for e, ok in table.engine_kv_offload.items() if ok})
+        how = ("even with the KV cache fully offloaded" if not no_kv else
+               f"({', '.join(no_kv)} cannot offload active KV; engines that can: flexgen (OPT), hf-accelerate, deepspeed-zero)")
         return Diagnosis((ReasonKind.GPU_MEMORY,), (
-            f"GPU memory binds: no instance fits even with the KV cache fully offloaded; the closest is "
+            f"GPU memory binds: no instance fits {how}; the closest is "
             f"{table.instances[i].name} ({table.gpu_count[i]}x {table.instances[i].gpu}) needing "
             f"{table.planning_gpu_need_gb[i]:.2f} GB per GPU of {table.gpu_capacity_gb[i]:.2f} GB usable "
             f"(safety factor {table.job.safety_factor:g}). Try a larger instance, a lower precision or a smaller batch."),
@@ -86,24 +90,44 @@ def diagnose(table: OptionTable) -> Diagnosis:
 
 
 def lost_gpu_reasons(table: OptionTable, best: int | None) -> dict[str, str]:
-    """Returns, per GPU type other than the winner's, why it lost (memory, SLO or cost)."""
+    """Returns, per GPU type other than the winner's, why it lost *on the winner's engine* (cost, the
+    constraint that binds, or an ENGINE reason: the engine cannot run it), and what another engine
+    would cost there."""
     out: dict[str, str] = {}
     feasible = table.feasible & np.isfinite(table.cost_per_million_tokens_usd)
     cost = table.cost_per_million_tokens_usd
     win_gpu = table.instances[best].gpu if best is not None else None
-    for gpu in sorted({i.gpu for i in table.instances}):
+    engine = str(table.engine[best]) if best is not None else None
+    gpus_of = np.asarray([x.gpu for x in table.instances], dtype=object)
+    for gpu in sorted(set(gpus_of.tolist())):
         if gpu == win_gpu:
             continue
-        idx = np.array([k for k, x in enumerate(table.instances) if x.gpu == gpu])
-        f = idx[feasible[idx]]
+        on_gpu = gpus_of == gpu
+        mine = on_gpu & (table.engine == engine) if engine is not None else on_gpu
+        idx, f = np.nonzero(mine)[0], np.nonzero(mine & feasible)[0]
+        tag = f" with {engine}" if engine is not None else ""
         if len(f):
-            j = min(f, key=table.sort_key)
+            j = min(f.tolist(), key=table.sort_key)
             extra = f" vs ${cost[best]:.3f}" if best is not None else ""
-            out[gpu] = f"cost: best ${cost[j]:.3f} per million tokens on {table.instances[j].name}{extra}"
+            out[gpu] = f"cost: best ${cost[j]:.3f} per million tokens{tag} on {table.instances[j].name}{extra}"
             continue
-        d = diagnose(table.take(idx))
-        if len(d.kinds) == 1 and d.kinds[0] in (ReasonKind.GPU_MEMORY, ReasonKind.HOST_MEMORY, ReasonKind.SLO):
-            out[gpu] = f"{d.binding} binds: {d.detail}"
+        if len(idx) == 0:
+            why = Reason(ReasonKind.ENGINE, f"engine: {engine} cannot run on these instances "
+                                            f"(no tensor parallelism for their GPU counts)")
         else:
-            out[gpu] = f"cannot run ({d.binding}): {table.take(idx).structural[0][0].text}"
+            sub = table.take(idx)
+            d = diagnose(sub)
+            if len(d.kinds) == 1 and d.kinds[0] in (ReasonKind.GPU_MEMORY, ReasonKind.HOST_MEMORY, ReasonKind.SLO):
+                why = Reason(d.kinds[0], f"{d.binding} binds: {d.detail}")
+            else:
+                why = Reason(d.kinds[0] if d.kinds else ReasonKind.CATALOG,
+                             f"cannot run ({d.binding}): {sub.structural[0][0].text}")
+            if why.kind is ReasonKind.GPU_MEMORY and engine is not None and not table.engine_kv_offload.get(engine, True):
+                why = Reason(ReasonKind.ENGINE, why.text + f"; needs KV offload, which {engine} cannot run")
+        text = why.text
+        others: Any = np.nonzero(on_gpu & feasible & (table.engine != engine))[0] if engine is not None else []
+        if len(others):
+            k = min(others, key=table.sort_key)
+            text += f"; with {table.engine[k]} it would cost ${cost[k]:.3f} per million tokens on {table.instances[k].name}"
+        out[gpu] = text
     return out

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.diagnose import Diagnosis, diagnose, lost_gpu_reasons
 from llmopt_solver.errors import SolverError
@@ -80,13 +81,15 @@ class Outcome:
     lost_gpus: dict[str, str] = field(default_factory=dict)
 
 
-def memory_totals(table: OptionTable, batch_size: int | None = None) -> dict[str, float]:
+def memory_totals(table: OptionTable, batch_size: int | None = None, engine: str | None = None) -> dict[str, float]:
     """Returns model-level memory (GB, one copy, no parallelism) at ``batch_size`` (default: the
-    job's batch size, or the largest of its grid)."""
+    job's batch size, or the largest of its grid), with ``engine``'s KV dtype when given (e.g. fp16
+    under int4 AWQ weights on vLLM)."""
     job = table.job
     b = int(batch_size) if batch_size is not None else max(job.batch_sizes)
+    kv = Precision(table.engine_kv.get(engine, job.kv.value)) if engine is not None else job.kv
     return model_memory_gb(table.shape, b, job.input_len, job.output_len, job.precision.bytes_per_value,
-                           job.kv.bytes_per_value, job.precision.activation_bytes)
+                           kv.bytes_per_value, job.precision.activation_bytes)
 
 
 def recheck(catalog: Catalog, table: OptionTable, i: int) -> None:
@@ -96,6 +99,7 @@ def recheck(catalog: Catalog, table: OptionTable, i: int) -> None:
     single = JobSpec(**{**job.__dict__, "batch_sizes": (int(table.batch_size[i]),),
                         "offload_ratios": (float(table.offload_ratio[i]),),
                         "weight_offload_fixed": float(table.weight_offload[i]),
+                        "engines": (str(table.engine[i]),),
                         "offload_mode": "auto" if mode == "none" else mode})
     t1 = build_table(catalog, single, [table.instances[i]])
     for name in ("total_s", "gpu_memory_needed_gb", "host_memory_needed_gb"):
@@ -135,7 +139,8 @@ def optimize(
             best = min(ties, key=table.sort_key)
         recheck(catalog, table, best)
         ranking = [best] + [i for i in ranking if i != best]
-    memory = memory_totals(table, None if best is None else int(table.batch_size[best]))
+    memory = memory_totals(table, None if best is None else int(table.batch_size[best]),
+                           None if best is None else str(table.engine[best]))
     outcome = Outcome(table=table, result=result, best=best, ranking=ranking, memory_gb=memory)
     if best is None:
         outcome.diagnosis = diagnose(table)

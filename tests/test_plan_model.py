@@ -18,6 +18,7 @@ from llmopt_solver.plan.run import check_plan, plan_from_file, run_plan
 from llmopt_solver.plan.input import parse_plan
 from llmopt_solver.milp.plan_model import PlanData, OptionData, build_plan_milp, greedy_start
 from llmopt_solver.milp.solver import Status
+from llmopt_solver.table.engines import resolve_engines
 from llmopt_solver.table.options import JobSpec, build_table
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -37,8 +38,10 @@ def solve(catalog, doc: dict, **kw):
 
 def tau_price(catalog, inst: str, model: str = "OPT-1.3B", batch: int = 32) -> tuple[float, float]:
     """Returns (fastest feasible batch time s, USD/h) of ``inst`` for the jobs above."""
+    # the engines a plan job without an 'engine' key competes over (--engine auto)
+    engines = resolve_engines(catalog, None, catalog.model(model).shape().model_type, "fp16", "fp16")
     spec = JobSpec(model=catalog.model(model), batch_sizes=(batch,), input_len=128, output_len=64,
-                   safety_factor=0.87)
+                   safety_factor=0.87, engines=engines)
     t = build_table(catalog, spec, [catalog.instance(inst)])
     ok = t.feasible
     return float(np.min(t.pred.total_s[ok])), float(t.hourly_cost_usd[0])

@@ -3,17 +3,64 @@
 One JSON file per engine under ``llmopt_solver/data/engines/`` (a user adds or overrides one with
 ``--catalog FILE`` and an ``engines`` list). A profile names the engine, the spellings measurement
 files use for it (``aliases``, matched case-insensitively against a CSV's ``framework`` column),
-and what it can execute (``mechanisms``). Its runtime parameters (per-step and per-sequence
-overheads, kernel efficiencies) are efficiency overrides per (engine, GPU), merged by the catalog
-loader from efficiency/calibration files under ``efficiency.engines.<name>``.
+and what it can execute (``mechanisms``, an ``EngineMechanisms`` record). Its runtime parameters
+(per-step and per-sequence overheads, kernel efficiencies) are efficiency overrides per (engine,
+GPU), merged by the catalog loader from efficiency/calibration files under
+``efficiency.engines.<name>``.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+PrecisionName = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4"]
+KernelKind = Literal["fused", "dequant"]
+
+
+def _all_fused() -> dict[PrecisionName, KernelKind]:
+    """Every weight precision on fused kernels (the default of an engine profile)."""
+    return {"fp32": "fused", "fp16": "fused", "bf16": "fused", "fp8": "fused", "int8": "fused", "int4": "fused"}
+
+
+class EngineMechanisms(BaseModel):
+    """What an engine can execute. The default (all fields unset) is the seed's ideal runtime.
+
+    - ``active_kv_offload``: how host-resident *active* KV is used in decode: "stream" (copied to
+      the GPU each step), "cpu" (attention on the CPU). Empty: the engine cannot offload active KV.
+    - ``weight_offload``: "stream" (host-resident weights streamed over PCIe every forward pass,
+      e.g. vLLM ``--cpu-offload-gb``) or "none".
+    - ``reuse_kv_offload``: the engine has a host KV tier for *inactive/prefix* KV (vLLM
+      OffloadingConnector/LMCache, SGLang HiCache). It never serves active decode KV, so it
+      does not count as active-KV offload; it is reported, not modelled.
+    - ``weight_precisions``: precision -> "fused" (a quantised GEMM kernel reads the packed
+      weights) or "dequant" (the framework dequantises to fp16 in memory before an fp16 matmul;
+      the predictor charges writing and reading the fp16 copy every pass). Absent: unsupported.
+    - ``kv_precisions``: KV-cache precisions the engine stores; ``kv_dequant``: those of them it
+      decompresses to fp16 in memory before attention (FlexGen ``--compress-cache``).
+    - ``batching``: "continuous" (in-flight) or "static".
+    - ``tensor_parallel``: runs one model over several GPUs of an instance.
+    - ``model_families``: HF ``model_type`` values the engine supports; None: any.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    active_kv_offload: tuple[Literal["stream", "cpu"], ...] = ("stream", "cpu")
+    weight_offload: Literal["stream", "none"] = "stream"
+    reuse_kv_offload: bool = False
+    weight_precisions: dict[PrecisionName, KernelKind] = Field(default_factory=_all_fused)
+    kv_precisions: tuple[PrecisionName, ...] = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
+    kv_dequant: tuple[PrecisionName, ...] = ()
+    batching: Literal["continuous", "static"] = "static"
+    tensor_parallel: bool = True
+    model_families: tuple[str, ...] | None = None
+    sources: dict[str, str] = Field(default_factory=dict, description="per field: where it comes from")
+
+    def supports_family(self, model_type: str) -> bool:
+        """True when the engine runs models of HF ``model_type``."""
+        return self.model_families is None or model_type.lower() in {f.lower() for f in self.model_families}
 
 
 class EngineProfile(BaseModel):
@@ -24,10 +71,24 @@ class EngineProfile(BaseModel):
     name: str = Field(min_length=1, description="canonical engine name, e.g. 'vllm'")
     aliases: tuple[str, ...] = Field(default=(), description="other spellings, e.g. 'vLLM' in a CSV")
     description: str = ""
-    mechanisms: dict[str, Any] = Field(default_factory=dict, description="what the engine can execute")
+    mechanisms: EngineMechanisms = Field(default_factory=EngineMechanisms)
+    auto: bool = Field(default=True, description="takes part in --engine auto ('ideal' does not: what-if only)")
+    tie_rank: int = Field(default=50, description="among options of equal predicted cost, the lower rank wins")
     source: str = Field(min_length=1)
     as_of: str = Field(min_length=1)
     notes: str = ""
+
+    def cannot_run(self, model_type: str, precision: str, kv_precision: str) -> str | None:
+        """Returns why this engine cannot run the job at all (family or precision), or None."""
+        m = self.mechanisms
+        if not m.supports_family(model_type):
+            return f"{self.name} runs only {', '.join(m.model_families or ())} models, not {model_type!r}"
+        if precision not in m.weight_precisions:
+            return (f"{self.name} has no {precision} weights; its weight precisions: "
+                    f"{', '.join(m.weight_precisions)}")
+        if kv_precision not in m.kv_precisions:
+            return f"{self.name} has no {kv_precision} KV cache; its KV precisions: {', '.join(m.kv_precisions)}"
+        return None
 
     def matches(self, text: str) -> bool:
         """True when ``text`` names this engine: name or alias, case-insensitive, with or without a

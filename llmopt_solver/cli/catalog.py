@@ -1,4 +1,4 @@
-"""``llmopt catalog``: what llmopt knows (models, GPUs, instances), with sources."""
+"""``llmopt catalog``: what llmopt knows (models, GPUs, instances, engines), with sources."""
 
 from __future__ import annotations
 
@@ -69,8 +69,22 @@ def _instances(cat: Catalog) -> tuple[list[dict[str, Any]], Table]:
     return rows, t
 
 
+def _engines(cat: Catalog) -> tuple[list[dict[str, Any]], Table]:
+    rows, t = [], Table(title="Engines (--engine; 'auto' = every engine marked auto)", title_justify="left")
+    for col in ("engine", "auto", "active-KV offload", "weight offload", "weights (kernel)", "KV", "TP", "models", "as of"):
+        t.add_column(col)
+    for p in sorted(cat.engines.values(), key=lambda p: (p.tie_rank, p.name)):
+        m = p.mechanisms
+        rows.append(p.model_dump(mode="json"))
+        t.add_row(p.name, "yes" if p.auto else "no", ", ".join(m.active_kv_offload) or "none", m.weight_offload,
+                  ", ".join(f"{k}({'d' if v == 'dequant' else 'f'})" for k, v in m.weight_precisions.items()),
+                  ", ".join(m.kv_precisions), "yes" if m.tensor_parallel else "no",
+                  ", ".join(m.model_families) if m.model_families else "any", p.as_of)
+    return rows, t
+
+
 @click.command()
-@click.argument("what", type=click.Choice(["models", "gpus", "instances", "all"]), default="all")
+@click.argument("what", type=click.Choice(["models", "gpus", "instances", "engines", "all"]), default="all")
 @click.option("--catalog", "catalog_files", multiple=True, type=click.Path(dir_okay=False),
               help="Extra catalog file (JSON or CSV) merged over the built-ins; repeatable.")
 @click.option("--calibration", type=click.Path(dir_okay=False), default=None, help="Calibration profile.")
@@ -78,7 +92,7 @@ def _instances(cat: Catalog) -> tuple[list[dict[str, Any]], Table]:
 def catalog(what: str, catalog_files: tuple[str, ...], calibration: str | None, as_json: bool) -> None:
     """List known models, GPUs and instances with their sources."""
     cat = open_catalog(catalog_files, calibration)
-    parts = {"models": _models, "gpus": _gpus, "instances": _instances}
+    parts = {"models": _models, "gpus": _gpus, "instances": _instances, "engines": _engines}
     chosen = list(parts) if what == "all" else [what]
     built = {k: parts[k](cat) for k in chosen}
     if as_json:
@@ -93,4 +107,6 @@ def catalog(what: str, catalog_files: tuple[str, ...], calibration: str | None, 
         con.print(built[k][1])
         if k == "gpus":
             con.print("Efficiency defaults and their sources: `llmopt catalog gpus --json` (efficiency_sources).")
+        if k == "engines":
+            con.print("Kernels: f = fused, d = dequantised in the framework. Sources per mechanism: `llmopt catalog engines --json`.")
     click.echo(buf.getvalue(), nl=False)

@@ -12,6 +12,7 @@ from llmopt_solver.errors import InputError
 from llmopt_solver.catalog.precision import ALLOWED as PRECISIONS
 from llmopt_solver.catalog.precision import Precision, parse_precision
 from llmopt_solver.selection import AUTO_BATCH_SIZES
+from llmopt_solver.table.engines import resolve_engines
 from llmopt_solver.table.options import JobSpec
 
 
@@ -107,6 +108,9 @@ def workload_options(allow_auto_batch: bool) -> Callable[[Callable[..., Any]], C
             click.option("--spot", is_flag=True, help="Use spot prices instead of on-demand."),
             click.option("--offload-mode", type=click.Choice(["auto", "stream", "cpu"]), default="auto", show_default=True,
                          help="Offloaded KV: stream over PCIe, attention on the CPU, or the faster per option."),
+            click.option("--engine", default="auto", show_default=True,
+                         help="Engine(s) to predict for: auto (every engine that can run the model; not 'ideal'), "
+                              "or NAME[,NAME...] (`llmopt catalog engines`); 'ideal' is the framework-agnostic what-if model."),
             click.option("--catalog", "catalog_files", multiple=True, type=click.Path(dir_okay=False),
                          help="Extra catalog file (JSON or CSV) merged over the built-ins; repeatable."),
             click.option("--calibration", type=click.Path(dir_okay=False), default=None,
@@ -128,12 +132,15 @@ def open_catalog(catalog_files: tuple[str, ...], calibration: str | None) -> Cat
 def make_job(catalog: Catalog, model: str, batch_size: int | str, input_len: int, output_len: int,
              safety_factor: float, precision: Precision, kv_precision: Precision | None,
              offload_ratios: tuple[float, ...], offload_mode: str, adjust: bool, spot: bool,
-             slo_tps: float = 0.0, slo_tps_per_seq: float = 0.0, confidence: float | None = None) -> JobSpec:
+             slo_tps: float = 0.0, slo_tps_per_seq: float = 0.0, confidence: float | None = None,
+             engine: str | None = None) -> JobSpec:
     """Returns the JobSpec for CLI arguments; InputError if the lengths exceed the model's context."""
     card = catalog.model(model)
     card.check_context(input_len, output_len, "--input-len + --output-len")
     batches = AUTO_BATCH_SIZES if batch_size == "auto" else (int(batch_size),)
-    return JobSpec(model=card, batch_sizes=batches, input_len=input_len, output_len=output_len,
+    engines = resolve_engines(catalog, engine, card.shape().model_type, precision.value,
+                              kv_precision.value if kv_precision else None)
+    return JobSpec(engines=engines, model=card, batch_sizes=batches, input_len=input_len, output_len=output_len,
                    precision=precision, kv_precision=kv_precision, safety_factor=safety_factor,
                    offload_ratios=offload_ratios, offload_mode=offload_mode,  # type: ignore[arg-type]
                    adjust=adjust, spot=spot, slo_tps=slo_tps, slo_tps_per_seq=slo_tps_per_seq,

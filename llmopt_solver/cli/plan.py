@@ -14,7 +14,7 @@ import click
 
 from llmopt_solver.cli.common import FiniteFloatRange
 
-from llmopt_solver.errors import InfeasibleError
+from llmopt_solver.errors import InfeasibleError, InputError
 from llmopt_solver.fileio import check_output, dumps, write_output
 
 PROGRESS_AFTER_S = 1.0  # show a spinner only when building and solving take longer than this
@@ -112,11 +112,18 @@ def plan_inputs(plan_file: str) -> list[str]:
               help="No progress on stderr (it shows only on a terminal: step, elapsed time, best plan and bound).")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
               help="Write a Gantt of the plan (per instance type, with quotas and deadlines) to FILE.png or FILE.svg.")
+@click.option("--engine", default=None,
+              help="Engines for jobs without an 'engine' key: auto (default; not 'ideal') or NAME[,NAME...].")
+@click.option("--emit", type=click.Choice(["skypilot"]), default=None,
+              help="Write one SkyPilot task YAML per assignment into --emit-dir.")
+@click.option("--emit-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory for --emit files (created; existing files are never overwritten).")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
               help="Write a self-contained HTML report of the plan to FILE.html.")
 def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float, gap: float, solver: str,
          catalog_files: tuple[str, ...], confidence: float | None, calibration: str | None,
-         quiet: bool, plot_file: str | None = None, report_file: str | None = None) -> None:
+         quiet: bool, plot_file: str | None = None, report_file: str | None = None,
+         engine: str | None = None, emit: str | None = None, emit_dir: str | None = None) -> None:
     """Plan a portfolio of batch jobs (JSON file): instances, counts and times per job.
 
     Every request of every job runs between its release and deadline, within the quotas and the
@@ -126,6 +133,11 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     from llmopt_solver.present.plan import infeasible_json, plan_json, plan_text
     from llmopt_solver.present.plotting import check_out_files
 
+    if emit and not emit_dir:
+        raise InputError(field="--emit-dir", problem="missing: --emit skypilot writes one file per assignment",
+                         allowed="a directory path")
+    if emit_dir and not emit:
+        raise InputError(field="--emit", problem="missing: --emit-dir needs --emit", allowed="skypilot")
     check_out_files(plot_file, report_file)
 
     if calibration:  # checked here so that its errors name --calibration (the plan merges it as a catalog)
@@ -137,7 +149,7 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     try:
         with DelayedStatus(enabled=not quiet) as status:
             extra = tuple(catalog_files) + ((calibration,) if calibration else ())
-            res = plan_from_file(plan_file, extra_catalogs=extra, confidence=confidence, solver=solver,
+            res = plan_from_file(plan_file, extra_catalogs=extra, confidence=confidence, engine=engine, solver=solver,
                                  time_limit_s=time_limit, gap_rel=gap, progress=status.update)
     except InfeasibleError as exc:
         doc = infeasible_json(str(exc))
@@ -151,6 +163,10 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
             click.echo(dumps(doc), nl=False)
         raise
     doc = plan_json(res)
+    if emit and emit_dir:
+        from llmopt_solver.launch.plan_emit import write_plan_tasks
+
+        doc["launch"] = {"skypilot_files": write_plan_tasks(res, emit_dir)}
     if out_file:
         write_output(out_file, dumps(doc))
     click.echo(dumps(doc) if as_json else plan_text(res), nl=False)

@@ -5,15 +5,41 @@ from __future__ import annotations
 import dataclasses
 
 import click
+import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.errors import InfeasibleError, InputError, ReasonKind
 from llmopt_solver.fileio import dumps
+from llmopt_solver.launch.emit import EMIT_CHOICES, engines_for_emit, launch
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.optimize import memory_totals
 from llmopt_solver.present.solve import model_doc, predict_text, workload_doc
-from llmopt_solver.table.options import build_table
+from llmopt_solver.table.engines import default_kv, fixed_choice_problem
+from llmopt_solver.table.options import JobSpec, OptionTable, build_table
 from llmopt_solver.cli.common import FiniteFloatRange, make_job, open_catalog, warn_extrapolation, workload_options
+
+
+def runnable_engines(catalog: Catalog, job: JobSpec, inst: InstanceSpec, spec: str) -> tuple[str, ...]:
+    """Returns the job's engines that can execute this fixed choice; InputError (exit 2) if none."""
+    probs = {n: fixed_choice_problem(catalog.engine(n), job, inst.gpu_count) for n in job.engines}
+    ok = tuple(n for n in job.engines if probs[n] is None)
+    if not ok:
+        able = [n for n in catalog.engines if fixed_choice_problem(catalog.engine(n), job, inst.gpu_count) is None
+                and catalog.engine(n).cannot_run(job.model.shape().model_type, job.precision.value,
+                                                 job.kv_precision.value if job.kv_precision
+                                                 else default_kv(catalog.engine(n), job.precision.value)) is None]
+        first = next(iter(probs.values()))
+        raise InputError(field="--engine", problem=first if len(probs) == 1 else f"no engine of {spec!r} can run this ({first})",
+                         allowed=", ".join(sorted(able)) or "none")
+    return ok
+
+
+def fastest_row(table: OptionTable) -> int:
+    """Returns the option predict reports: the feasible one with the shortest batch time (engine
+    tie rank breaks ties), else the shortest overall."""
+    t = np.where(np.isfinite(table.pred.total_s), table.pred.total_s, np.inf)
+    key = [(not table.feasible[i], round(float(t[i]), 12), int(table.engine_rank[i])) for i in range(len(table))]
+    return min(range(len(table)), key=lambda i: key[i])
 
 
 def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gpu_count: int) -> InstanceSpec:
@@ -48,30 +74,37 @@ def resolve_instance(catalog: Catalog, instance: str | None, gpu: str | None, gp
 @click.option("--weight-offload-ratio", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
               help="Fraction of the weights in host memory, streamed to the GPU every pass.")
 @click.option("--slo-tps", type=FiniteFloatRange(min=0), default=0.0, help="Report whether this SLO is met.")
+@click.option("--emit", type=click.Choice(EMIT_CHOICES), default=None,
+              help="Print the launch recipe: an engine's command line, or a SkyPilot task YAML.")
 def predict(model: str, batch_size: int, input_len: int, output_len: int, safety_factor: float,
-            adjust: bool, precision, kv_precision, spot: bool, offload_mode: str,
+            adjust: bool, precision, kv_precision, spot: bool, offload_mode: str, engine: str,
             catalog_files: tuple[str, ...], calibration: str | None, as_json: bool,
             instance: str | None, gpu: str | None, gpu_count: int, offload_ratio: float,
-            weight_offload_ratio: float, slo_tps: float) -> None:
+            weight_offload_ratio: float, slo_tps: float, emit: str | None) -> None:
     """Predict memory, time and cost of one batch on one instance."""
     catalog = open_catalog(catalog_files, calibration)
     inst = resolve_instance(catalog, instance, gpu, gpu_count)
     job = make_job(catalog, model, batch_size, input_len, output_len, safety_factor, precision,
-                   kv_precision, (offload_ratio,), offload_mode, adjust, spot, slo_tps)
+                   kv_precision, (offload_ratio,), offload_mode, adjust, spot, slo_tps, engine=engine)
     job = dataclasses.replace(job, weight_offload_fixed=weight_offload_ratio)
+    job = dataclasses.replace(job, engines=engines_for_emit(emit, runnable_engines(catalog, job, inst, engine)))
     table = build_table(catalog, job, [inst])
+    row = fastest_row(table)
     table.inst_reasons = [[r for r in rs if not (inst.provider == "other" and r.kind is ReasonKind.PRICE)]
                           for rs in table.inst_reasons]
-    memory = memory_totals(table)
-    warn_extrapolation(catalog, table, 0)
+    memory = memory_totals(table, engine=str(table.engine[row]))
+    warn_extrapolation(catalog, table, row)
+    text, launch_doc = launch(table, row, emit) if emit else ("", None)
     if as_json:
-        doc = table.record(0)
+        doc = table.record(row)
         doc["memory"] = memory
         doc["model"] = model_doc(table)
         doc["workload"] = workload_doc(table)
+        if launch_doc is not None:
+            doc["launch"] = launch_doc
         click.echo(dumps(doc), nl=False)
     else:
-        click.echo(predict_text(table, 0, memory), nl=False)
-    reasons = table.reasons(0)
+        click.echo(predict_text(table, row, memory) + ("\n" + text if text else ""), nl=False)
+    reasons = table.reasons(row)
     if reasons:  # the numbers are printed above; the exit code says the configuration does not work
         raise InfeasibleError(f"{inst.name}: " + "; ".join(r.text for r in reasons) + ".")

@@ -9,6 +9,8 @@ import click
 
 from llmopt_solver.errors import InfeasibleError
 from llmopt_solver.fileio import dumps, write_output
+from llmopt_solver.launch.emit import EMIT_CHOICES, engines_for_emit, launch
+from llmopt_solver.table.engines import grid_rows
 from llmopt_solver.frontier import frontier, parse_sweep, slo_values
 from llmopt_solver.frontier import sweep_slo as sweep_slo_rows
 from llmopt_solver.optimize import optimize
@@ -39,6 +41,8 @@ from llmopt_solver.errors import InputError
 @click.option("--time-limit", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Solver time limit, seconds.")
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
+@click.option("--emit", type=click.Choice(EMIT_CHOICES), default=None,
+              help="Print the launch recipe of the pick: an engine's command line, or a SkyPilot task YAML.")
 @click.option("--top", type=click.IntRange(min=0), default=5, show_default=True, help="Runners-up to show.")
 @click.option("--frontier", "show_frontier", is_flag=True,
               help="List the Pareto-optimal options over (cost per million tokens, TPS); the pick is marked.")
@@ -52,12 +56,12 @@ from llmopt_solver.errors import InputError
               help="Write a self-contained HTML report to FILE.html (picture with the plot extra).")
 @click.option("--wide", is_flag=True, help="Show every column of the tables (provider, band, memory, time); default fits 100 columns.")
 def solve(model: str, batch_size: int | str, input_len: int, output_len: int, safety_factor: float,
-          adjust: bool, precision, kv_precision, spot: bool, offload_mode: str,
+          adjust: bool, precision, kv_precision, spot: bool, offload_mode: str, engine: str,
           catalog_files: tuple[str, ...], calibration: str | None, as_json: bool, slo_tps: float,
           slo_tps_per_seq: float, gpus: str | None, instances: str | None, provider: str | None,
           offload_step: float, weight_offload_step: float, confidence: float | None, time_limit: float | None, solver: str,
-          top: int, show_frontier: bool, num_requests: int | None, sweep_slo: str | None, plot_file: str | None,
-          report_file: str | None, wide: bool) -> None:
+          top: int, emit: str | None, show_frontier: bool, num_requests: int | None, sweep_slo: str | None,
+          plot_file: str | None, report_file: str | None, wide: bool) -> None:
     """Pick the cheapest instance and KV offload ratio that meets the SLO."""
     started = time.monotonic()
     for field, step in (("--offload-step", offload_step), ("--weight-offload-step", weight_offload_step)):
@@ -71,16 +75,24 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
     catalog = open_catalog(catalog_files, calibration)
     ratios = offload_levels(offload_step)
     job = make_job(catalog, model, batch_size, input_len, output_len, safety_factor, precision,
-                   kv_precision, ratios, offload_mode, adjust, spot, slo_tps, slo_tps_per_seq, confidence)
+                   kv_precision, ratios, offload_mode, adjust, spot, slo_tps, slo_tps_per_seq, confidence,
+                   engine=engine)
     if weight_offload_step:
         offload_levels(weight_offload_step)  # same divisibility rule as --offload-step
-    job = dataclasses.replace(job, weight_offload_step=weight_offload_step)
+    job = dataclasses.replace(job, weight_offload_step=weight_offload_step,
+                              engines=engines_for_emit(emit, job.engines))
     pool = select_instances(catalog, gpu_list, inst_list, prov_list)
-    check_grid(len(pool), len(job.batch_sizes), len(ratios), 2 if offload_mode == "auto" else 1)
+    # the grid over engines, as instance-equivalents of the seed's (instance x batch x level x mode) grid
+    per_inst = len(job.batch_sizes) * len(ratios) * (2 if offload_mode == "auto" else 1)
+    check_grid(-(-grid_rows(catalog, job, pool) // per_inst), len(job.batch_sizes), len(ratios),
+               2 if offload_mode == "auto" else 1)
     if time_limit is not None:  # --time-limit bounds the whole command: the solver gets what is left
         time_limit = max(0.5, time_limit - (time.monotonic() - started))
     outcome = optimize(catalog, job, pool, solver=solver, time_limit_s=time_limit)  # type: ignore[arg-type]
     warn_extrapolation(catalog, outcome.table, outcome.best)
+    launch_text, launch_doc = ("", None)
+    if emit and outcome.best is not None:
+        launch_text, launch_doc = launch(outcome.table, outcome.best, emit)
     show_frontier = show_frontier or num_requests is not None
     front = frontier(outcome.table, outcome.best, num_requests) if outcome.best is not None else None
     rows = sweep_slo_rows(outcome.table, slo_values(*sweep), solver=solver,  # type: ignore[arg-type]
@@ -91,6 +103,8 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
             doc["frontier"] = front.to_json() if front is not None else None
         if rows is not None:
             doc["sweep_slo"] = sweep_json(outcome.table, rows)
+        if launch_doc is not None:
+            doc["launch"] = launch_doc
         click.echo(dumps(doc), nl=False)
     else:
         text = solve_text(outcome, top, wide)
@@ -98,6 +112,8 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
             text += frontier_text(front, wide)
         if rows is not None:
             text += sweep_text(outcome.table, rows)
+        if launch_text:
+            text += "\n" + launch_text
         click.echo(text, nl=False)
     if outcome.best is None:
         assert outcome.diagnosis is not None

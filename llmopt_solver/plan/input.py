@@ -49,6 +49,7 @@ class PlanJob(_Strict):
     slo_tps: float = Field(default=0.0, ge=0, description="minimum generated tokens/s of one batch")
     instances: list[str] | None = Field(default=None, description="allow-list of instance types")
     gpus: list[str] | None = Field(default=None, description="allow-list of GPU types")
+    engine: str | None = Field(default=None, description="engines: 'auto' or NAME[,NAME...] (default: --engine, else auto)")
 
     @field_validator("batch_size")
     @classmethod

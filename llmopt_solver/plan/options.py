@@ -36,6 +36,7 @@ from llmopt_solver.selection import AUTO_BATCH_SIZES, offload_levels, select_ins
 from llmopt_solver.predictor.memory import GB, weight_bytes
 from llmopt_solver.plan.input import PlanFile, PlanJob
 from llmopt_solver.catalog.precision import parse_precision
+from llmopt_solver.table.engines import resolve_engines
 from llmopt_solver.table.options import JobSpec, OptionTable, build_table
 
 # Default start-up per instance: boot (VM start, driver and container/runtime start; 1-3 min on
@@ -140,7 +141,9 @@ def job_spec(catalog: Catalog, card: ModelCard, job: PlanJob, plan: PlanFile, wh
     precision = parse_precision(job.precision, f"{where}.precision")
     kv = parse_precision(job.kv_precision, f"{where}.kv_precision") if job.kv_precision is not None else None
     batches = AUTO_BATCH_SIZES if job.batch_size == "auto" else (int(job.batch_size),)
-    return JobSpec(model=card, batch_sizes=batches, input_len=job.input_len, output_len=job.output_len,
+    engines = resolve_engines(catalog, job.engine, card.shape().model_type, precision.value,
+                              kv.value if kv else None, field=f"{where}.engine")
+    return JobSpec(engines=engines, model=card, batch_sizes=batches, input_len=job.input_len, output_len=job.output_len,
                    precision=precision, kv_precision=kv, safety_factor=job.safety_factor,
                    offload_ratios=offload_levels(plan.offload_step), spot=plan.spot, slo_tps=job.slo_tps,
                    confidence=plan.confidence)

@@ -133,7 +133,7 @@ def _within_budget(plan: PlanFile, jobs: list, data: Any, free: SolveResult, sol
 
 
 def plan_from_file(path: str | Path, extra_catalogs: tuple[str, ...] = (), confidence: float | None = None,
-                   **kw: Any) -> PlanResult:
+                   engine: str | None = None, **kw: Any) -> PlanResult:
     """Loads ``path`` (and its catalog files, relative to it) and returns ``run_plan``'s result.
 
     ``confidence`` (when given) replaces the file's ``confidence``.
@@ -142,6 +142,9 @@ def plan_from_file(path: str | Path, extra_catalogs: tuple[str, ...] = (), confi
     plan = load_plan(p)
     if confidence is not None:
         plan = plan.model_copy(update={"confidence": confidence})
+    if engine is not None:  # --engine: the default of jobs without their own 'engine' key
+        plan = plan.model_copy(update={"jobs": [j if j.engine is not None else j.model_copy(update={"engine": engine})
+                                                for j in plan.jobs]})
     files = [str((p.parent / c) if not Path(c).is_absolute() else Path(c)) for c in plan.catalog]
     catalog = load_catalog(files + list(extra_catalogs))
     return run_plan(plan, catalog, base=p.parent, **kw)

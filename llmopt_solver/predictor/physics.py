@@ -138,6 +138,8 @@ def predict(
     mode: np.ndarray,
     overlap: bool,
     weight_offload: np.ndarray | None = None,
+    weight_dequant_bytes: float = 0.0,
+    kv_dequant_bytes: float = 0.0,
 ) -> Prediction:
     """Returns memory (GB) and time (s) of one static batch for every option.
 
@@ -148,6 +150,10 @@ def predict(
             False adds them (the conservative serial model).
         weight_offload: per-option fraction of the weights kept in host memory and streamed to
             the GPU layer by layer in every forward pass (FlexGen); None means 0.
+        weight_dequant_bytes, kv_dequant_bytes: bytes per value of a dequantised copy the engine
+            writes to GPU memory and reads back before the matmul / attention (an engine that
+            dequantises in the framework, e.g. FlexGen's group-wise int4 decompressed in PyTorch
+            to fp16: 2.0); 0 for fused kernels that read the packed values directly.
     """
     s, n = float(input_len), float(output_len)
     b = np.asarray(batch_size, dtype=float)
@@ -174,8 +180,10 @@ def predict(
     # Offloaded weights live on the host; one layer's share is staged, double-buffered, on the GPU.
     w_staging = 2.0 * wo * weights / L
     weights_gpu = (1.0 - wo) * weights
+    # Dequantise-in-framework keeps one layer's full-precision copy on the GPU while it runs.
+    w_staging = w_staging + weight_dequant_bytes * model.layer_params / tp
     gpu_need = weights_gpu + kv_gpu + activations + staging + w_staging + reserve
-    host_need = (r * kv_full_gpu + wo * weights + staging + w_staging) * tp + hw.host_reserve_gb * GB
+    host_need = (r * kv_full_gpu + wo * weights + staging + 2.0 * wo * weights / L) * tp + hw.host_reserve_gb * GB
 
     # --- effective rates (per second)
     with np.errstate(invalid="ignore"):
@@ -205,7 +213,11 @@ def predict(
     pre_flops = (2.0 * L * model.layer_active_params * T + 2.0 * L * b * s * s * qd
                  + 2.0 * b * V * h) / tp
     act_traffic = L * T * act_bytes * (6 * h + 2 * qd + 2 * kvd + routed * (model.ffn_width + model.intermediate_size)) / tp
-    pre_bytes = layer_weight_bytes(T) + head_params * bytes_per_weight / tp + T * kv_tok_gpu + act_traffic
+    # Dequantise-in-framework: every pass writes and reads a full-precision copy of the weights.
+    dq_w = 2.0 * weight_dequant_bytes / bytes_per_weight
+    dq_kv = 2.0 * kv_dequant_bytes / kv_bytes
+    pre_bytes = (layer_weight_bytes(T) * (1.0 + dq_w) + head_params * bytes_per_weight / tp + T * kv_tok_gpu
+                 + act_traffic)
     pre_gpu = (np.maximum(pre_flops / flops_pre, pre_bytes / mem_bw) + L * hw.layer_overhead_s
                + allreduce_s(T))
     # The prompt's offloaded KV goes to the host; offloaded weights come over once per pass.
@@ -219,8 +231,8 @@ def predict(
     comp_a = (2.0 * L * model.layer_active_params * b + 2.0 * b * V * h) / tp / flops_dec
     comp_b = 4.0 * L * b * qd / tp * gpu_attn_share / flops_dec
     w_step = layer_weight_bytes(b) + head_params * bytes_per_weight / tp
-    mem_a = (w_step + b * kv_tok_gpu) / mem_bw  # weights + the new token's KV write
-    mem_b = b * kv_tok_gpu * gpu_attn_share / kv_bw
+    mem_a = (w_step + layer_weight_bytes(b) * dq_w + b * kv_tok_gpu) / mem_bw  # weights + new KV write
+    mem_b = b * kv_tok_gpu * gpu_attn_share * (1.0 + dq_kv) / kv_bw
     new_kv_out = r * b * kv_tok_gpu / pcie  # the new token's offloaded KV goes back to the host
     stream_b = r * b * kv_tok_gpu / pcie
     # CPU attention: host-resident KV of all GPUs read from DRAM, 4*q_dim FLOPs per token & layer.

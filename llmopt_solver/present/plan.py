@@ -22,7 +22,7 @@ def assignment_doc(res: PlanResult, a: Assignment) -> dict[str, Any]:
     jo = res.jobs[a.job]
     t, i = jo.table, a.option
     option = t.record(i)  # the same option record as `llmopt solve` / `predict`
-    doc = {k: option[k] for k in ("instance", "provider", "gpu", "gpu_count", "offload_ratio", "offload_mode",
+    doc = {k: option[k] for k in ("instance", "provider", "gpu", "gpu_count", "engine", "offload_ratio", "offload_mode",
                                   "weight_offload_ratio", "batch_size", "hourly_cost_usd")}
     doc.update({
         "count": a.count,
@@ -118,14 +118,14 @@ def plan_text(res: PlanResult) -> str:
       f"{size['variables']} variables ({size['integer_variables']} integer), {size['constraints']} constraints\n")
     con = _console(buf)
     t = Table(title="Jobs", title_justify="left", pad_edge=False)
-    for col, just in (("job", "left"), ("instance", "left"), ("count", "right"), ("KV off", "right"),
+    for col, just in (("job", "left"), ("engine", "left"), ("instance", "left"), ("count", "right"), ("KV off", "right"),
                       ("batch", "right"), ("batch s", "right"), ("start h", "right"), ("end h", "right"),
                       ("requests", "right"), ("inst-h", "right"), ("cost $", "right"), ("deadline h", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for j, jo in enumerate(res.jobs):
         for k, a in enumerate(res.job_assignments(j)):
             tb, i = jo.table, a.option
-            t.add_row(jo.job.name if k == 0 else "", tb.instances[i].name, str(a.count), f"{tb.offload_ratio[i]:.0%}",
+            t.add_row(jo.job.name if k == 0 else "", str(tb.engine[i]), tb.instances[i].name, str(a.count), f"{tb.offload_ratio[i]:.0%}",
                       str(int(tb.batch_size[i])), f"{tb.pred.total_s[i]:.1f}", f"{a.start_h:.2f}", f"{a.end_h:.2f}",
                       str(a.requests), f"{a.count * (a.end_h - a.start_h):.2f}", f"{res.cost(a):.2f}",
                       f"{jo.job.deadline_h:g}" if k == 0 else "")

@@ -47,6 +47,7 @@ def _kv_cell(t: OptionTable, i: int) -> str:
 # The columns of the runners-up and frontier tables, in order. The default (100 columns) shows the
 # narrow ones; --wide shows all. A new per-option attribute is one more entry here.
 OPTION_COLUMNS: tuple[Column, ...] = (
+    Column("engine", "left", lambda t, i: str(t.engine[i]), wide_only=True),  # narrow: a line below
     Column("instance", "left", lambda t, i: t.instances[i].name),
     Column("provider", "left", lambda t, i: t.instances[i].provider, wide_only=True),
     Column("GPUs", "left", lambda t, i: f"{t.instances[i].gpu_count}x {t.instances[i].gpu}"),
@@ -87,6 +88,23 @@ def option_rows_table(table: OptionTable, idx: list[int], title: str, wide: bool
     return t
 
 
+def distinct_runners(table: OptionTable, ranking: list[int], top: int) -> list[int]:
+    """Returns up to ``top`` runners-up after ranking[0], skipping an option that repeats an earlier
+    one on another engine with the same instance, offload, batch and predicted time (ties)."""
+    seen, out = set(), []
+    for i in ranking:
+        key = (table.instances[i].name, float(table.offload_ratio[i]), float(table.weight_offload[i]),
+               int(table.batch_size[i]), table.mode_name(i), round(float(table.pred.total_s[i]), 9))
+        if key in seen:
+            continue
+        seen.add(key)
+        if i != ranking[0]:
+            out.append(i)
+        if len(out) == top:
+            break
+    return out
+
+
 def solve_text(outcome: Outcome, top: int, wide: bool = False) -> str:
     """Returns the text report of ``llmopt solve``: the original README's lines, then tables."""
     table, job, shape = outcome.table, outcome.table.job, outcome.table.shape
@@ -106,7 +124,8 @@ def solve_text(outcome: Outcome, top: int, wide: bool = False) -> str:
     if job.confidence is not None:
         slo += f" (met at confidence {job.confidence:g})"
     w(f"SLO requirement: {slo}\n")
-    w(f"Precision: weights {job.precision.value}, KV cache {job.kv.value}\n\n")
+    kv = table.engine_kv.get(str(table.engine[outcome.best]), job.kv.value) if outcome.best is not None else job.kv.value
+    w(f"Precision: weights {job.precision.value}, KV cache {kv}\n\n")
     m = outcome.memory_gb
     w(f"Total KV Cache size: {m['kv_cache_gb']:.2f} GB\n")
     w(f"Model weights: {m['weights_gb']:.2f} GB; peak activations: {m['activations_gb']:.2f} GB\n\n")
@@ -114,6 +133,7 @@ def solve_text(outcome: Outcome, top: int, wide: bool = False) -> str:
         i = outcome.best
         inst, p = table.instances[i], table.pred
         w("Optimal instance:\n")
+        w(f"Engine: {table.engine[i]}\n")
         w(f"Instance: {inst.name} ({inst.provider}, {inst.region or 'n/a'}; {inst.gpu_count}x {inst.gpu}, "
           f"{inst.vcpus} vCPUs, {inst.host_memory_gb:.0f} GB host memory)\n")
         w(f"GPU: {inst.gpu}\n")
@@ -131,10 +151,12 @@ def solve_text(outcome: Outcome, top: int, wide: bool = False) -> str:
         w(f"Decode time: {p.decode_s[i]:.4f} seconds\n")
         w(f"Total processing time: {p.total_s[i]:.4f} seconds\n")
     con = console(buf, WIDE_WIDTH if wide else TERMINAL_WIDTH)
-    runners = outcome.ranking[1:top + 1] if outcome.best is not None else []
+    runners = distinct_runners(table, outcome.ranking, top) if outcome.best is not None else []
     if runners:
         w("\n")
         con.print(option_rows_table(table, runners, f"Runners-up (next {len(runners)} of {len(outcome.ranking) - 1} feasible options, by cost per million tokens)", wide))
+        if not wide:  # the 100-column table has no room for the engine column (--wide shows it)
+            w("\nEngine per row: " + ", ".join(f"{k} {table.engine[i]}" for k, i in enumerate(runners, 1)) + "\n")
     if outcome.lost_gpus:
         w("\nOther GPU types, and why they lost:\n")
         for gpu, why in outcome.lost_gpus.items():
@@ -156,7 +178,7 @@ def workload_doc(table: OptionTable) -> dict[str, Any]:
         "safety_factor": job.safety_factor, "slo_tps": job.slo_tps,
         "slo_tps_per_seq": job.slo_tps_per_seq, "offload_mode": job.offload_mode,
         "offload_ratios": list(job.offload_ratios), "adjust": job.adjust, "spot": job.spot,
-        "confidence": job.confidence,
+        "confidence": job.confidence, "engines": list(job.engines),
     }
 
 
@@ -192,6 +214,7 @@ def predict_text(table: OptionTable, i: int, memory_gb: dict[str, float]) -> str
     lines = [
         f"Model: {job.model.short_name} ({table.shape.total_params / 1e9:.2f}B parameters, {table.shape.num_layers} layers)",
         f"Instance: {inst.name} ({inst.provider}; {inst.gpu_count}x {inst.gpu}, {inst.host_memory_gb:.0f} GB host memory)",
+        f"Engine: {table.engine[i]}",
         f"Workload: batch {int(table.batch_size[i])}, input {job.input_len}, output {job.output_len}, "
         f"weights {job.precision.value}, KV {job.kv.value}, {'overlapped' if job.adjust else 'serial'} transfers",
         f"KV Cache offloading ratio: {table.offload_ratio[i] * 100:.1f}% ({table.mode_name(i)})",

@@ -7,18 +7,21 @@ MILP and the presenters read this table; nothing here knows about the solver.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 
+from llmopt_solver.catalog.engines import EngineProfile
 from llmopt_solver.catalog.loader import Catalog, ModelCard
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.catalog.model_shape import ModelShape
 from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.errors import Reason, ReasonKind
 from llmopt_solver.predictor.physics import Hardware, OffloadMode, Prediction, predict
+from llmopt_solver.table.engines import dequant_bytes, engine_instances, engine_job
 from llmopt_solver.predictor.uncertainty import band, memory_quantile_factor, pessimistic_factor
 
 OffloadChoice = Literal["auto", "stream", "cpu"]
@@ -45,6 +48,7 @@ class JobSpec:
     confidence: float | None = None  # P: constraints use the pessimistic P-quantile of tps and memory
     weight_offload_step: float = 0.1  # grid of weight-offload fractions; 0 disables weight offload
     weight_offload_fixed: float | None = None  # one fixed fraction for every option (predict)
+    engines: tuple[str, ...] = ("ideal",)  # engines that compete (table.engines.resolve_engines)
 
     @property
     def kv(self) -> Precision:
@@ -72,6 +76,9 @@ class OptionTable:
     unc_bias: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean ln(measured/predicted)
     unc_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))  # std ln(measured/predicted)
     unc_memory_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    best_batch: int | None = None
+    engine: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))  # engine name per option
+    engine_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # its tie rank
     extrapolation: np.ndarray = field(default_factory=lambda: np.zeros(0))  # doublings outside the calibrated ranges
 
     def take(self, idx: np.ndarray) -> "OptionTable":
@@ -86,8 +93,18 @@ class OptionTable:
             pred=self.pred.take(idx),
             inst_reasons=self.inst_reasons, unc_bias=self.unc_bias[idx],
             unc_sigma=self.unc_sigma[idx], unc_memory_sigma=self.unc_memory_sigma[idx],
+            engine=self.engine[idx], engine_rank=self.engine_rank[idx], engine_kv_offload=self.engine_kv_offload,
+            engine_kv=self.engine_kv,
             extrapolation=self.extrapolation[idx] if len(self.extrapolation) else self.extrapolation,
         )
+
+    @property
+    def engines_in(self) -> tuple[str, ...]:
+        """The engines of the job that the table covers."""
+        return self.job.engines
+
+    engine_kv_offload: dict[str, bool] = field(default_factory=dict)  # engine -> can offload active KV
+    engine_kv: dict[str, str] = field(default_factory=dict)  # engine -> KV precision it runs the job with
 
     @property
     def tps_low(self) -> np.ndarray:
@@ -156,7 +173,8 @@ class OptionTable:
         fin = np.isfinite(c)
         cost = np.where(fin, c, 0.0).tolist()
         off, wo, b = self.offload_ratio.tolist(), self.weight_offload.tolist(), self.batch_size.tolist()
-        return [(0 if f else 1, cost[i], x.provider, x.name, float(off[i]), float(wo[i]), -int(b[i]))
+        rank = self.engine_rank.tolist()
+        return [(0 if f else 1, cost[i], int(rank[i]), x.provider, x.name, float(off[i]), float(wo[i]), -int(b[i]))
                 for i, (f, x) in enumerate(zip(fin.tolist(), self.instances))]
 
     @property
@@ -213,7 +231,7 @@ class OptionTable:
         return "none" if self.offload_ratio[i] == 0 else MODE_NAMES[OffloadMode(int(self.mode[i]))]
 
     def sort_key(self, i: int) -> tuple[Any, ...]:
-        """Stable order for ties: cheaper per token, then provider, instance, offload, batch."""
+        """Stable order for ties: cheaper per token, engine tie rank, provider, instance, offload, batch."""
         return self._sort_keys[i]
 
     def record(self, i: int) -> dict[str, Any]:
@@ -228,6 +246,8 @@ class OptionTable:
             "provider": inst.provider,
             "gpu": inst.gpu,
             "gpu_count": inst.gpu_count,
+            "engine": str(self.engine[i]),
+            "kv_precision": self.engine_kv.get(str(self.engine[i]), self.job.kv.value),
             "gpu_memory_gb": num(self.gpu_memory_gb[i]),
             "host_memory_gb": num(self.host_memory_gb[i]),
             "hourly_cost_usd": num(self.hourly_cost_usd[i]),
@@ -266,12 +286,14 @@ def fits_gpu(planning_need_gb: np.ndarray, capacity_gb: np.ndarray) -> np.ndarra
     return planning_need_gb <= capacity_gb + 1e-12
 
 
-def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: Precision) -> Hardware:
-    """Returns per-instance Hardware arrays for ``precision`` (peak NaN where unsupported)."""
+def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: Precision,
+                    engine: str | None = None) -> Hardware:
+    """Returns per-instance Hardware arrays for ``precision`` on ``engine`` (peak NaN where
+    unsupported); runtime parameters are the (engine, GPU) ones, see Catalog.efficiency."""
     rows: dict[str, list[float]] = {k: [] for k in Hardware.__dataclass_fields__}
     for inst in instances:
         g = catalog.gpu(inst.gpu)
-        e = catalog.efficiency(g.name)
+        e = catalog.efficiency(g.name, engine)
         peak = getattr(g, precision.peak_field)
         # NVLink figures are bidirectional per GPU; per direction is half. No NVLink: PCIe.
         link, link_eff = ((g.nvlink_gb_s / 2.0, e.nvlink) if g.nvlink_gb_s else (g.host_link_gb_s, e.pcie))
@@ -364,13 +386,48 @@ def extrapolation_doublings(unc: list[Any], inst: np.ndarray, batch: np.ndarray,
 
 
 def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> OptionTable:
-    """Returns the option table of ``job`` over ``instances`` x offload levels x batch sizes.
+    """Returns the option table of ``job`` over engines x ``instances`` x offload levels x batch sizes.
+
+    Each engine of ``job.engines`` contributes only what it can execute (``engine_job``,
+    ``engine_instances``), predicted with its own runtime parameters; the tables are stacked.
+    """
+    parts = []
+    for name in job.engines:
+        prof = catalog.engine(name)
+        parts.append(_build_engine(catalog, engine_job(job, prof), engine_instances(prof, instances), prof))
+    return _stack(job, parts)
+
+
+def _stack(job: JobSpec, parts: list[OptionTable]) -> OptionTable:
+    """Returns one table holding the options of ``parts`` (instance lists concatenated)."""
+    if len(parts) == 1:
+        return dataclasses.replace(parts[0], job=job)
+    offsets = np.cumsum([0] + [len(t.instance_list) for t in parts[:-1]])
+    cat = lambda name: np.concatenate([getattr(t, name) for t in parts])  # noqa: E731
+    return OptionTable(
+        job=job, shape=parts[0].shape, instance_list=[x for t in parts for x in t.instance_list],
+        inst_idx=np.concatenate([t.inst_idx + o for t, o in zip(parts, offsets)]).astype(np.int64),
+        batch_size=cat("batch_size"), offload_ratio=cat("offload_ratio"), mode=cat("mode"),
+        weight_offload=cat("weight_offload"), gpu_memory_gb=cat("gpu_memory_gb"), gpu_count=cat("gpu_count"),
+        host_memory_gb=cat("host_memory_gb"), hourly_cost_usd=cat("hourly_cost_usd"),
+        pred=Prediction(**{k: np.concatenate([getattr(t.pred, k) for t in parts]) for k in Prediction.__dataclass_fields__}),
+        inst_reasons=[r for t in parts for r in t.inst_reasons], unc_bias=cat("unc_bias"), unc_sigma=cat("unc_sigma"),
+        unc_memory_sigma=cat("unc_memory_sigma"), engine=cat("engine"), engine_rank=cat("engine_rank"),
+        extrapolation=cat("extrapolation"),
+        engine_kv_offload={k: v for t in parts for k, v in t.engine_kv_offload.items()},
+        engine_kv={k: v for t in parts for k, v in t.engine_kv.items()},
+    )
+
+
+def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec], prof: EngineProfile) -> OptionTable:
+    """Returns the option table of ``job`` on one engine (``job`` already narrowed to it).
 
     With ``offload_mode='auto'`` both mechanisms are predicted for every offloaded option and the
     one that fits memory and is faster is kept.
     """
     shape = job.model.shape()
-    hw = hardware_arrays(catalog, instances, job.precision)
+    hw = hardware_arrays(catalog, instances, job.precision, prof.name)
+    dq_w, dq_kv = dequant_bytes(prof, job.precision.value, job.kv.value)
     n_i, ratios = len(instances), np.asarray(job.offload_ratios, dtype=float)
     batches = np.asarray(job.batch_sizes, dtype=np.int64)
     modes = {"auto": [OffloadMode.STREAM, OffloadMode.CPU], "stream": [OffloadMode.STREAM],
@@ -385,10 +442,10 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -
     def run(rows: np.ndarray, wo: np.ndarray) -> Prediction:
         return predict(shape, job.input_len, job.output_len, job.precision.bytes_per_value,
                        job.kv.bytes_per_value, job.precision.activation_bytes, hw_rows.take(rows),
-                       batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo)
+                       batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo, dq_w, dq_kv)
 
     everything = np.arange(len(ii))
-    unc = [catalog.uncertainty(x.gpu) for x in instances]
+    unc = [catalog.uncertainty(x.gpu, prof.name) for x in instances]
     unc_memory_sigma = np.asarray([u.memory_sigma for u in unc], dtype=float)
     # The memory test of every choice below is the feasibility test: P-quantile need vs capacity.
     memory_factor = memory_quantile_factor(unc_memory_sigma[ii], job.confidence) if n_i else np.ones(0)
@@ -433,4 +490,7 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -
         unc_sigma=np.asarray([u.sigma for u in unc], dtype=float)[sel] * EXTRAPOLATION_SIGMA_FACTOR ** extra,
         extrapolation=extra,
         unc_memory_sigma=unc_memory_sigma[sel],
+        engine=np.full(len(idx), prof.name, dtype=object), engine_rank=np.full(len(idx), prof.tie_rank, dtype=np.int64),
+        engine_kv_offload={prof.name: bool(prof.mechanisms.active_kv_offload)},
+        engine_kv={prof.name: job.kv.value},
     )

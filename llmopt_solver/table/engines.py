@@ -1,0 +1,136 @@
+"""The engine as an option dimension: which engines compete for a job, and what each may run.
+
+``resolve_engines`` turns ``--engine auto|NAME[,NAME...]`` into engine names (InputError, exit 2,
+for unknown names or an engine that cannot run the model or precision). ``engine_job`` narrows a
+job to what one engine can execute: its active-KV offload mechanisms (none: offload ratio 0 only),
+its weight offload, and its tensor parallelism (single-GPU engines get single-GPU instances).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from llmopt_solver.catalog.engines import EngineProfile
+from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.catalog.records import InstanceSpec
+from llmopt_solver.errors import InputError
+
+# JobSpec lives in table.options, which imports this module: jobs are typed Any here to keep the
+# import graph acyclic (tests/test_architecture.py).
+JobSpec = Any
+
+AUTO = "auto"
+# Bytes per value of the full-precision copy a dequantise-in-framework engine writes and reads
+# back before the matmul (FlexGen decompresses its int4 groups to fp16 in PyTorch:
+# flexllmgen/compression.py); fused kernels read the packed values directly.
+DEQUANT_TARGET_BYTES = 2.0
+
+
+def resolve_engines(catalog: Catalog, spec: str | None, model_type: str, precision: str, kv_precision: str | None,
+                    field: str = "--engine") -> tuple[str, ...]:
+    """Returns the engine names a job may use, in tie-rank order.
+
+    ``auto`` (or None): every profile with ``auto`` true that can run the model and precisions
+    ('ideal' is what-if only and never in auto). A named list: those engines, each of which must
+    be able to run the job. InputError (exit 2) names the field and the allowed values.
+    ``kv_precision`` None: the engine's default KV dtype (see ``default_kv``), always supported.
+    """
+    text = (spec or AUTO).strip()
+    if text.lower() == AUTO:
+        names = [p.name for p in catalog.engines.values()
+                 if p.auto and p.cannot_run(model_type, precision, kv_precision or default_kv(p, precision)) is None]
+        if not names:
+            raise InputError(field=field, problem=f"no engine can run {model_type} with {precision} weights "
+                             f"and a {kv_precision or 'default'} KV cache", allowed=", ".join(sorted(catalog.engines)))
+        return _ordered(catalog, names)
+    names = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        try:
+            prof = catalog.engine(item)
+        except InputError as exc:
+            raise exc.at(field) from None
+        why = prof.cannot_run(model_type, precision, kv_precision or default_kv(prof, precision))
+        if why is not None:
+            able = [p.name for p in catalog.engines.values()
+                    if p.cannot_run(model_type, precision, kv_precision or default_kv(p, precision)) is None]
+            raise InputError(field=field, problem=f"{why}", allowed=f"auto, {', '.join(sorted(able))}" if able else "none")
+        if prof.name not in names:
+            names.append(prof.name)
+    if not names:
+        raise InputError(field=field, problem="empty engine list", allowed=f"auto, {', '.join(sorted(catalog.engines))}")
+    return _ordered(catalog, names)
+
+
+def default_kv(prof: EngineProfile, precision: str) -> str:
+    """Returns the KV precision an engine uses when none is asked for: the weights' if it stores
+    KV in that precision, else fp16 (vLLM/SGLang 'auto' KV dtype = the model's activation dtype;
+    an int4 AWQ model keeps an fp16 KV cache)."""
+    return precision if precision in prof.mechanisms.kv_precisions else "fp16"
+
+
+def _ordered(catalog: Catalog, names: list[str]) -> tuple[str, ...]:
+    return tuple(sorted(names, key=lambda n: (catalog.engines[n].tie_rank, n)))
+
+
+def engine_job(job: JobSpec, prof: EngineProfile) -> JobSpec:
+    """Returns ``job`` narrowed to what ``prof`` executes (KV offload grid, modes, weight offload)."""
+    m = prof.mechanisms
+    modes = set(m.active_kv_offload)
+    if job.offload_mode != "auto":
+        modes &= {job.offload_mode}
+    ratios = job.offload_ratios if modes else tuple(r for r in job.offload_ratios if r == 0.0)
+    mode = "auto" if len(modes) != 1 else next(iter(modes))
+    changes: dict[str, object] = {"offload_ratios": ratios, "offload_mode": mode, "engines": (prof.name,)}
+    if job.kv_precision is None and default_kv(prof, job.precision.value) != job.precision.value:
+        from llmopt_solver.catalog.precision import Precision
+
+        changes["kv_precision"] = Precision(default_kv(prof, job.precision.value))
+    if m.weight_offload == "none":
+        changes["weight_offload_step"] = 0.0
+        if job.weight_offload_fixed:
+            changes["weight_offload_fixed"] = None  # caller checks: see engine_reason_for_fixed
+    return dataclasses.replace(job, **changes)
+
+
+def engine_instances(prof: EngineProfile, instances: list[InstanceSpec]) -> list[InstanceSpec]:
+    """Returns the instances ``prof`` can use: single-GPU ones unless it has tensor parallelism."""
+    return list(instances) if prof.mechanisms.tensor_parallel else [i for i in instances if i.gpu_count == 1]
+
+
+def fixed_choice_problem(prof: EngineProfile, job: JobSpec, gpu_count: int) -> str | None:
+    """Returns why ``prof`` cannot run a fixed choice (predict's ratios and GPU count), or None."""
+    m = prof.mechanisms
+    r = max(job.offload_ratios) if job.offload_ratios else 0.0
+    if r > 0 and not m.active_kv_offload:
+        return f"{prof.name} cannot offload active KV (--offload-ratio {r:g}); its KV host tier is for reuse only" \
+            if m.reuse_kv_offload else f"{prof.name} cannot offload active KV (--offload-ratio {r:g})"
+    if r > 0 and job.offload_mode != "auto" and job.offload_mode not in m.active_kv_offload:
+        return f"{prof.name} has no {job.offload_mode!r} KV offload; it has: {', '.join(m.active_kv_offload)}"
+    if job.weight_offload_fixed and m.weight_offload == "none":
+        return f"{prof.name} cannot offload weights (--weight-offload-ratio {job.weight_offload_fixed:g})"
+    if gpu_count > 1 and not m.tensor_parallel:
+        return f"{prof.name} has no tensor parallelism ({gpu_count} GPUs)"
+    return None
+
+
+def dequant_bytes(prof: EngineProfile, precision: str, kv_precision: str) -> tuple[float, float]:
+    """Returns (weight, KV) bytes per value of the dequantised copy ``prof`` writes and reads (0: fused)."""
+    m = prof.mechanisms
+    w = DEQUANT_TARGET_BYTES if m.weight_precisions.get(precision) == "dequant" else 0.0  # type: ignore[call-overload]
+    kv = DEQUANT_TARGET_BYTES if kv_precision in m.kv_dequant else 0.0
+    return w, kv
+
+
+def grid_rows(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> int:
+    """Returns how many rows the option table of ``job`` will have before mode selection (the sum
+    over its engines of instances x batch sizes x offload levels x offload modes)."""
+    total = 0
+    for name in job.engines:
+        prof = catalog.engine(name)
+        ej = engine_job(job, prof)
+        modes = 2 if ej.offload_mode == "auto" and len(prof.mechanisms.active_kv_offload) == 2 else 1
+        total += len(engine_instances(prof, instances)) * len(job.batch_sizes) * len(ej.offload_ratios) * modes
+    return total

@@ -1,0 +1,157 @@
+"""Engines as an option dimension: each engine's options are executable by its profile, the pick
+equals brute force per engine, and bad --engine input exits 2 with one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from llmopt_solver.catalog.loader import load_catalog
+from llmopt_solver.cli import cli as main
+from llmopt_solver.optimize import optimize
+from llmopt_solver.table.engines import resolve_engines
+from llmopt_solver.table.options import JobSpec, build_table
+from tests.test_core_milp import _random_catalog, brute_force
+
+MODELS = ["OPT-1.3B", "OPT-6.7B", "Llama-2-7B"]
+ENGINES = ["vllm", "sglang", "tensorrt-llm", "flexgen", "hf-accelerate", "deepspeed-zero", "tgi", "ideal"]
+
+
+def executable(prof, table, i) -> bool:
+    """True when option ``i`` uses only mechanisms ``prof`` has."""
+    m = prof.mechanisms
+    if table.offload_ratio[i] > 0 and table.mode_name(i) not in m.active_kv_offload:
+        return False
+    if table.weight_offload[i] > 0 and m.weight_offload == "none":
+        return False
+    if table.instances[i].gpu_count > 1 and not m.tensor_parallel:
+        return False
+    return (m.supports_family(table.shape.model_type) and table.job.precision.value in m.weight_precisions
+            and table.job.kv.value in m.kv_precisions)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model=st.sampled_from(MODELS), engines=st.lists(st.sampled_from(ENGINES), min_size=1, max_size=3, unique=True),
+       b=st.sampled_from([1, 16, 64, 256]), s=st.integers(16, 1024), n=st.integers(16, 512),
+       sf=st.floats(0.3, 1.0), slo=st.floats(0, 3000), idx=st.lists(st.integers(0, 1000), min_size=1, max_size=6),
+       scales=st.lists(st.floats(0.5, 2.0), min_size=6, max_size=6))
+def test_every_option_is_executable_and_pick_is_brute_force(catalog, model, engines, b, s, n, sf, slo, idx, scales):
+    card = catalog.model(model)
+    runnable = [e for e in engines if catalog.engine(e).cannot_run(card.shape().model_type, "fp16", "fp16") is None]
+    if not runnable:
+        return
+    insts = _random_catalog(catalog, idx, scales)
+    job = JobSpec(model=card, batch_sizes=(b,), input_len=s, output_len=n, safety_factor=sf, slo_tps=slo,
+                  offload_ratios=(0.0, 0.25, 0.5, 0.75, 1.0), engines=tuple(runnable))
+    out = optimize(catalog, job, insts)
+    t = out.table
+    assert set(t.engine.tolist()) <= set(runnable)
+    for i in range(len(t)):
+        assert executable(catalog.engine(str(t.engine[i])), t, i), (t.engine[i], t.record(i))
+    assert out.best == brute_force(t)
+    for e in runnable:  # per engine: the cheapest of its own sub-table is brute force too
+        sub = t.take(np.nonzero(t.engine == e)[0])
+        alone = optimize(catalog, JobSpec(**{**job.__dict__, "engines": (e,)}), insts)
+        expect = brute_force(sub)
+        assert (alone.best is None) == (expect is None)
+        if expect is not None:
+            assert np.isclose(alone.table.cost_per_million_tokens_usd[alone.best], sub.cost_per_million_tokens_usd[expect])
+
+
+def test_auto_excludes_ideal_and_unfit_engines(catalog):
+    opt = resolve_engines(catalog, "auto", "opt", "fp16", "fp16")
+    llama = resolve_engines(catalog, None, "llama", "fp16", "fp16")
+    assert "ideal" not in opt and "flexgen" in opt and opt[0] == "vllm"
+    assert "flexgen" not in llama and "vllm" in llama
+    assert resolve_engines(catalog, "FlexLLMGen,vllm", "opt", "fp16", "fp16") == ("vllm", "flexgen")
+
+
+def test_vllm_never_offloads_active_kv_but_flexgen_does(catalog):
+    inst = [catalog.instance("g4dn.xlarge")]
+    base = dict(model=catalog.model("OPT-6.7B"), batch_sizes=(64,), input_len=512, output_len=128,
+                offload_ratios=(0.0, 0.5, 1.0))
+    v = build_table(catalog, JobSpec(**base, engines=("vllm",)), inst)
+    f = build_table(catalog, JobSpec(**base, engines=("flexgen",)), inst)
+    assert set(v.offload_ratio.tolist()) == {0.0} and set(f.offload_ratio.tolist()) == {0.0, 0.5, 1.0}
+    assert {f.mode_name(i) for i in range(len(f))} >= {"none"}
+
+
+def test_flexgen_int4_dequant_is_slower_than_fused_and_only_by_memory_traffic(catalog):
+    from llmopt_solver.catalog.precision import Precision
+    inst = [catalog.instance("g5.xlarge")]
+    job = dict(model=catalog.model("OPT-6.7B"), batch_sizes=(1,), input_len=128, output_len=128,
+               precision=Precision.INT4, kv_precision=Precision.FP16, offload_ratios=(0.0,), weight_offload_step=0.0)
+    fused = build_table(catalog, JobSpec(**job, engines=("ideal",)), inst)
+    deq = build_table(catalog, JobSpec(**job, engines=("flexgen",)), inst)
+    # batch 1 decode is weight-read bound: packed int4 (0.53 B) + fp16 copy written and read (4 B).
+    ratio = deq.pred.decode_s[0] / fused.pred.decode_s[0]
+    assert 3.0 < ratio < (0.53125 + 4.0) / 0.53125 + 0.01
+
+
+def test_user_engine_file_adds_an_engine(tmp_path, runner):
+    f = tmp_path / "eng.json"
+    f.write_text(json.dumps({"engines": [{"name": "mine", "source": "test", "as_of": "2026-12-02",
+                                          "mechanisms": {"active_kv_offload": [], "weight_offload": "none",
+                                                         "weight_precisions": {"fp16": "fused"}, "kv_precisions": ["fp16"]}}]}))
+    res = runner.invoke(main, ["solve", "--model", "OPT-1.3B", "--engine", "mine", "--catalog", str(f), "--json",
+                               "--gpus", "T4"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["best"]["engine"] == "mine" and {o["engine"] for o in doc["options"]} == {"mine"}
+    assert {o["offload_ratio"] for o in doc["options"]} == {0.0}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"engines": [{"name": "x", "source": "t", "as_of": "t", "mechanisms": {"batching": "magic"}}]}))
+    res = runner.invoke(main, ["solve", "--model", "OPT-1.3B", "--catalog", str(bad)])
+    assert res.exit_code == 2 and "engine 'x'" in res.output
+
+
+ORIG = ["solve", "--model", "OPT-2.7B", "--batch-size", "32", "--input-len", "128", "--output-len", "512",
+        "--safety-factor", "0.87", "--slo-tps", "100"]
+
+
+def test_bad_engine_input_exits_2_with_one_line(runner):
+    for args, needle in ((["--engine", "nope"], "--engine: unknown engine 'nope'; allowed: "),
+                         (["--engine", "flexgen", "--precision", "fp8"], "--engine: flexgen has no fp8 weights")):
+        res = runner.invoke(main, ORIG + args)
+        assert res.exit_code == 2, res.output
+        line = res.output.strip()
+        assert "\n" not in line and needle in line and "allowed: " in line and "Traceback" not in line
+
+
+def test_original_example_names_engine_in_text_and_json(runner):
+    text = runner.invoke(main, ORIG).output
+    lines = text.splitlines()
+    k = lines.index("Optimal instance:")
+    assert lines[k + 1].startswith("Engine: ") and lines[k + 1].split(": ")[1] in load_catalog().engines
+    doc = json.loads(runner.invoke(main, ORIG + ["--json"]).output)
+    assert doc["best"]["engine"] == lines[k + 1].split(": ")[1] and doc["best"]["engine"] != "ideal"
+    ideal = json.loads(runner.invoke(main, ORIG + ["--json", "--engine", "ideal"]).output)
+    assert {o["engine"] for o in ideal["options"]} == {"ideal"}
+
+
+def test_predict_refuses_kv_offload_on_vllm_and_takes_it_on_flexgen(runner):
+    base = ["predict", "--model", "OPT-2.7B", "--instance", "g4dn.xlarge", "--offload-ratio", "0.5", "--json"]
+    res = runner.invoke(main, base + ["--engine", "vllm"])
+    assert res.exit_code == 2 and "vllm cannot offload active KV" in res.output and "allowed: " in res.output
+    doc = json.loads(runner.invoke(main, base).output)
+    assert doc["engine"] in ("flexgen", "hf-accelerate", "deepspeed-zero") and doc["offload_ratio"] == 0.5
+
+
+def test_catalog_engines_lists_mechanisms_with_sources(runner):
+    doc = json.loads(runner.invoke(main, ["catalog", "engines", "--json"]).output)
+    by = {e["name"]: e for e in doc["engines"]}
+    assert by["vllm"]["mechanisms"]["active_kv_offload"] == [] and by["ideal"]["auto"] is False
+    assert by["flexgen"]["mechanisms"]["model_families"] == ["opt"]
+    assert all(e["source"] and e["as_of"] for e in doc["engines"])
+    assert all(e["mechanisms"]["sources"] for e in doc["engines"])
+
+
+def test_tensorrt_llm_default_drops_the_per_sequence_term_only(catalog):
+    for gpu in ("A100-40GB-SXM", "T4"):
+        trt, shared = catalog.efficiency(gpu, "tensorrt-llm"), catalog.efficiency(gpu)
+        assert trt.seq_overhead_s == 0.0 and shared.seq_overhead_s > 0
+        assert trt.model_copy(update={"seq_overhead_s": shared.seq_overhead_s}) == shared
+        assert catalog.efficiency(gpu, "vllm") == shared  # no vLLM override: the shared fit
