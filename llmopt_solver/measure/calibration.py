@@ -25,7 +25,7 @@ import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.errors import InputError
-from llmopt_solver.measure.validation import (
+from llmopt_solver.measure.validation import (  # re-exports of rows/replay/metrics
     OP_PREFIX, TIME_METRICS, Predicted, Prepared, evaluate, pct_errors, stats,
 )
 

@@ -265,3 +265,31 @@ def predict(
         prefill_s=prefill, decode_s=decode, total_s=total, tps=tps, tps_per_seq=tps_per_seq,
         min_decode_s=min_decode,
     )
+
+
+def gemm_roofline_s(tokens: np.ndarray, k: np.ndarray, n: np.ndarray, dtype_bytes: float, peak_tflops: np.ndarray,
+                    eff_compute: np.ndarray, mem_bw_gb_s: np.ndarray, eff_memory_bw: np.ndarray) -> np.ndarray:
+    """Returns the roofline time of one GEMM, s: ``tokens`` x (k x n) weights, operands of ``dtype_bytes``.
+
+    max(FLOPs / effective peak, bytes / effective bandwidth), Williams et al. 2009; the bytes are
+    the weight matrix plus the input and output activations read/written once. Used to score
+    Vidur's per-operator profiles (one layer, one tensor-parallel shard).
+    """
+    flops = 2.0 * tokens * k * n
+    bytes_ = dtype_bytes * (k * n + tokens * k + tokens * n)
+    return np.maximum(flops / (peak_tflops * TERA * eff_compute), bytes_ / (mem_bw_gb_s * GB * eff_memory_bw))
+
+
+def decode_floor_s(model: ModelShape, input_len: int, output_len: int, kv_bytes: float, hw: Hardware,
+                   batch_size: np.ndarray, min_decode_s: np.ndarray) -> np.ndarray:
+    """Returns a physical lower bound on ``output_len`` decode steps, s.
+
+    ``min_decode_s`` (weights read once per step at 100% of peak bandwidth, ``Prediction``) plus the
+    resident KV cache read once per step at peak bandwidth, since attention must read it: context
+    grows from ``input_len`` by one token per step. No run can beat it.
+    """
+    s, n = float(input_len), float(output_len)
+    b = np.asarray(batch_size, dtype=float)
+    tp = hw.gpu_count.astype(float)
+    kv_tok_gpu = model.kv_values_per_token * kv_bytes * np.ceil(model.num_kv_heads / tp) / model.num_kv_heads
+    return min_decode_s + b * kv_tok_gpu * (n * s + n * (n - 1) / 2.0) / (hw.mem_bw_gb_s * GB)
