@@ -56,11 +56,23 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
     err = pct_errors(pred.value, measured)
     ok = np.zeros(n, dtype=bool)
     skip_reasons: Counter[str] = Counter()
-    oom_rows, oom_fit, measured_no_fit = [], [], []
+    oom_rows, oom_fit, measured_no_fit, pred_oom = [], [], [], []
+    names: dict[str, str] = {}
+    online = estimated = 0
     for c in prep.cases:
-        rec: dict[str, Any] = {"index": c.index, "metric": c.metric,
-                               "measured": "OOM" if c.row.oom else _fmt_num(c.measured),
+        shown = str(c.row.value) if c.row.problem else "OOM" if c.row.oom else _fmt_num(c.measured)
+        rec: dict[str, Any] = {"index": c.index, "metric": c.metric, "measured": shown,
                                "model": c.row.model, "gpu": c.gpu or c.row.gpu, "framework": c.row.framework}
+        if c.gpu:
+            names[c.row.gpu] = f"{c.gpu} ({c.gpu_how.split(':')[0]})"
+        if c.skip is None:
+            rec["engine"] = c.engine or None
+            if c.online:
+                rec["schedule"] = "continuous batching"
+                online += 1
+            if c.input_estimated:
+                rec["input_len_estimated"] = c.input_len
+                estimated += 1
         i = c.index
         need = pred.gpu_memory_needed_gb[i]
         fits = bool(need <= prep.gpu_memory_gb[i]) if np.isfinite(need) else None  # at safety factor 1
@@ -70,6 +82,14 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
             oom_rows.append(i)
             if fits:
                 oom_fit.append(i)
+        elif c.skip is None and c.predicted_oom:
+            # A measured run the predictor calls out-of-memory: an error of its own kind, counted
+            # apart and never averaged into the % errors.
+            rec["predicted"] = "OOM"
+            rec["error_kind"] = "predicted OOM"
+            if np.isfinite(need):
+                rec["gpu_memory_needed_gb"] = round(float(need), 3)
+            pred_oom.append(i)
         elif c.skip is None and np.isfinite(pred.value[i]):
             rec["predicted"] = _fmt_num(pred.value[i])
             rec["error_pct"] = round(float(err[i]), 3)
@@ -84,18 +104,25 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
         else:
             reason = c.skip or "the predictor returned no finite value"
             rec["skipped"] = reason
+            rec["field"] = c.skip_field or None
             skip_reasons[_reason_class(reason)] += 1
         recs.append(rec)
     summary: dict[str, Any] = {
-        "rows": n, "mapped": int(ok.sum() + len(oom_rows)), "skipped": int(n - ok.sum() - len(oom_rows)),
+        "rows": n, "mapped": int(ok.sum() + len(oom_rows) + len(pred_oom)),
+        "skipped": int(n - ok.sum() - len(oom_rows) - len(pred_oom)),
         "skip_reasons": dict(sorted(skip_reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         "overall": stats(err[ok]),
         "gpu_map": {k: v for k, v in sorted(gpu_map.items())},
+        "gpu_names": dict(sorted(names.items())),
+        "predicted_oom": {"rows": len(pred_oom), "indices": pred_oom,
+                          "note": "measured runs the predictor says do not fit; an error of their own kind, not scored in %"},
+        "online_rows": online, "input_len_estimated_rows": estimated,
         "oom": {"rows": len(oom_rows), "predicted_to_fit": len(oom_fit), "indices_predicted_to_fit": oom_fit},
         "run_in_waves": {"rows": len(measured_no_fit), "memory_fraction": FRAMEWORK_MEMORY_FRACTION,
                          "note": "static batches larger than fit in memory, predicted as sequential waves"},
     }
     for label, keyf in (("by_gpu", lambda c: c.gpu), ("by_framework", lambda c: c.row.framework),
+                        ("by_engine", lambda c: c.engine or "(unknown engine)"),
                         ("by_metric", lambda c: c.metric),
                         ("by_gpu_framework_metric", lambda c: f"{c.gpu}|{c.row.framework}|{c.metric}")):
         groups: dict[str, list[int]] = defaultdict(list)

@@ -1,9 +1,10 @@
-"""Replay of mapped rows through the predictor: the same ``hardware_arrays`` and ``predict`` as the
+"""Replay of mapped rows through the predictor: the same ``hardware_arrays`` and physics as the
 option table, so validation scores the physics users get (no second model here).
 
-Rows sharing model, lengths, precision and placement are one vectorised ``predict`` call; Vidur
-operator rows go through ``predictor.physics.gemm_roofline_s``. Static batches larger than fit
-are run in waves, as vLLM / TensorRT-LLM schedule them (``_predict_in_waves``).
+Rows sharing model, lengths, precision, placement and schedule (static / online) are one
+vectorised call (``schedule.static_in_waves`` or ``schedule.online``); Vidur operator rows go
+through ``predictor.physics.gemm_roofline_s``. Engine runtime parameters come from
+``catalog.efficiency(gpu, engine)`` for rows whose framework names a known engine.
 """
 
 from __future__ import annotations
@@ -19,16 +20,11 @@ from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.measure.mapping import Case, Placement, synthetic_instance
 from llmopt_solver.measure.rows import Metric
-from llmopt_solver.predictor.physics import Hardware, OffloadMode, decode_floor_s, gemm_roofline_s, predict
+from llmopt_solver.measure.schedule import (  # noqa: F401  (constants re-exported)
+    FRAMEWORK_MEMORY_FRACTION, GIB_PER_MARKETED_GB, RunTiming, capacity_gb, online, predict_placed, static_in_waves,
+)
+from llmopt_solver.predictor.physics import Hardware, decode_floor_s, gemm_roofline_s
 from llmopt_solver.table.options import hardware_arrays
-
-# Share of GPU memory the serving frameworks use for weights + KV + activations: vLLM's
-# gpu_memory_utilization and TensorRT-LLM's kv_cache_free_gpu_mem_fraction both default to 0.9.
-FRAMEWORK_MEMORY_FRACTION = 0.9
-# HBM capacities are marketed in GiB: an "A100 40GB" holds 40960 MiB = 42.9e9 bytes (EC2 API,
-# shared HARDWARE.md section 1); the catalog's memory_gb (1e9 bytes) is the marketed number, a
-# conservative 7% under. Waves (below) use the real capacity, since the frameworks do.
-GIB_PER_MARKETED_GB = 2**30 / 1e9
 
 _METRICS = {m.value for m in Metric}
 
@@ -47,9 +43,11 @@ class Prepared:
     op_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     op_hw: Hardware | None = None
     gpu_of: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
+    group_of: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # 'gpu|engine'
     gpu_memory_gb: np.ndarray = field(default_factory=lambda: np.zeros(0))
     batch: np.ndarray = field(default_factory=lambda: np.zeros(0))
     metric_of: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # Metric value or ''
+    num_gpus: np.ndarray = field(default_factory=lambda: np.zeros(0))
     shapes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -71,11 +69,48 @@ class Prepared:
         return out
 
 
+def engine_params(catalog: Catalog, gpu: str, engine: str) -> dict[str, float]:
+    """Returns the efficiency fields where ``catalog.efficiency(gpu, engine)`` differs from the GPU's."""
+    if not engine:
+        return {}
+    base, eng = catalog.efficiency(gpu), catalog.efficiency(gpu, engine)
+    out = {}
+    for name in EFF_FIELDS:
+        v = getattr(eng, name)
+        if v is not None and v != getattr(base, name):
+            out[name] = float(v)
+    return out
+
+
+def _hardware(catalog: Catalog, cases: list[Case], idx: np.ndarray, precision: Precision) -> Hardware:
+    insts = [synthetic_instance(catalog, cases[i].gpu, cases[i].row.num_gpus) for i in idx]
+    hw = hardware_arrays(catalog, insts, precision)
+    groups = np.array([f"{cases[i].gpu}|{cases[i].engine}" for i in idx], dtype=object)
+    params = {g: engine_params(catalog, *g.split("|", 1)) for g in set(groups)}
+    return _with_params(hw, np.array([cases[i].gpu for i in idx], dtype=object), groups, params)
+
+
+def _concrete_placement(case: Case, shape: Any, catalog: Catalog) -> Placement:
+    """Turns an Accelerate GPU weight budget into the offloaded weight fraction of this model."""
+    pl = case.placement
+    if pl.gpu_weight_gb is None:
+        return pl
+    weights_gb = shape.total_params * case.weight.bytes_per_value / case.row.num_gpus / 1e9
+    budget = pl.gpu_weight_gb
+    if budget < 0:  # device_map='auto': fill the GPU (90%: activations and KV need the rest) first
+        budget = FRAMEWORK_MEMORY_FRACTION * catalog.gpu(case.gpu).memory_gb * GIB_PER_MARKETED_GB
+    frac = float(np.clip(1.0 - budget / weights_gb, 0.0, 1.0))
+    return Placement(weight_offload=round(frac, 4), kv_offload=pl.kv_offload, cpu_attention=pl.cpu_attention,
+                     overlap=pl.overlap)
+
+
 def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
-    """Returns the cases grouped by (model, lengths, precisions) with their Hardware arrays."""
+    """Returns the cases grouped by (model, lengths, precisions, placement, schedule) with Hardware."""
     prep = Prepared(cases=cases)
     prep.gpu_of = np.array([c.gpu for c in cases], dtype=object)
+    prep.group_of = np.array([f"{c.gpu}|{c.engine}" for c in cases], dtype=object)
     prep.batch = np.array([c.batch for c in cases], dtype=float)
+    prep.num_gpus = np.array([c.row.num_gpus for c in cases], dtype=float)
     prep.metric_of = np.array([c.metric if c.metric in _METRICS else "" for c in cases], dtype=object)
     prep.shapes = {c.card.name: c.card.shape() for c in cases if c.card is not None and c.skip is None}
     prep.gpu_memory_gb = np.array([catalog.gpu(c.gpu).memory_gb if c.gpu and c.skip is None else math.nan
@@ -89,76 +124,90 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
             ops.append(c.index)
         else:
             assert c.card is not None and c.row.output_len is not None
-            by_key[(c.card.name, c.row.input_len, c.row.output_len, c.weight, c.kv, c.placement)].append(c.index)
+            c.placement = _concrete_placement(c, prep.shapes[c.card.name], catalog)
+            key = (c.card.name, c.input_len, c.row.output_len, c.weight, c.kv, c.placement)
+            by_key[key + (True,) if c.online else key].append(c.index)
     for key, idx_list in sorted(by_key.items(), key=lambda kv: str(kv[0])):
         idx = np.asarray(idx_list)
-        insts = [synthetic_instance(catalog, cases[i].gpu, cases[i].row.num_gpus) for i in idx]
-        hw = hardware_arrays(catalog, insts, key[3])
+        hw = _hardware(catalog, cases, idx, key[3])
         keep = _physically_possible(prep, idx, key, hw)
         if keep.any():
             prep.groups.append((idx[keep], key, hw.take(np.nonzero(keep)[0])))
     if ops:
         prep.op_idx = np.asarray(ops)
-        insts = [synthetic_instance(catalog, cases[i].gpu, cases[i].row.num_gpus) for i in ops]
-        prep.op_hw = hardware_arrays(catalog, insts, Precision.FP16)
+        prep.op_hw = _hardware(catalog, cases, prep.op_idx, Precision.FP16)
     return prep
 
 
-def metric_values(metric: np.ndarray, prefill_s: np.ndarray, total_s: np.ndarray, b: np.ndarray, s: int,
-                  n: int) -> np.ndarray:
-    """Returns the predicted figure of each row's metric from one static batch's timing (s, tok/s)."""
+def metric_values(metric: np.ndarray, t: RunTiming, b: np.ndarray, s: int, n: int, g: np.ndarray) -> np.ndarray:
+    """Returns the predicted figure of each row's metric from the run's timing (s or tok/s; Metric)."""
     out = np.full(len(metric), np.nan)
-    for m, value in ((Metric.E2E, total_s), (Metric.TTFT, prefill_s), (Metric.GEN_TPS, b * n / total_s),
-                     (Metric.TOTAL_TPS, b * (s + n) / total_s)):
-        sel = metric == m.value
-        out[sel] = value[sel]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gen = b * n / t.e2e_s
+        for m, value in ((Metric.E2E, t.e2e_s), (Metric.TTFT, t.ttft_s), (Metric.TPOT, t.e2e_s / n),
+                         (Metric.DECODE_TPS, n / t.decode_s), (Metric.GEN_TPS, gen), (Metric.OUT_TPS, gen),
+                         (Metric.GEN_TPS_PER_GPU, gen / g), (Metric.OUT_TPS_PER_GPU, gen / g),
+                         (Metric.TOTAL_TPS, b * (s + n) / t.e2e_s)):
+            sel = metric == m.value
+            out[sel] = value[sel]
     return out
 
 
-def _implied_batch_time_s(metric: str, measured: float, b: float, s: int, n: int) -> float:
-    """Returns the static-batch wall time a measured figure implies, s (inf where it implies none)."""
+def _implied_time_s(metric: str, measured: float, b: float, s: int, n: int, g: float) -> float:
+    """Returns the time of n decode steps (or more) a measured figure implies, s (inf: implies none)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        if metric == Metric.E2E:
-            return measured
-        if metric == Metric.GEN_TPS:
-            return b * n / measured
-        if metric == Metric.TOTAL_TPS:
-            return b * (s + n) / measured
-    return math.inf
+        return {Metric.E2E: measured, Metric.TPOT: measured * n, Metric.DECODE_TPS: n / measured,
+                Metric.GEN_TPS: b * n / measured, Metric.OUT_TPS: b * n / measured,
+                Metric.GEN_TPS_PER_GPU: b * n / (measured * g), Metric.OUT_TPS_PER_GPU: b * n / (measured * g),
+                Metric.TOTAL_TPS: b * (s + n) / measured}.get(metric, math.inf)
+
+
+def _run(prep: Prepared, key: Any, hw: Hardware, b: np.ndarray) -> RunTiming:
+    name, s, n, wp, kvp, pl = key[:6]
+    sched = online if len(key) > 6 else static_in_waves
+    return sched(prep.shapes[name], s, n, wp, kvp, pl, hw, b)
 
 
 def _physically_possible(prep: Prepared, idx: np.ndarray, key: Any, hw: Hardware) -> np.ndarray:
-    """Returns False for rows whose measured time beats the physical floor, and marks them skipped.
+    """Returns False for rows whose measured time beats the physical floor, and marks them skipped;
+    marks rows the predictor says cannot fit as ``predicted_oom`` (reported and scored apart).
 
-    The floor: n decode steps, each reading the (per-GPU) weights once at 100% of peak memory
-    bandwidth (``Prediction.min_decode_s``). A measurement below it cannot be the stated run
+    The floor (``decode_floor_s``): n decode steps, each reading the (per-GPU) weights and the
+    resident KV once at 100% of peak bandwidth. A measurement below it cannot be the stated run
     (e.g. generation stopped early at an end-of-sequence token or a length cap), so it is neither
     scored nor fitted.
     """
-    _, s, n, wp, kvp, pl = key
+    _, s, n, wp, kvp, pl = key[:6]
     b = prep.batch[idx]
-    p = _predict_placed(prep.shapes[key[0]], s, n, wp, kvp, pl, hw, b)
+    p = predict_placed(prep.shapes[key[0]], s, n, wp, kvp, pl, hw, b)
     meas = np.array([prep.cases[i].measured for i in idx])
-    t = np.array([_implied_batch_time_s(str(m), x, float(bb), s, n)
-                  for m, x, bb in zip(prep.metric_of[idx], meas, b)])
+    t = np.array([_implied_time_s(str(m), x, float(bb), s, n, float(g))
+                  for m, x, bb, g in zip(prep.metric_of[idx], meas, b, prep.num_gpus[idx])])
     floor = decode_floor_s(prep.shapes[key[0]], s, n, kvp.bytes_per_value, hw, b, p.min_decode_s)
     bad = np.isfinite(meas) & (t < floor)
     for j in np.nonzero(bad)[0]:
-        prep.cases[idx[j]].skip = (f"physically impossible: implies {t[j]:.3g} s for {n} decode steps, below the "
-                                   f"floor of {floor[j]:.3g} s (weights and KV read once per step at peak "
-                                   "bandwidth); likely not the stated run (early stop?)")
+        prep.cases[idx[j]].skipped("value", (
+            f"physically impossible: implies {t[j]:.3g} s for {n} decode steps, below the "
+            f"floor of {floor[j]:.3g} s (weights and KV read once per step at peak "
+            "bandwidth); likely not the stated run (early stop?)"))
+    fits = _run(prep, key, hw, b).fits
+    for j in np.nonzero(~fits & ~bad)[0]:
+        prep.cases[idx[j]].predicted_oom = True
     return ~bad
 
 
-def _with_params(hw: Hardware, gpus: np.ndarray, params: dict[str, dict[str, float]] | None) -> Hardware:
+def _with_params(hw: Hardware, gpus: np.ndarray, groups: np.ndarray | None,
+                 params: dict[str, dict[str, float]] | None) -> Hardware:
+    """Returns ``hw`` with efficiency ``params`` applied: keys 'gpu' (every row of that GPU), then
+    'gpu|engine' (rows of that GPU on that engine), so the more specific key wins."""
     if not params:
         return hw
     changes: dict[str, np.ndarray] = {}
-    for gpu, vals in params.items():
-        sel = gpus == gpu
-        if not sel.any():
+    for key in sorted(params, key=lambda k: ("|" in k, k)):
+        sel = (groups == key) if "|" in key else (gpus == key)
+        if groups is None and "|" in key or not sel.any():
             continue
-        for name, value in vals.items():
+        for name, value in params[key].items():
             attr = EFF_FIELDS[name]
             arr = changes.get(attr)
             if arr is None:
@@ -179,67 +228,12 @@ class Predicted:
     waves: np.ndarray  # sub-batches the frameworks run when the whole batch does not fit
 
 
-@dataclass(frozen=True)
-class _Timing:
-    prefill_s: np.ndarray
-    total_s: np.ndarray
-    gpu_memory_needed_gb: np.ndarray
-
-
-def _predict_placed(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placement, hw: Hardware,
-                    b: np.ndarray) -> Any:
-    """Returns ``predict`` for batches ``b`` with placement ``pl`` (same for every option)."""
-    m = len(b)
-    mode = np.full(m, int(OffloadMode.CPU if pl.cpu_attention else OffloadMode.STREAM))
-    return predict(shape, s, n, wp.bytes_per_value, kvp.bytes_per_value, wp.activation_bytes, hw, b,
-                   np.full(m, pl.kv_offload), mode, pl.overlap, weight_offload=np.full(m, pl.weight_offload))
-
-
-def _predict_in_waves(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placement, hw: Hardware,
-                      b: np.ndarray) -> tuple[_Timing, np.ndarray]:
-    """Returns timings of static batches ``b``, run in waves where the whole batch does not fit.
-
-    vLLM and TensorRT-LLM never fail a static batch whose KV cache exceeds the free memory: their
-    schedulers admit as many sequences as the KV blocks allow and queue the rest. With equal
-    lengths that is ceil(b / b_fit) waves of at most b_fit sequences, b_fit the largest batch
-    whose predicted need fits FRAMEWORK_MEMORY_FRACTION of the GPU memory. The measured sets show
-    it: on A100-40GB, Llama-2-7B at 512+512 tokens takes 13.6 s at batch 32 and 25.8 s at 64.
-    The reported memory need is that of the whole batch at once.
-    """
-    m = len(b)
-
-    def run(batch: np.ndarray) -> Any:
-        return _predict_placed(shape, s, n, wp, kvp, pl, hw, batch)
-
-    full = run(b)
-    if pl != Placement():  # offloaded rows (FlexGen) are run as stated, never in waves
-        return _Timing(full.prefill_s, full.total_s, full.gpu_memory_needed_gb), np.ones(m)
-    one = run(np.ones(m))
-    cap = FRAMEWORK_MEMORY_FRACTION * hw.gpu_memory_gb * GIB_PER_MARKETED_GB
-    per_seq = np.where(b > 1, (full.gpu_memory_needed_gb - one.gpu_memory_needed_gb) / np.maximum(b - 1, 1), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        b_fit = np.floor((cap - one.gpu_memory_needed_gb) / per_seq) + 1
-    b_fit = np.where(full.gpu_memory_needed_gb <= cap, b, np.clip(b_fit, 1, b))
-    waves = np.ceil(b / b_fit)
-    if np.all(waves <= 1):
-        return _Timing(full.prefill_s, full.total_s, full.gpu_memory_needed_gb), waves
-    n_full = np.floor(b / b_fit)
-    rest = b - n_full * b_fit
-    wave = run(b_fit)
-    last = run(np.maximum(rest, 1))
-    total = n_full * wave.total_s + np.where(rest > 0, last.total_s, 0.0)
-    # The first token of the last admitted sequences comes after the earlier waves.
-    prefill = np.where(waves > 1, total - np.where(rest > 0, last.total_s - last.prefill_s,
-                                                   wave.total_s - wave.prefill_s), full.prefill_s)
-    return _Timing(prefill, total, full.gpu_memory_needed_gb), waves
-
-
 def evaluate(prep: Prepared, params: dict[str, dict[str, float]] | None = None,
              subset: np.ndarray | None = None) -> Predicted:
-    """Returns the predicted metric of every mapped case, with efficiency ``params`` per GPU applied.
+    """Returns the predicted metric of every mapped case, with efficiency ``params`` applied.
 
     Args:
-        params: {catalog GPU: {efficiency field: value}} replacing the catalog's values.
+        params: {'gpu' or 'gpu|engine': {efficiency field: value}} replacing the catalog's values.
         subset: optional boolean mask of cases to evaluate (others stay NaN); speeds up fitting.
     """
     n = len(prep.cases)
@@ -253,21 +247,20 @@ def evaluate(prep: Prepared, params: dict[str, dict[str, float]] | None = None,
                 continue
             if not keep.all():
                 idx, hw = idx[keep], hw.take(np.nonzero(keep)[0])
-        _, s, out_len, wp, kvp, pl = key
-        shape = prep.shapes[key[0]]
-        hw = _with_params(hw, prep.gpu_of[idx], params)
+        s, out_len = key[1], key[2]
+        hw = _with_params(hw, prep.gpu_of[idx], prep.group_of[idx], params)
         b = prep.batch[idx]
-        p, waves = _predict_in_waves(shape, s, out_len, wp, kvp, pl, hw, b)
+        p = _run(prep, key, hw, b)
         mem[idx] = p.gpu_memory_needed_gb
-        wave_count[idx] = waves
-        value[idx] = metric_values(prep.metric_of[idx], p.prefill_s, p.total_s, b, s, out_len)
+        wave_count[idx] = p.waves
+        value[idx] = metric_values(prep.metric_of[idx], p, b, s, out_len, prep.num_gpus[idx])
     if prep.op_hw is not None:
         idx, hw = prep.op_idx, prep.op_hw
         if subset is not None:
             keep = subset[idx]
             idx, hw = idx[keep], hw.take(np.nonzero(keep)[0])
         if len(idx):
-            hw = _with_params(hw, prep.gpu_of[idx], params)
+            hw = _with_params(hw, prep.gpu_of[idx], prep.group_of[idx], params)
             value[idx] = gemm_time_ms([prep.cases[i] for i in idx], hw)
     return Predicted(value=value, gpu_memory_needed_gb=mem, waves=wave_count)
 
@@ -289,7 +282,7 @@ def gemm_shape(case: Case) -> tuple[int, int]:
 
 def gemm_time_ms(cases: list[Case], hw: Hardware) -> np.ndarray:
     """Returns the roofline time of one fp16 GEMM per case, ms: T tokens x (K x N) weights."""
-    T = np.array([c.row.input_len for c in cases], dtype=float)
+    T = np.array([c.input_len for c in cases], dtype=float)
     KN = np.array([gemm_shape(c) for c in cases], dtype=float)
     K, N = KN[:, 0], KN[:, 1]
     return 1e3 * gemm_roofline_s(T, K, N, 2.0, hw.peak_tflops, hw.eff_compute_prefill, hw.mem_bw_gb_s,

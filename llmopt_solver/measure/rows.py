@@ -2,8 +2,9 @@
 
 The schema is the one of the shared validation sets (one measured figure per row):
 ``source, model, gpu, num_gpus, precision, framework, batch_size, input_len, output_len, metric,
-value, notes``. A missing column is a file error; a bad cell is a row error (see
-``parse_measurements``).
+value, notes``. A missing column is a file error (exit 2); a blank or malformed cell is a
+problem of that row only: the row is kept with ``problem`` and ``problem_field`` set and is
+skipped later with that reason, so one bad row never aborts the file.
 """
 
 from __future__ import annotations
@@ -25,28 +26,44 @@ OP_PREFIX = "op_time_ms_median:"
 
 
 class Metric(StrEnum):
-    """Measured figures a row can carry (validation README; ``op_time_ms_median:<op>`` aside).
+    """Measured figures a row can carry (``op_time_ms_median:<op>`` aside). b = batch (static) or
+    concurrency (online), s / n = input / output tokens, g = num_gpus.
 
-    | name | meaning |
-    |---|---|
-    | ``e2e_latency_s`` | wall time of one static batch (prefill + all decode steps) |
-    | ``ttft_s`` | time to first token (static batch: the batched prefill) |
-    | ``throughput_gen_tok_s`` | b * output / e2e latency (FlexGen's definition, = ``tps``) |
-    | ``throughput_tok_s_total`` | b * (input + output) / e2e latency |
+    | name | static batch | online (continuous batching) |
+    |---|---|---|
+    | ``e2e_latency_s`` | wall time of the batch (prefill + all decode steps) | mean request time |
+    | ``ttft_s`` | the batched prefill | own prefill + one decode step |
+    | ``tpot_s`` | e2e / n (prefill included, TGI's time_per_token) | request time / n |
+    | ``decode_tok_s`` | n / decode time, one sequence | 1 / steady-state step time |
+    | ``throughput_gen_tok_s`` | b n / e2e (FlexGen's definition, = ``tps``) | b n / request time |
+    | ``throughput_out_tok_s_total`` | = ``throughput_gen_tok_s`` | generated tok/s over all users |
+    | ``throughput_gen_tok_s_per_gpu`` | ``throughput_gen_tok_s`` / g | same / g |
+    | ``throughput_out_tok_s_per_gpu`` | ``throughput_out_tok_s_total`` / g | same / g |
+    | ``throughput_tok_s_total`` | b (s + n) / e2e | b (s + n) / request time |
     """
 
     E2E = "e2e_latency_s"
     TTFT = "ttft_s"
+    TPOT = "tpot_s"
+    DECODE_TPS = "decode_tok_s"
     GEN_TPS = "throughput_gen_tok_s"
+    OUT_TPS = "throughput_out_tok_s_total"
+    GEN_TPS_PER_GPU = "throughput_gen_tok_s_per_gpu"
+    OUT_TPS_PER_GPU = "throughput_out_tok_s_per_gpu"
     TOTAL_TPS = "throughput_tok_s_total"
 
     @property
     def is_time(self) -> bool:
-        """True where larger means slower (a time); False for throughputs."""
-        return self in (Metric.E2E, Metric.TTFT)
+        """True where larger means slower (a time); False for rates."""
+        return self in (Metric.E2E, Metric.TTFT, Metric.TPOT)
+
+    @property
+    def online_only(self) -> bool:
+        """True for figures only serving (continuous-batching) benchmarks report."""
+        return self in (Metric.TPOT, Metric.OUT_TPS, Metric.OUT_TPS_PER_GPU)
 
 
-BATCH_METRICS = (Metric.E2E.value, Metric.TOTAL_TPS.value, Metric.GEN_TPS.value, Metric.TTFT.value)
+BATCH_METRICS = tuple(m.value for m in Metric)
 TIME_METRICS = tuple(m.value for m in Metric if m.is_time)  # larger = slower; the rest are throughputs
 
 
@@ -62,13 +79,15 @@ class MeasurementRow(BaseModel):
     precision: str = ""
     framework: str = ""
     batch_size: int | None = Field(default=None, gt=0, description="sequences per static batch")
-    input_len: int = Field(gt=0, description="prompt tokens (Vidur: tokens in the operator)")
+    input_len: int | None = Field(default=None, gt=0, description="prompt tokens (Vidur: tokens in the operator)")
     output_len: int | None = Field(default=None, gt=0, description="generated tokens")
     metric: str = Field(min_length=1)
     value: float | str = Field(description="the measured figure, or 'OOM'")
     notes: str = ""
+    problem: str = ""  # why the row cannot be read ('' when it can); never a CSV column
+    problem_field: str = ""  # the column at fault
 
-    @field_validator("batch_size", "output_len", mode="before")
+    @field_validator("batch_size", "output_len", "input_len", mode="before")
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if isinstance(v, str) and not v.strip() else v
@@ -91,6 +110,11 @@ class MeasurementRow(BaseModel):
     def oom(self) -> bool:
         return self.value == "OOM"
 
+    @property
+    def readable(self) -> bool:
+        """True when every cell parsed (``problem`` empty)."""
+        return not self.problem
+
 
 def read_measurements(path: str | Path) -> list[MeasurementRow]:
     """Returns the rows of a validation CSV; InputError naming the line and field if malformed."""
@@ -111,13 +135,27 @@ def parse_measurements(text: str, label: str = "CSV") -> list[MeasurementRow]:
     rows = []
     for line, raw in enumerate(reader, start=2):
         rec = {k.strip(): (v or "") for k, v in raw.items() if k is not None and k.strip() in COLUMNS}
-        try:
-            rows.append(MeasurementRow.model_validate(rec))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"]) or "row"
-            got = rec.get(loc, "")
-            raise InputError(f"{label} line {line}: field {loc!r} = {got!r}: {err['msg']}.") from None
+        rows.append(parse_row(rec, line))
     if not rows:
         raise InputError(f"{label}: no data rows.")
+    if all(r.problem for r in rows):  # nothing to validate: the file, not a row, is wrong
+        raise InputError(f"{label} {rows[0].problem}; no row could be read.")
     return rows
+
+
+def parse_row(rec: dict[str, str], line: int = 0) -> MeasurementRow:
+    """Returns the row of CSV record ``rec``; a bad cell gives a row with ``problem`` set instead."""
+    try:
+        return MeasurementRow.model_validate(rec)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "row"
+        got = rec.get(loc, "")
+        why = "blank" if not str(got).strip() else f"{got!r}: {err['msg']}"
+        # Keep what can be read, for the report; constructed without validation on purpose.
+        safe = {k: str(rec.get(k, "")).strip() for k in ("source", "model", "gpu", "precision", "framework",
+                                                         "metric", "notes")}
+        return MeasurementRow.model_construct(
+            **safe, num_gpus=1, batch_size=None, input_len=None, output_len=None, value=str(rec.get("value", "")),
+            problem=f"line {line}: field {loc!r} is {why}" if line else f"field {loc!r} is {why}",
+            problem_field=loc)
