@@ -10,7 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from llmopt_solver.measure.calibration import BOUNDS, DEFAULT_PARAMS, MIN_CONFIGS, calibrate as run_calibration, error_table, profile_document
+from llmopt_solver.measure.calibration import BOUNDS, DEFAULT_PARAMS, MIN_CONFIGS, calibrate as run_calibration
+from llmopt_solver.measure.profile import error_table, profile_document
 from llmopt_solver.errors import InputError
 from llmopt_solver.fileio import dumps, write_atomic
 from llmopt_solver.measure.validation import map_rows, parse_gpu_map, prepare, read_measurements
