@@ -213,3 +213,16 @@ def test_per_engine_fit_recovers_each_engine_and_loads_into_the_catalog(spec_cat
     assert cat.efficiency("A10G", "vllm").layer_overhead_s == pytest.approx(
         res.fits["H100-SXM|vllm"].params["layer_overhead_s"], rel=1e-3)
     assert cat.efficiency("A10G", "vllm").memory_bw == cat.efficiency("A10G").memory_bw
+
+
+def test_cli_per_engine_writes_engine_sections(runner, tmp_path):
+    out = tmp_path / "p.json"
+    data = Path(__file__).parent / "data" / "tgi_slice.csv"
+    r = runner.invoke(cli, ["calibrate", str(data), "--out", str(out), "--per-engine", "--folds", "0",
+                            "--min-runs", "4", "--params", "memory_bw,layer_overhead_s"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert set(doc["efficiency"]) == {"engines"} and "A10G" in doc["efficiency"]["engines"]["tgi"]["gpus"]
+    assert "default" in doc["efficiency"]["engines"]["tgi"] and "A10G / tgi" in r.stdout
+    v = runner.invoke(cli, ["validate", str(data), "--calibration", str(out)])
+    assert v.exit_code == 0, v.output

@@ -165,7 +165,7 @@ def _keys(prep: Prepared, by: str) -> np.ndarray:
 
 
 def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: tuple[str, ...] = DEFAULT_PARAMS,
-             min_configs: int = MIN_CONFIGS, by: str = "gpu", grid_sweeps: int = 2
+             min_configs: int = MIN_CONFIGS, by: str = "gpu", grid_sweeps: int = 2, max_iter: int = 60
              ) -> tuple[dict[str, GpuFit], dict[str, str]]:
     """Returns the fits on rows ``train`` (a mask) per GPU, or per (GPU, engine) with ``by='engine'``
     (keys 'gpu|engine'; rows of no known engine are not fitted there), and the keys left out with why."""
@@ -196,7 +196,7 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.log(pred[sel] / meas[sel])
 
-        params, loss = minimise_log_params(resid, start, BOUNDS, grid_sweeps=grid_sweeps)
+        params, loss = minimise_log_params(resid, start, BOUNDS, max_iter=max_iter, grid_sweeps=grid_sweeps)
         fits[key] = GpuFit(gpu=key, params=params, rows=int(sel.sum()), configs=len(configs), loss=loss)
     return fits, skipped
 
@@ -220,7 +220,8 @@ def throughput_log_residual(prep: Prepared, pred: np.ndarray) -> np.ndarray:
 
 
 def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tuple[str, ...] = DEFAULT_PARAMS,
-              min_configs: int = MIN_CONFIGS, seed: int = 0, by: str = "gpu", grid_sweeps: int = 2) -> CalibrationResult:
+              min_configs: int = MIN_CONFIGS, seed: int = 0, by: str = "gpu", grid_sweeps: int = 2,
+              max_iter: int = 60) -> CalibrationResult:
     """Returns the fit on all usable rows plus ``folds``-fold out-of-fold predictions (0: no CV).
 
     ``by='engine'`` fits each (GPU, engine) on its own rows (keys 'gpu|engine'); rows of no known
@@ -229,7 +230,7 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
     usable = _usable(prep)
     if not usable.any():
         raise InputError("calibrate: no row could be mapped to a prediction (see `llmopt validate` for the reasons).")
-    fits, skipped = fit_gpus(prep, catalog, usable, param_names, min_configs, by, grid_sweeps)
+    fits, skipped = fit_gpus(prep, catalog, usable, param_names, min_configs, by, grid_sweeps, max_iter)
     if not fits:
         raise InputError(f"calibrate: no GPU has enough measurements: {'; '.join(f'{g}: {r}' for g, r in skipped.items())}.")
     keys = _keys(prep, by)
@@ -246,7 +247,7 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
             if not test.any():
                 continue
             fold_fits, _ = fit_gpus(prep, catalog, usable & (fold != f) & (fold >= 0), param_names, min_configs, by,
-                                    grid_sweeps)
+                                    grid_sweeps, max_iter)
             p = evaluate(prep, {g: x.params for g, x in fold_fits.items()}, subset=test)
             value[test], mem[test], waves[test] = p.value[test], p.gpu_memory_needed_gb[test], p.waves[test]
         cv_pred = Predicted(value=value, gpu_memory_needed_gb=mem, waves=waves)
