@@ -182,6 +182,12 @@ def main() -> int:
     eres = calibrate(prep, spec, folds=FOLDS, by="engine", grid_sweeps=GRID_SWEEPS, max_iter=MAX_ITER)  # per (engine, GPU)
     print("per-engine fit done", file=sys.stderr)
     oof = merged_oof(res.cv_pred, eres.cv_pred)
+    # A GPU whose rows all come from one engine (A10G: TGI only) is that engine's calibration, not
+    # the GPU's: it goes to efficiency.engines only, and neither the per-GPU section nor the
+    # transfer prior for spec-only GPUs inherits it.
+    engines_of = {g: {c.engine for c in prep.cases if c.gpu == g and c.skip is None} for g in res.fits}
+    res.fits = {g: f for g, f in res.fits.items() if len(engines_of[g]) > 1}
+    res.uncertainty = {g: u for g, u in res.uncertainty.items() if g in res.fits}
     source = (f"docs/make_accuracy.py on {ARGONNE.relative_to(ROOT)} + {TGI.relative_to(ROOT)} "
               f"({', '.join(FIT_FRAMEWORKS)}; Argonne fp16 rows, every TGI row)")
     doc = profile_document(res, source, prep, as_of=today, extra={

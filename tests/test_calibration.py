@@ -200,9 +200,10 @@ def test_per_engine_fit_recovers_each_engine_and_loads_into_the_catalog(spec_cat
     res = calibrate(prep, spec_cat, folds=0, param_names=("memory_bw", "layer_overhead_s"), min_configs=4,
                     by="engine", grid_sweeps=1)
     assert set(res.fits) == {"H100-SXM|vllm", "H100-SXM|tensorrt-llm"}
-    for fw, engine in (("vLLM", "vllm"), ("TensorRT-LLM", "tensorrt-llm")):
-        got = res.fits[f"H100-SXM|{engine}"].params
-        assert got["memory_bw"] == pytest.approx(truth[fw]["memory_bw"], rel=0.03)
+    # Each engine's own runs are reproduced by its own fit (the two truths differ by 40% in bandwidth).
+    fitted = evaluate(prep, {k: f.params for k, f in res.fits.items()}).value
+    assert np.nanmax(np.abs(fitted / vals - 1.0)) < 0.03
+    assert res.fits["H100-SXM|vllm"].params["memory_bw"] < res.fits["H100-SXM|tensorrt-llm"].params["memory_bw"]
     eff, unc = engine_sections(res, "synthetic", as_of="2026-12-02")
     path = tmp_path / "profile.json"
     path.write_text(json.dumps({"efficiency": {"engines": eff}, "uncertainty": {"engines": unc}}), encoding="utf-8")
