@@ -57,6 +57,8 @@ def spec_cat():
     cat.efficiency_overrides = {}
     cat.uncertainties = {}
     cat.calibrated_gpus = {}
+    cat.engine_efficiency = {}
+    cat.engine_uncertainty = {}
     return cat
 
 
@@ -165,3 +167,63 @@ def test_noise_and_outliers(spec_cat, tmp_path):
         assert got[k] == pytest.approx(TRUE[k], rel=0.1), (k, got)
     u = res.uncertainty["H100-SXM"]
     assert 0.03 < u["sigma"] < 0.1 and abs(u["bias"]) < 0.03  # 10th-90th spread: the outlier does not widen it
+
+
+def test_per_engine_fit_recovers_each_engine_and_loads_into_the_catalog(spec_cat, tmp_path):
+    """Two engines on one GPU with different true runtimes: by='engine' recovers each, and the
+    written sections are what catalog.efficiency(gpu, engine) returns (engine default for other GPUs)."""
+    import io
+    from llmopt_solver.catalog.loader import merge_user_file
+    from llmopt_solver.measure.profile import engine_sections
+
+    truth = {"vLLM": {"memory_bw": 0.6, "layer_overhead_s": 8e-5}, "TensorRT-LLM": {"memory_bw": 0.85, "layer_overhead_s": 2e-5}}
+    recs = []
+    for fw in truth:
+        for b in (1, 4, 16, 64):
+            for s in (128, 512, 1024):
+                recs.append(dict(source="synthetic", model="meta-llama/Llama-2-7b-hf", gpu="H100", num_gpus=1,
+                                 precision="fp16", framework=fw, batch_size=b, input_len=s, output_len=s,
+                                 metric="e2e_latency_s", value=1e6, notes=""))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(COLUMNS))
+    w.writeheader()
+    w.writerows(recs)
+    prep = prepare(map_rows(parse_measurements(buf.getvalue()), spec_cat), spec_cat)
+    vals = evaluate(prep, {"H100-SXM|vllm": truth["vLLM"], "H100-SXM|tensorrt-llm": truth["TensorRT-LLM"]}).value
+    for rec, v in zip(recs, vals):
+        rec["value"] = f"{v:.9g}"
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(COLUMNS))
+    w.writeheader()
+    w.writerows(recs)
+    prep = prepare(map_rows(parse_measurements(buf.getvalue()), spec_cat), spec_cat)
+    res = calibrate(prep, spec_cat, folds=0, param_names=("memory_bw", "layer_overhead_s"), min_configs=4,
+                    by="engine", grid_sweeps=1)
+    assert set(res.fits) == {"H100-SXM|vllm", "H100-SXM|tensorrt-llm"}
+    # Each engine's own runs are reproduced by its own fit (the two truths differ by 40% in bandwidth).
+    fitted = evaluate(prep, {k: f.params for k, f in res.fits.items()}).value
+    assert np.nanmax(np.abs(fitted / vals - 1.0)) < 0.03
+    assert res.fits["H100-SXM|vllm"].params["memory_bw"] < res.fits["H100-SXM|tensorrt-llm"].params["memory_bw"]
+    eff, unc = engine_sections(res, "synthetic", as_of="2026-12-02")
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps({"efficiency": {"engines": eff}, "uncertainty": {"engines": unc}}), encoding="utf-8")
+    cat = load_catalog()
+    merge_user_file(cat, path)
+    assert cat.efficiency("H100-SXM", "vllm").memory_bw == pytest.approx(res.fits["H100-SXM|vllm"].params["memory_bw"], rel=1e-3)
+    # A GPU without (engine, GPU) data gets the engine default: runtime parameters only.
+    assert cat.efficiency("A10G", "vllm").layer_overhead_s == pytest.approx(
+        res.fits["H100-SXM|vllm"].params["layer_overhead_s"], rel=1e-3)
+    assert cat.efficiency("A10G", "vllm").memory_bw == cat.efficiency("A10G").memory_bw
+
+
+def test_cli_per_engine_writes_engine_sections(runner, tmp_path):
+    out = tmp_path / "p.json"
+    data = Path(__file__).parent / "data" / "tgi_slice.csv"
+    r = runner.invoke(cli, ["calibrate", str(data), "--out", str(out), "--per-engine", "--folds", "0",
+                            "--min-runs", "4", "--params", "memory_bw,layer_overhead_s"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert set(doc["efficiency"]) == {"engines"} and "A10G" in doc["efficiency"]["engines"]["tgi"]["gpus"]
+    assert "default" in doc["efficiency"]["engines"]["tgi"] and "A10G / tgi" in r.stdout
+    v = runner.invoke(cli, ["validate", str(data), "--calibration", str(out)])
+    assert v.exit_code == 0, v.output

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from llmopt_solver.catalog.loader import load_catalog
 from llmopt_solver.cli import cli
-from llmopt_solver.measure.calibration import measured_ranges
+from llmopt_solver.measure.profile import measured_ranges
 from llmopt_solver.measure.validation import map_rows, prepare, read_measurements
 from llmopt_solver.table.options import _doublings
 

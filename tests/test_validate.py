@@ -18,6 +18,8 @@ from llmopt_solver.measure.validation import (
     COLUMNS, Placement, flexgen_placement, map_rows, parse_gpu_map, parse_measurements, parse_row_precision, prepare, evaluate,
     read_measurements, validate_rows,
 )
+from llmopt_solver.measure.placement import offload_placement
+from llmopt_solver.measure.rows import MeasurementRow
 
 DATA = Path(__file__).parent / "data"
 ARGONNE = DATA / "argonne_slice.csv"
@@ -103,7 +105,7 @@ def test_cli_json_contract(runner):
 def test_cli_text(runner):
     r = runner.invoke(cli, ["validate", str(ARGONNE), "--framework", "vLLM,TensorRT-LLM"])
     assert r.exit_code == 0, r.output
-    assert "median |error|" in r.stdout and "H100-SXM" in r.stdout and "GPU names assumed" in r.stdout
+    assert "median |error|" in r.stdout and "H100-SXM" in r.stdout and "GPU names read: A100 -> A100-40GB-SXM (alias)" in r.stdout
 
 
 def test_gpu_map_flag_changes_mapping(runner):
@@ -197,3 +199,99 @@ def test_bad_calibration_profile_exit_2(runner, tmp_path):
     bad.write_text('{"efficiency": {"gpus": {"H100-SXM": {"memory_bw": 1.7}}}}')
     r = runner.invoke(cli, ["validate", str(ARGONNE), "--calibration", str(bad)])
     assert r.exit_code == 2 and "memory_bw" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_and_unknown_fields_skip_their_row_only(runner, tmp_path, catalog):
+    """Blank, malformed and unknown cells skip their own row (with the field) and never the file."""
+    good = "x,meta-llama/Llama-2-7b-hf,H100,1,fp16,vLLM,1,128,128,e2e_latency_s,1.9,"
+    lines = [good,
+             "x,meta-llama/Llama-2-7b-hf,H100,1,fp16,vLLM,1,,128,e2e_latency_s,1.9,",  # blank input_len
+             "x,meta-llama/Llama-2-7b-hf,H100,1,fp16,vLLM,1,abc,128,e2e_latency_s,1.9,",  # garbage input_len
+             "x,meta-llama/Llama-2-7b-hf,H100,1,fp16,vLLM,1,128,128,e2e_latency_s,fast,",  # bad value
+             "x,meta-llama/Llama-2-7b-hf,Z9000,1,fp16,vLLM,1,128,128,e2e_latency_s,1.9,",  # unknown GPU
+             "x,no/such-model,H100,1,fp16,vLLM,1,128,128,e2e_latency_s,1.9,",  # unknown model
+             "x,meta-llama/Llama-2-7b-hf,H100,1,fp16,vLLM,1,128,128,joules,1.9,",  # unknown metric
+             "x,meta-llama/Llama-2-7b-hf,H100,1,zz9,vLLM,1,128,128,e2e_latency_s,1.9,"]  # unknown precision
+    r = runner.invoke(cli, ["validate", str(_csv(tmp_path, lines)), "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    fields = [row.get("field") for row in doc["rows"]]
+    assert fields == [None, "input_len", "input_len", "value", "gpu", "model", "metric", "precision"]
+    assert "predicted" in doc["rows"][0] and all("skipped" in row for row in doc["rows"][1:])
+    assert doc["summary"]["mapped"] == 1 and doc["summary"]["skipped"] == 7
+    text = runner.invoke(cli, ["validate", str(_csv(tmp_path, lines))])
+    assert text.exit_code == 0 and "7 skipped" in text.stdout
+
+
+@pytest.mark.parametrize("name, gpu", [
+    ("A10G-24GB (AWS g5.2xlarge)", "A10G"), ("L40S-48GB", "L40S"), ("H100-SXM-80GB", "H100-SXM"),
+    ("A100-SXM4-80GB", "A100-80GB-SXM"), ("RTX A6000-48GB", "RTX-A6000"), ("H200-SXM-141GB", "H200-SXM"),
+    ("A100-SXM4-40GB (AWS p4d.24xlarge, 8 GPUs)", "A100-40GB-SXM"), ("T4-16GB", "T4"), ("H100 PCIe", "H100-PCIe"),
+])
+def test_gpu_names_as_people_write_them(catalog, name, gpu):
+    assert catalog.resolve_gpu(name)[0] == gpu
+
+
+def test_ambiguous_gpu_name_is_reported(catalog):
+    name, why = catalog.resolve_gpu("V100")
+    assert name is None and "ambiguous" in why and "V100-16GB-SXM2" in why
+    assert catalog.resolve_gpu("V100", {"V100": "V100-32GB-SXM2"})[0] == "V100-32GB-SXM2"
+
+
+@pytest.mark.parametrize("text, weight, kv", [
+    ("int4 weights (group 64)", "int4", "fp16"), ("GPTQ 4-bit", "int4", "fp16"), ("AWQ", "int4", "fp16"),
+    ("W8A8", "int8", "fp16"), ("W4A16", "int4", "fp16"), ("fp8", "fp8", "fp8"), ("W4A8KV4", "int4", "int4"),
+    ("int4 weights+KV (group-wise, g=64)", "int4", "int4"), ("Weight = fp16, KV Cache = fp8", "fp16", "fp8"),
+])
+def test_precision_prose(text, weight, kv):
+    w, k = parse_row_precision(text)
+    assert (w.value, k.value) == (weight, kv)
+
+
+def _row(framework: str, notes: str) -> MeasurementRow:
+    return MeasurementRow(model="m", gpu="T4", num_gpus=1, framework=framework, input_len=8, metric="e2e_latency_s",
+                          value=1.0, notes=notes)
+
+
+@pytest.mark.parametrize("framework, notes, want", [
+    ("FlexGen", "percent 20 80 0 100 0 100", Placement(0.8, 1.0, False, True)),
+    ("FlexGen", "percent 20 80 0 100 0 100; remainder on disk; CPU attention", Placement(0.8, 1.0, True, True)),
+    ("FlexGen", "percent w 10/90 gpu/cpu, KV 0/100, act 0/100; no overlap", Placement(0.9, 1.0, False, False)),
+    ("DeepSpeed ZeRO-Inference", "weights offloaded to CPU, KV offload", Placement(1.0, 1.0, False, True)),
+    ("HF Accelerate", "device_map='auto', max_memory {0: '10GiB', 'cpu': '100GiB'}",
+     Placement(gpu_weight_gb=10 * 2**30 / 1e9)),
+])
+def test_offload_policies_from_notes(framework, notes, want):
+    got, why = offload_placement(_row(framework, notes))
+    assert why is None and got == want
+
+
+@pytest.mark.parametrize("framework, notes", [
+    ("FlexGen", "percent 20 30 0 100 0 100"), ("DeepSpeed ZeRO-Inference", "weights offloaded to NVMe"),
+])
+def test_disk_placements_are_reported_not_modelled(framework, notes):
+    got, why = offload_placement(_row(framework, notes))
+    assert got is None and "disk" in why
+
+
+def test_online_rows_use_continuous_batching(catalog):
+    """TGI load-test rows: read despite a blank input_len (prompt quoted in notes), concurrency as batch."""
+    rep = validate_rows(read_measurements(DATA / "tgi_slice.csv"), catalog)
+    assert rep.summary["rows"] == 24 and rep.summary["mapped"] == 24
+    assert rep.summary["online_rows"] == 24 and rep.summary["input_len_estimated_rows"] == 24
+    assert all(r["schedule"] == "continuous batching" and r["engine"] == "tgi" for r in rep.rows)
+
+
+def test_continuous_batching_law(catalog):
+    """c = 1 is one request alone (prefill + n steps); more concurrency: more tok/s, slower requests."""
+    from llmopt_solver.measure.mapping import synthetic_instance
+    from llmopt_solver.predictor.physics import continuous_batching, predict, OffloadMode
+    from llmopt_solver.table.options import hardware_arrays
+    shape = catalog.model("meta-llama/Llama-2-7b-hf").shape()
+    c = np.array([1.0, 4.0, 16.0, 64.0])
+    hw = hardware_arrays(catalog, [synthetic_instance(catalog, "A10G", 1)] * 4, P.FP16)
+    cb = continuous_batching(shape, 32, 50, 2.0, 2.0, 2.0, hw, c)
+    one = predict(shape, 32, 50, 2.0, 2.0, 2.0, hw.take(np.array([0])), np.ones(1), np.zeros(1),
+                  np.full(1, int(OffloadMode.STREAM)), True)
+    assert cb.request_s[0] == pytest.approx(one.total_s[0], rel=1e-9)
+    assert np.all(np.diff(cb.tps) > 0) and np.all(np.diff(cb.request_s) > 0)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from llmopt_solver.errors import CatalogError, first_validation_error, InputError, ModelConfigError, did_you_mean
 from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
 from llmopt_solver.catalog.engines import EngineProfile
+from llmopt_solver.catalog.gpu_names import resolve as resolve_gpu_name
 from llmopt_solver.catalog.model_shape import ModelShape, shape_from_config
 
 
@@ -110,6 +111,11 @@ class Catalog:
         if found is None:
             raise CatalogError(f"unknown GPU {name!r}; known: {', '.join(sorted(self.gpus))}.{did_you_mean(name, list(self.gpus))}")
         return found
+
+    def resolve_gpu(self, text: str, extra: dict[str, str] | None = None) -> tuple[str | None, str]:
+        """Returns (catalog GPU name or None, how it was read or why not) for a GPU name as people
+        write it ('A10G-24GB (AWS g5.2xlarge)', 'A100-SXM4-80GB'); ``extra`` maps names first."""
+        return resolve_gpu_name(text, self.gpus.values(), extra)
 
     def instance(self, name: str) -> InstanceSpec:
         """Returns the instance type named ``name`` (case-insensitive)."""

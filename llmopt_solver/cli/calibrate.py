@@ -10,7 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from llmopt_solver.measure.calibration import BOUNDS, DEFAULT_PARAMS, MIN_CONFIGS, calibrate as run_calibration, error_table, profile_document
+from llmopt_solver.measure.calibration import BOUNDS, DEFAULT_PARAMS, MIN_CONFIGS, calibrate as run_calibration
+from llmopt_solver.measure.profile import engine_sections, error_table, profile_document
 from llmopt_solver.errors import InputError
 from llmopt_solver.fileio import check_output, dumps, write_output
 from llmopt_solver.measure.validation import map_rows, parse_gpu_map, prepare, read_measurements
@@ -25,13 +26,16 @@ def calibrate_text(doc: dict[str, Any], out: str, prep_rows: int, used_rows: int
     cal = doc["calibration"]
     con.print(f"Calibrated on {used_rows} of {prep_rows} rows; profile written to {out}.")
     t = Table(title="Fitted efficiency parameters", title_justify="left")
-    names = sorted({k for rec in doc["efficiency"]["gpus"].values() for k in rec if k not in ("source", "as_of")})
+    fitted = {g: (rec, doc["uncertainty"].get("gpus", {}).get(g, {})) for g, rec in doc["efficiency"].get("gpus", {}).items()}
+    for engine, block in doc["efficiency"].get("engines", {}).items():
+        for g, rec in block.get("gpus", {}).items():
+            fitted[f"{g} / {engine}"] = (rec, doc["uncertainty"].get("engines", {}).get(engine, {}).get("gpus", {}).get(g, {}))
+    names = sorted({k for rec, _ in fitted.values() for k in rec if k not in ("source", "as_of")})
     t.add_column("gpu")
     for n in names:
         t.add_column(n, justify="right")
     t.add_column("rows", justify="right")
-    for gpu, rec in doc["efficiency"]["gpus"].items():
-        u = doc["uncertainty"]["gpus"].get(gpu, {})
+    for gpu, (rec, u) in fitted.items():
         t.add_row(gpu, *[("-" if n not in rec else f"{rec[n]:.3g}") for n in names], str(u.get("rows", "-")))
     con.print(t)
     t = Table(title=f"Error by metric: training fit vs {cal['folds']}-fold cross-validation (out-of-sample)",
@@ -44,7 +48,9 @@ def calibrate_text(doc: dict[str, Any], out: str, prep_rows: int, used_rows: int
         t.add_row(metric, str(tr["rows"]), _fmt(tr["median_abs_pct_err"]), _fmt(tr["p90_abs_pct_err"]),
                   _fmt(c.get("median_abs_pct_err")), _fmt(c.get("p90_abs_pct_err")), _fmt(c.get("bias_pct")))
     con.print(t)
-    for gpu, u in doc["uncertainty"]["gpus"].items():
+    for gpu, (_, u) in fitted.items():
+        if not u:
+            continue
         con.print(f"{gpu}: throughput ln(measured/predicted) bias {u['bias']:+.3f}, sigma {u['sigma']:.3f} "
                   f"({u['rows']} rows)")
     for gpu, why in cal.get("skipped_gpus", {}).items():
@@ -70,10 +76,13 @@ def calibrate_text(doc: dict[str, Any], out: str, prep_rows: int, used_rows: int
 @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
               help="Start from this profile instead of the built-in one.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
+@click.option("--per-engine", is_flag=True,
+              help="Fit each (engine, GPU) on its own rows (engine from the framework column) and write them under "
+                   "efficiency.engines / uncertainty.engines; rows of no known engine are not fitted.")
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON on stdout (it is also written to --out).")
 def calibrate(measurements: str, out: str, folds: int, params: str, min_runs: int, gpu_map: tuple[str, ...],
               frameworks: str | None, metrics: str | None, catalog_files: tuple[str, ...],
-              calibration: str | None, seed: int, as_json: bool) -> None:
+              calibration: str | None, seed: int, per_engine: bool, as_json: bool) -> None:
     """Fit per-GPU efficiency parameters to MEASUREMENTS.csv and write a calibration profile.
 
     Robust (log errors, Huber loss, bounded parameters), with k-fold cross-validated error so
@@ -90,11 +99,15 @@ def calibrate(measurements: str, out: str, folds: int, params: str, min_runs: in
     gmap = parse_gpu_map(gpu_map)
     prep = prepare(map_rows(rows, cat, gmap, csv_list(frameworks, "--framework"), csv_list(metrics, "--metric")), cat)
     res = run_calibration(prep, cat, folds=folds if folds >= 2 else 0, param_names=names, min_configs=min_runs,
-                          seed=seed)
+                          seed=seed, by="engine" if per_engine else "gpu")
     doc = profile_document(res, Path(measurements).name, prep,
                            extra={"rows": len(rows), "gpu_map": dict(sorted(gmap.items())),
                                   "frameworks": csv_list(frameworks), "metrics": csv_list(metrics),
                                   "cv_error_by_gpu_metric": error_table(prep, res.cv_pred) if res.cv_pred else None})
+    if per_engine:  # the per-GPU sections would carry 'gpu|engine' keys: write the engine sections instead
+        eff, unc = engine_sections(res, Path(measurements).name)
+        doc["efficiency"] = {"engines": eff}
+        doc["uncertainty"] = {"engines": unc}
     write_output(out, dumps(doc))
     if as_json:
         click.echo(dumps(doc), nl=False)

@@ -52,12 +52,18 @@ def validate_text(path: str, summary: dict[str, Any]) -> str:
         con.print(t)
     oom = summary["oom"]
     con.print(f"Out-of-memory rows: {oom['rows']}; predicted to fit: {oom['predicted_to_fit']}.")
+    if summary["predicted_oom"]["rows"]:
+        con.print(f"Measured runs predicted not to fit (predicted OOM, an error not in the % figures): "
+                  f"{summary['predicted_oom']['rows']}.")
+    if summary["online_rows"]:
+        con.print(f"Online serving rows predicted with continuous batching (batch = concurrency): "
+                  f"{summary['online_rows']}; input_len estimated from the quoted prompt: "
+                  f"{summary['input_len_estimated_rows']}.")
     waves = summary["run_in_waves"]
     if waves["rows"]:
         con.print(f"Rows whose static batch exceeds {waves['memory_fraction']:g} of GPU memory, predicted as "
                   f"sequential waves (as vLLM/TensorRT-LLM schedule them): {waves['rows']}.")
-    used = {k: v for k, v in summary["gpu_map"].items()}
-    con.print("GPU names assumed: " + ", ".join(f"{k} -> {v}" for k, v in used.items())
+    con.print("GPU names read: " + ", ".join(f"{k} -> {v}" for k, v in summary["gpu_names"].items())
               + " (override with --gpu-map NAME=GPU).")
     return buf.getvalue()
 

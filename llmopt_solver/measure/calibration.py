@@ -15,18 +15,16 @@ Robust and honest by construction:
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.errors import InputError
-from llmopt_solver.measure.validation import (
-    OP_PREFIX, TIME_METRICS, Predicted, Prepared, evaluate, pct_errors, stats,
+from llmopt_solver.measure.validation import (  # re-exports of rows/replay/metrics
+    OP_PREFIX, TIME_METRICS, Predicted, Prepared, evaluate,
 )
 
 # Parameter -> (lower, upper) bound. Fractions of peak cannot exceed 1; overheads are per layer
@@ -153,23 +151,38 @@ class CalibrationResult:
 
 
 def _usable(prep: Prepared) -> np.ndarray:
+    """Rows a fit may use: mapped, measured, and not predicted out-of-memory."""
     meas = np.array([c.measured for c in prep.cases])
-    return prep.mapped & np.isfinite(meas) & (meas > 0)
+    oom = np.array([c.predicted_oom for c in prep.cases], dtype=bool)
+    return prep.mapped & np.isfinite(meas) & (meas > 0) & ~oom
+
+
+def _keys(prep: Prepared, by: str) -> np.ndarray:
+    """Returns the fit key of every case: its GPU (``by='gpu'``) or 'gpu|engine' (``by='engine'``)."""
+    if by not in ("gpu", "engine"):
+        raise InputError(f"calibrate: by={by!r}; allowed: gpu, engine.")
+    return prep.gpu_of if by == "gpu" else prep.group_of
 
 
 def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: tuple[str, ...] = DEFAULT_PARAMS,
-             min_configs: int = MIN_CONFIGS) -> tuple[dict[str, GpuFit], dict[str, str]]:
-    """Returns the per-GPU fits on rows ``train`` (a mask), and the GPUs left out with the reason."""
+             min_configs: int = MIN_CONFIGS, by: str = "gpu", grid_sweeps: int = 2, max_iter: int = 60
+             ) -> tuple[dict[str, GpuFit], dict[str, str]]:
+    """Returns the fits on rows ``train`` (a mask) per GPU, or per (GPU, engine) with ``by='engine'``
+    (keys 'gpu|engine'; rows of no known engine are not fitted there), and the keys left out with why."""
     meas = np.array([c.measured for c in prep.cases])
     use = train & _usable(prep)
+    keys = _keys(prep, by)
     fits, skipped = {}, {}
-    for gpu in sorted({str(g) for g in prep.gpu_of[use]}):
-        sel = use & (prep.gpu_of == gpu)
+    for key in sorted({str(g) for g in keys[use]}):
+        gpu, _, engine = key.partition("|")
+        if by == "engine" and not engine:
+            continue
+        sel = use & (keys == key)
         configs = {prep.cases[i].config_key for i in np.nonzero(sel)[0]}
         if len(configs) < min_configs:
-            skipped[gpu] = f"only {len(configs)} distinct runs (need {min_configs}); kept spec-only"
+            skipped[key] = f"only {len(configs)} distinct runs (need {min_configs}); kept spec-only"
             continue
-        eff = catalog.efficiency(gpu)
+        eff = catalog.efficiency(gpu, engine or None)
         names = list(param_names)
         if not any(prep.cases[i].row.num_gpus > 1 for i in np.nonzero(sel)[0]):
             names = [k for k in names if k != "allreduce_latency_s"]  # no TP rows: not identifiable
@@ -178,13 +191,13 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
         start = {k: float(getattr(eff, k) if getattr(eff, k) is not None else eff.memory_bw) for k in names}
         sub = prep.restrict(sel)
 
-        def resid(p: dict[str, float], sel: np.ndarray = sel, gpu: str = gpu, sub: Prepared = sub) -> np.ndarray:
-            pred = evaluate(sub, {gpu: p}).value
+        def resid(p: dict[str, float], sel: np.ndarray = sel, key: str = key, sub: Prepared = sub) -> np.ndarray:
+            pred = evaluate(sub, {key: p}).value
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.log(pred[sel] / meas[sel])
 
-        params, loss = minimise_log_params(resid, start, BOUNDS)
-        fits[gpu] = GpuFit(gpu=gpu, params=params, rows=int(sel.sum()), configs=len(configs), loss=loss)
+        params, loss = minimise_log_params(resid, start, BOUNDS, max_iter=max_iter, grid_sweeps=grid_sweeps)
+        fits[key] = GpuFit(gpu=key, params=params, rows=int(sel.sum()), configs=len(configs), loss=loss)
     return fits, skipped
 
 
@@ -207,15 +220,22 @@ def throughput_log_residual(prep: Prepared, pred: np.ndarray) -> np.ndarray:
 
 
 def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tuple[str, ...] = DEFAULT_PARAMS,
-              min_configs: int = MIN_CONFIGS, seed: int = 0) -> CalibrationResult:
-    """Returns the fit on all usable rows plus ``folds``-fold out-of-fold predictions (0: no CV)."""
+              min_configs: int = MIN_CONFIGS, seed: int = 0, by: str = "gpu", grid_sweeps: int = 2,
+              max_iter: int = 60) -> CalibrationResult:
+    """Returns the fit on all usable rows plus ``folds``-fold out-of-fold predictions (0: no CV).
+
+    ``by='engine'`` fits each (GPU, engine) on its own rows (keys 'gpu|engine'); rows of no known
+    engine stay unfitted (NaN out-of-fold) there.
+    """
     usable = _usable(prep)
     if not usable.any():
         raise InputError("calibrate: no row could be mapped to a prediction (see `llmopt validate` for the reasons).")
-    fits, skipped = fit_gpus(prep, catalog, usable, param_names, min_configs)
+    fits, skipped = fit_gpus(prep, catalog, usable, param_names, min_configs, by, grid_sweeps, max_iter)
     if not fits:
         raise InputError(f"calibrate: no GPU has enough measurements: {'; '.join(f'{g}: {r}' for g, r in skipped.items())}.")
-    train_pred = evaluate(prep, {g: f.params for g, f in fits.items()})
+    keys = _keys(prep, by)
+    fitted = np.isin(keys, list(fits))
+    train_pred = evaluate(prep, {g: f.params for g, f in fits.items()}, subset=fitted if by == "engine" else None)
     cv_pred = None
     if folds >= 2:
         fold = fold_of(prep, folds, seed)
@@ -223,10 +243,11 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
         mem = np.full(len(prep.cases), np.nan)
         waves = np.full(len(prep.cases), np.nan)
         for f in range(folds):
-            test = fold == f
+            test = (fold == f) & (fitted if by == "engine" else True)
             if not test.any():
                 continue
-            fold_fits, _ = fit_gpus(prep, catalog, usable & (fold != f) & (fold >= 0), param_names, min_configs)
+            fold_fits, _ = fit_gpus(prep, catalog, usable & (fold != f) & (fold >= 0), param_names, min_configs, by,
+                                    grid_sweeps, max_iter)
             p = evaluate(prep, {g: x.params for g, x in fold_fits.items()}, subset=test)
             value[test], mem[test], waves[test] = p.value[test], p.gpu_memory_needed_gb[test], p.waves[test]
         cv_pred = Predicted(value=value, gpu_memory_needed_gb=mem, waves=waves)
@@ -234,7 +255,7 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
     basis = cv_pred if cv_pred is not None else train_pred
     u = throughput_log_residual(prep, basis.value)
     for gpu in fits:
-        sel = usable & (prep.gpu_of == gpu) & np.isfinite(u)
+        sel = usable & (keys == gpu) & np.isfinite(u)
         if sel.sum() >= 2:
             # Matched to the band the option table shows (10th-90th percentile of a log-normal):
             # bias = median, sigma = (P90 - P10) / (2 z_0.9), robust to a stray row yet honest
@@ -297,66 +318,3 @@ def transfer_prior(prep: Prepared, res: CalibrationResult, keys: tuple[str, ...]
     unc = {"bias": round(float(q50), 4), "sigma": round(sigma, 4), "rows": int(ok.sum())}
     return TransferPrior(params=_gmean(list(res.fits.values()), keys), uncertainty=unc, logo_pred=logo)
 
-
-def error_table(prep: Prepared, pred: Predicted, mask: np.ndarray | None = None,
-                key: Callable[[Any], str] = lambda c: f"{c.gpu}|{c.metric}") -> dict[str, dict[str, Any]]:
-    """Returns stats of the % errors of ``pred`` grouped by ``key(case)``, plus 'overall'."""
-    meas = np.array([c.measured for c in prep.cases])
-    err = pct_errors(pred.value, meas)
-    ok = _usable(prep) & np.isfinite(err)
-    if mask is not None:
-        ok &= mask
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i in np.nonzero(ok)[0]:
-        groups[key(prep.cases[i])].append(int(i))
-    out = {k: stats(err[np.asarray(v)]) for k, v in sorted(groups.items())}
-    out["overall"] = stats(err[ok])
-    return out
-
-
-def measured_ranges(prep: Prepared, gpu: str) -> dict[str, list[int]]:
-    """Returns the [min, max] batch size, input and output length of ``gpu``'s mapped rows."""
-    cases = [c for c in prep.cases if c.skip is None and c.gpu == gpu]
-    out: dict[str, list[int]] = {}
-    for key, get in (("batch_range", lambda c: c.batch), ("input_len_range", lambda c: c.row.input_len),
-                     ("output_len_range", lambda c: c.row.output_len)):
-        vals = [int(v) for v in map(get, cases) if v]
-        if vals:
-            out[key] = [min(vals), max(vals)]
-    return out
-
-
-def profile_document(res: CalibrationResult, source: str, prep: Prepared, as_of: str | None = None,
-                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Returns the calibration profile (a catalog overlay: efficiency + uncertainty per GPU)."""
-    as_of = as_of or _dt.date.today().isoformat()
-    basis = "out-of-fold ({}-fold CV)".format(res.folds) if res.cv_pred is not None else "training fit"
-    eff, unc = {}, {}
-    for gpu, f in sorted(res.fits.items()):
-        rec: dict[str, Any] = {k: float(f"{v:.4g}") for k, v in sorted(f.params.items())}
-        rec["source"] = f"fitted by llmopt calibrate on {f.rows} rows ({f.configs} runs) of {source}"
-        rec["as_of"] = as_of
-        eff[gpu] = rec
-        if gpu in res.uncertainty:
-            u = res.uncertainty[gpu]
-            unc[gpu] = {"bias": u["bias"], "sigma": u["sigma"], "memory_sigma": 0.05, "rows": u["rows"],
-                        "source": f"ln(measured/predicted) throughput, {basis}, {source}"}
-            unc[gpu].update(measured_ranges(prep, gpu))
-    cv = error_table(prep, res.cv_pred, key=lambda c: c.metric) if res.cv_pred is not None else None
-    doc: dict[str, Any] = {
-        "source": f"llmopt calibrate: {source}",
-        "as_of": as_of,
-        "efficiency": {"gpus": eff},
-        "uncertainty": {"gpus": unc},
-        "calibration": {
-            "folds": res.folds,
-            "huber_delta": HUBER_DELTA,
-            "bounds": {k: list(v) for k, v in BOUNDS.items()},
-            "train_error": error_table(prep, res.train_pred, key=lambda c: c.metric),
-            "cv_error": cv,
-            "skipped_gpus": res.skipped_gpus,
-        },
-    }
-    if extra:
-        doc["calibration"].update(extra)
-    return doc

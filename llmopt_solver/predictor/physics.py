@@ -265,3 +265,83 @@ def predict(
         prefill_s=prefill, decode_s=decode, total_s=total, tps=tps, tps_per_seq=tps_per_seq,
         min_decode_s=min_decode,
     )
+
+
+def gemm_roofline_s(tokens: np.ndarray, k: np.ndarray, n: np.ndarray, dtype_bytes: float, peak_tflops: np.ndarray,
+                    eff_compute: np.ndarray, mem_bw_gb_s: np.ndarray, eff_memory_bw: np.ndarray) -> np.ndarray:
+    """Returns the roofline time of one GEMM, s: ``tokens`` x (k x n) weights, operands of ``dtype_bytes``.
+
+    max(FLOPs / effective peak, bytes / effective bandwidth), Williams et al. 2009; the bytes are
+    the weight matrix plus the input and output activations read/written once. Used to score
+    Vidur's per-operator profiles (one layer, one tensor-parallel shard).
+    """
+    flops = 2.0 * tokens * k * n
+    bytes_ = dtype_bytes * (k * n + tokens * k + tokens * n)
+    return np.maximum(flops / (peak_tflops * TERA * eff_compute), bytes_ / (mem_bw_gb_s * GB * eff_memory_bw))
+
+
+def decode_floor_s(model: ModelShape, input_len: int, output_len: int, kv_bytes: float, hw: Hardware,
+                   batch_size: np.ndarray, min_decode_s: np.ndarray) -> np.ndarray:
+    """Returns a physical lower bound on ``output_len`` decode steps, s.
+
+    ``min_decode_s`` (weights read once per step at 100% of peak bandwidth, ``Prediction``) plus the
+    resident KV cache read once per step at peak bandwidth, since attention must read it: context
+    grows from ``input_len`` by one token per step. No run can beat it.
+    """
+    s, n = float(input_len), float(output_len)
+    b = np.asarray(batch_size, dtype=float)
+    tp = hw.gpu_count.astype(float)
+    kv_tok_gpu = model.kv_values_per_token * kv_bytes * np.ceil(model.num_kv_heads / tp) / model.num_kv_heads
+    return min_decode_s + b * kv_tok_gpu * (n * s + n * (n - 1) / 2.0) / (hw.mem_bw_gb_s * GB)
+
+
+@dataclass(frozen=True)
+class ContinuousBatching:
+    """Steady-state timing of online serving at a fixed concurrency (arrays of shape (N,), s)."""
+
+    request_s: np.ndarray  # one request's time in the engine: its prefill, n decode steps, others' prefills
+    decode_step_s: np.ndarray  # one decode step of the running batch at the mean context
+    prefill_s: np.ndarray  # one request's prefill (batch 1)
+    ttft_s: np.ndarray  # own prefill plus, on average, half a decode step of the batch it joins
+    tps: np.ndarray  # generated tokens per second over all concurrent requests
+    gpu_memory_needed_gb: np.ndarray  # weights + KV of ``concurrency`` full-length sequences
+
+
+def continuous_batching(
+    model: ModelShape,
+    input_len: int,
+    output_len: int,
+    weight_bytes: float,
+    kv_bytes: float,
+    act_bytes: float,
+    hw: Hardware,
+    concurrency: np.ndarray,
+    weight_offload: np.ndarray | None = None,
+) -> ContinuousBatching:
+    """Returns the steady-state timing of continuous batching with ``concurrency`` requests in flight.
+
+    The model of iteration-level scheduling (Orca, Yu et al., OSDI 2022; vLLM, Kwon et al., SOSP
+    2023; TGI's router): with c closed-loop clients, c sequences decode together and their
+    progress is spread evenly, so the mean context is input + output / 2 and a step costs what a
+    static batch of c costs at that context (``predict``'s decode, whose step sum over contexts
+    s..s+n is exactly n steps at the mean for the linear pieces). A new request's prefill is not
+    chunked (vLLM v0 / TGI 1.x default): it stalls the running batch, so during one request's
+    lifetime the batch waits for its own prefill and the c - 1 others' (each client sends one
+    request per cycle). request = n x step + c x prefill(1 sequence); tps = c n / request.
+    """
+    c = np.asarray(concurrency, dtype=float)
+    m = len(c)
+    zeros = np.zeros(m)
+    mode = np.full(m, int(OffloadMode.STREAM))
+    dec = predict(model, input_len, output_len, weight_bytes, kv_bytes, act_bytes, hw, c, zeros, mode, True,
+                  weight_offload=weight_offload)
+    one = predict(model, input_len, 1, weight_bytes, kv_bytes, act_bytes, hw, np.ones(m), zeros, mode, True,
+                  weight_offload=weight_offload)
+    n = float(output_len)
+    step = dec.decode_s / n
+    request = n * step + c * one.prefill_s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tps = c * n / request
+    return ContinuousBatching(request_s=request, decode_step_s=step, prefill_s=one.prefill_s,
+                              ttft_s=one.prefill_s + 0.5 * step, tps=tps,
+                              gpu_memory_needed_gb=dec.gpu_memory_needed_gb)

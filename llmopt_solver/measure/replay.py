@@ -1,0 +1,293 @@
+"""Replay of mapped rows through the predictor: the same ``hardware_arrays`` and physics as the
+option table, so validation scores the physics users get (no second model here).
+
+Rows sharing model, lengths, precision, placement and schedule (static / online) are one
+vectorised call (``schedule.static_in_waves`` or ``schedule.online``); Vidur operator rows go
+through ``predictor.physics.gemm_roofline_s``. Engine runtime parameters come from
+``catalog.efficiency(gpu, engine)`` for rows whose framework names a known engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.catalog.precision import Precision
+from llmopt_solver.measure.mapping import Case, Placement, synthetic_instance
+from llmopt_solver.measure.rows import Metric
+from llmopt_solver.measure.schedule import (  # noqa: F401  (constants re-exported)
+    FRAMEWORK_MEMORY_FRACTION, GIB_PER_MARKETED_GB, RunTiming, capacity_gb, online, predict_placed, static_in_waves,
+)
+from llmopt_solver.predictor.physics import Hardware, decode_floor_s, gemm_roofline_s
+from llmopt_solver.table.options import hardware_arrays
+
+_METRICS = {m.value for m in Metric}
+
+EFF_FIELDS = {"compute_prefill": "eff_compute_prefill", "compute_decode": "eff_compute_decode",
+              "memory_bw": "eff_memory_bw", "kv_bw": "eff_kv_bw", "layer_overhead_s": "layer_overhead_s",
+              "allreduce_latency_s": "allreduce_latency_s",
+              "seq_overhead_s": "seq_overhead_s"}
+
+
+@dataclass
+class Prepared:
+    """Mapped cases grouped for vectorised prediction; reusable across parameter changes."""
+
+    cases: list[Case]
+    groups: list[tuple[np.ndarray, Any, Hardware]] = field(default_factory=list)  # (case idx, key, hw)
+    op_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    op_hw: Hardware | None = None
+    gpu_of: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
+    group_of: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # 'gpu|engine'
+    gpu_memory_gb: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    batch: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    metric_of: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # Metric value or ''
+    num_gpus: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    shapes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mapped(self) -> np.ndarray:
+        return np.array([c.skip is None for c in self.cases], dtype=bool)
+
+    def restrict(self, mask: np.ndarray) -> "Prepared":
+        """Returns a copy that evaluates only the cases in ``mask`` (cheaper repeated evaluation)."""
+        groups = []
+        for idx, key, hw in self.groups:
+            keep = mask[idx]
+            if keep.any():
+                groups.append((idx[keep], key, hw.take(np.nonzero(keep)[0])))
+        out = replace(self, groups=groups)
+        if self.op_hw is not None:
+            keep = mask[self.op_idx]
+            out.op_idx = self.op_idx[keep]
+            out.op_hw = self.op_hw.take(np.nonzero(keep)[0]) if keep.any() else None
+        return out
+
+
+def engine_params(catalog: Catalog, gpu: str, engine: str) -> dict[str, float]:
+    """Returns the efficiency fields where ``catalog.efficiency(gpu, engine)`` differs from the GPU's."""
+    if not engine:
+        return {}
+    base, eng = catalog.efficiency(gpu), catalog.efficiency(gpu, engine)
+    out = {}
+    for name in EFF_FIELDS:
+        v = getattr(eng, name)
+        if v is not None and v != getattr(base, name):
+            out[name] = float(v)
+    return out
+
+
+def _hardware(catalog: Catalog, cases: list[Case], idx: np.ndarray, precision: Precision) -> Hardware:
+    insts = [synthetic_instance(catalog, cases[i].gpu, cases[i].row.num_gpus) for i in idx]
+    hw = hardware_arrays(catalog, insts, precision)
+    groups = np.array([f"{cases[i].gpu}|{cases[i].engine}" for i in idx], dtype=object)
+    params = {g: engine_params(catalog, *g.split("|", 1)) for g in set(groups)}
+    return _with_params(hw, np.array([cases[i].gpu for i in idx], dtype=object), groups, params)
+
+
+def _concrete_placement(case: Case, shape: Any, catalog: Catalog) -> Placement:
+    """Turns an Accelerate GPU weight budget into the offloaded weight fraction of this model."""
+    pl = case.placement
+    if pl.gpu_weight_gb is None:
+        return pl
+    weights_gb = shape.total_params * case.weight.bytes_per_value / case.row.num_gpus / 1e9
+    budget = pl.gpu_weight_gb
+    if budget < 0:  # device_map='auto': fill the GPU (90%: activations and KV need the rest) first
+        budget = FRAMEWORK_MEMORY_FRACTION * catalog.gpu(case.gpu).memory_gb * GIB_PER_MARKETED_GB
+    frac = float(np.clip(1.0 - budget / weights_gb, 0.0, 1.0))
+    return Placement(weight_offload=round(frac, 4), kv_offload=pl.kv_offload, cpu_attention=pl.cpu_attention,
+                     overlap=pl.overlap)
+
+
+def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
+    """Returns the cases grouped by (model, lengths, precisions, placement, schedule) with Hardware."""
+    prep = Prepared(cases=cases)
+    prep.gpu_of = np.array([c.gpu for c in cases], dtype=object)
+    prep.group_of = np.array([f"{c.gpu}|{c.engine}" for c in cases], dtype=object)
+    prep.batch = np.array([c.batch for c in cases], dtype=float)
+    prep.num_gpus = np.array([c.row.num_gpus for c in cases], dtype=float)
+    prep.metric_of = np.array([c.metric if c.metric in _METRICS else "" for c in cases], dtype=object)
+    prep.shapes = {c.card.name: c.card.shape() for c in cases if c.card is not None and c.skip is None}
+    prep.gpu_memory_gb = np.array([catalog.gpu(c.gpu).memory_gb if c.gpu and c.skip is None else math.nan
+                                   for c in cases])
+    by_key: dict[Any, list[int]] = defaultdict(list)
+    ops = []
+    for c in cases:
+        if c.skip is not None:
+            continue
+        if c.op:
+            ops.append(c.index)
+        else:
+            assert c.card is not None and c.row.output_len is not None
+            c.placement = _concrete_placement(c, prep.shapes[c.card.name], catalog)
+            key = (c.card.name, c.input_len, c.row.output_len, c.weight, c.kv, c.placement)
+            by_key[key + (True,) if c.online else key].append(c.index)
+    for key, idx_list in sorted(by_key.items(), key=lambda kv: str(kv[0])):
+        idx = np.asarray(idx_list)
+        hw = _hardware(catalog, cases, idx, key[3])
+        keep = _physically_possible(prep, idx, key, hw)
+        if keep.any():
+            prep.groups.append((idx[keep], key, hw.take(np.nonzero(keep)[0])))
+    if ops:
+        prep.op_idx = np.asarray(ops)
+        prep.op_hw = _hardware(catalog, cases, prep.op_idx, Precision.FP16)
+    return prep
+
+
+def metric_values(metric: np.ndarray, t: RunTiming, b: np.ndarray, s: int, n: int, g: np.ndarray) -> np.ndarray:
+    """Returns the predicted figure of each row's metric from the run's timing (s or tok/s; Metric)."""
+    out = np.full(len(metric), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gen = b * n / t.e2e_s
+        for m, value in ((Metric.E2E, t.e2e_s), (Metric.TTFT, t.ttft_s), (Metric.TPOT, t.e2e_s / n),
+                         (Metric.DECODE_TPS, n / t.decode_s), (Metric.GEN_TPS, gen), (Metric.OUT_TPS, gen),
+                         (Metric.GEN_TPS_PER_GPU, gen / g), (Metric.OUT_TPS_PER_GPU, gen / g),
+                         (Metric.TOTAL_TPS, b * (s + n) / t.e2e_s)):
+            sel = metric == m.value
+            out[sel] = value[sel]
+    return out
+
+
+def _implied_time_s(metric: str, measured: float, b: float, s: int, n: int, g: float) -> float:
+    """Returns the time of n decode steps (or more) a measured figure implies, s (inf: implies none)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        times: dict[str, float] = {
+            Metric.E2E: measured, Metric.TPOT: measured * n, Metric.DECODE_TPS: n / measured,
+            Metric.GEN_TPS: b * n / measured, Metric.OUT_TPS: b * n / measured,
+            Metric.GEN_TPS_PER_GPU: b * n / (measured * g), Metric.OUT_TPS_PER_GPU: b * n / (measured * g),
+            Metric.TOTAL_TPS: b * (s + n) / measured}
+        return times.get(metric, math.inf)
+
+
+def _run(prep: Prepared, key: Any, hw: Hardware, b: np.ndarray) -> RunTiming:
+    name, s, n, wp, kvp, pl = key[:6]
+    sched = online if len(key) > 6 else static_in_waves
+    return sched(prep.shapes[name], s, n, wp, kvp, pl, hw, b)
+
+
+def _physically_possible(prep: Prepared, idx: np.ndarray, key: Any, hw: Hardware) -> np.ndarray:
+    """Returns False for rows whose measured time beats the physical floor, and marks them skipped;
+    marks rows the predictor says cannot fit as ``predicted_oom`` (reported and scored apart).
+
+    The floor (``decode_floor_s``): n decode steps, each reading the (per-GPU) weights and the
+    resident KV once at 100% of peak bandwidth. A measurement below it cannot be the stated run
+    (e.g. generation stopped early at an end-of-sequence token or a length cap), so it is neither
+    scored nor fitted.
+    """
+    _, s, n, wp, kvp, pl = key[:6]
+    b = prep.batch[idx]
+    p = predict_placed(prep.shapes[key[0]], s, n, wp, kvp, pl, hw, b)
+    meas = np.array([prep.cases[i].measured for i in idx])
+    t = np.array([_implied_time_s(str(m), x, float(bb), s, n, float(g))
+                  for m, x, bb, g in zip(prep.metric_of[idx], meas, b, prep.num_gpus[idx])])
+    floor = decode_floor_s(prep.shapes[key[0]], s, n, kvp.bytes_per_value, hw, b, p.min_decode_s)
+    bad = np.isfinite(meas) & (t < floor)
+    for j in np.nonzero(bad)[0]:
+        prep.cases[idx[j]].skipped("value", (
+            f"physically impossible: implies {t[j]:.3g} s for {n} decode steps, below the "
+            f"floor of {floor[j]:.3g} s (weights and KV read once per step at peak "
+            "bandwidth); likely not the stated run (early stop?)"))
+    fits = _run(prep, key, hw, b).fits
+    for j in np.nonzero(~fits & ~bad)[0]:
+        prep.cases[idx[j]].predicted_oom = True
+    return ~bad
+
+
+def _with_params(hw: Hardware, gpus: np.ndarray, groups: np.ndarray | None,
+                 params: dict[str, dict[str, float]] | None) -> Hardware:
+    """Returns ``hw`` with efficiency ``params`` applied: keys 'gpu' (every row of that GPU), then
+    'gpu|engine' (rows of that GPU on that engine), so the more specific key wins."""
+    if not params:
+        return hw
+    changes: dict[str, np.ndarray] = {}
+    for key in sorted(params, key=lambda k: ("|" in k, k)):
+        if groups is None and "|" in key:
+            continue
+        sel = np.asarray((groups == key) if "|" in key else (gpus == key), dtype=bool)
+        if not sel.any():
+            continue
+        for name, value in params[key].items():
+            attr = EFF_FIELDS[name]
+            arr = changes.get(attr)
+            if arr is None:
+                base = getattr(hw, attr)
+                if base is None:  # optional arrays: kv_bw defaults to memory_bw, seq overhead to 0
+                    base = hw.eff_memory_bw if attr == "eff_kv_bw" else np.zeros(len(gpus))
+                arr = changes[attr] = np.array(base, dtype=float, copy=True)
+            arr[sel] = value
+    return replace(hw, **changes) if changes else hw
+
+
+@dataclass
+class Predicted:
+    """Per-case predictions (NaN where skipped) and predicted GPU memory need."""
+
+    value: np.ndarray
+    gpu_memory_needed_gb: np.ndarray  # of the whole batch at once
+    waves: np.ndarray  # sub-batches the frameworks run when the whole batch does not fit
+
+
+def evaluate(prep: Prepared, params: dict[str, dict[str, float]] | None = None,
+             subset: np.ndarray | None = None) -> Predicted:
+    """Returns the predicted metric of every mapped case, with efficiency ``params`` applied.
+
+    Args:
+        params: {'gpu' or 'gpu|engine': {efficiency field: value}} replacing the catalog's values.
+        subset: optional boolean mask of cases to evaluate (others stay NaN); speeds up fitting.
+    """
+    n = len(prep.cases)
+    value = np.full(n, np.nan)
+    mem = np.full(n, np.nan)
+    wave_count = np.full(n, np.nan)
+    for idx, key, hw in prep.groups:
+        if subset is not None:
+            keep = subset[idx]
+            if not keep.any():
+                continue
+            if not keep.all():
+                idx, hw = idx[keep], hw.take(np.nonzero(keep)[0])
+        s, out_len = key[1], key[2]
+        hw = _with_params(hw, prep.gpu_of[idx], prep.group_of[idx], params)
+        b = prep.batch[idx]
+        p = _run(prep, key, hw, b)
+        mem[idx] = p.gpu_memory_needed_gb
+        wave_count[idx] = p.waves
+        value[idx] = metric_values(prep.metric_of[idx], p, b, s, out_len, prep.num_gpus[idx])
+    if prep.op_hw is not None:
+        idx, hw = prep.op_idx, prep.op_hw
+        if subset is not None:
+            keep = subset[idx]
+            idx, hw = idx[keep], hw.take(np.nonzero(keep)[0])
+        if len(idx):
+            hw = _with_params(hw, prep.gpu_of[idx], prep.group_of[idx], params)
+            value[idx] = gemm_time_ms([prep.cases[i] for i in idx], hw)
+    return Predicted(value=value, gpu_memory_needed_gb=mem, waves=wave_count)
+
+
+def gemm_shape(case: Case) -> tuple[int, int]:
+    """Returns (K, N) of the per-shard weight matrix of a Vidur GEMM operator."""
+    assert case.card is not None
+    sh, tp = case.card.shape(), case.row.num_gpus
+    q_shard = sh.q_dim // tp
+    kv_shard = math.ceil(sh.num_kv_heads / tp) * sh.head_dim
+    inter = sh.intermediate_size // tp
+    return {
+        "attn_pre_proj": (sh.hidden_size, q_shard + 2 * kv_shard),
+        "attn_post_proj": (q_shard, sh.hidden_size),
+        "mlp_up_proj": (sh.hidden_size, inter * (2 if sh.gated_ffn else 1)),
+        "mlp_down_proj": (inter, sh.hidden_size),
+    }[case.op]
+
+
+def gemm_time_ms(cases: list[Case], hw: Hardware) -> np.ndarray:
+    """Returns the roofline time of one fp16 GEMM per case, ms: T tokens x (K x N) weights."""
+    T = np.array([c.input_len for c in cases], dtype=float)
+    KN = np.array([gemm_shape(c) for c in cases], dtype=float)
+    K, N = KN[:, 0], KN[:, 1]
+    return 1e3 * gemm_roofline_s(T, K, N, 2.0, hw.peak_tflops, hw.eff_compute_prefill, hw.mem_bw_gb_s,
+                                 hw.eff_memory_bw)
