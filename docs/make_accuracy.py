@@ -14,30 +14,47 @@ so a rerun is reproducible. Every figure in accuracy.md is generated here; nothi
 from __future__ import annotations
 
 import argparse
-import json
 import datetime as dt
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from llmopt_solver.catalog.loader import Catalog, load_catalog, merge_user_file  # noqa: E402
+from llmopt_solver.catalog.precision import Precision  # noqa: E402
+from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, Uncertainty  # noqa: E402
+from llmopt_solver.fileio import dumps, write_atomic  # noqa: E402
 from llmopt_solver.measure.calibration import (  # noqa: E402
-    BOUNDS, DEFAULT_PARAMS, HUBER_DELTA, MIN_CONFIGS, RUNTIME_PARAMS, Z90, calibrate, throughput_log_residual,
+    BOUNDS,
+    DEFAULT_PARAMS,
+    HUBER_DELTA,
+    MIN_CONFIGS,
+    RUNTIME_PARAMS,
+    Z90,
+    calibrate,
+    throughput_log_residual,
     transfer_prior,
 )
 from llmopt_solver.measure.profile import engine_sections, error_table, profile_document  # noqa: E402
-from llmopt_solver.catalog.loader import Catalog, load_catalog, merge_user_file  # noqa: E402
-from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, Uncertainty  # noqa: E402
-from llmopt_solver.fileio import dumps, write_atomic  # noqa: E402
 from llmopt_solver.measure.validation import (  # noqa: E402
-    DEFAULT_GPU_MAP, TIME_METRICS, MeasurementRow, Prepared, build_report, evaluate, map_rows,
-    parse_row_precision, prepare, read_measurements, stats,
+    DEFAULT_GPU_MAP,
+    TIME_METRICS,
+    MeasurementRow,
+    Prepared,
+    build_report,
+    evaluate,
+    map_rows,
+    parse_row_precision,
+    prepare,
+    read_measurements,
+    stats,
 )
-from llmopt_solver.catalog.precision import Precision  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "validation"
 ARGONNE = DATA / "llm_inference_bench_argonne_nvidia.csv"
@@ -250,7 +267,7 @@ def main() -> int:
         good = (st["median_abs_pct_err"] or 99) <= 10 and (st["p90_abs_pct_err"] or 99) <= 25
         L.append(f"| {g.replace('|', ' / ')}: OOF median ≤ 10%, P90 ≤ 25% | {fmt(st['median_abs_pct_err'])}, "
                  f"P90 {fmt(st['p90_abs_pct_err'])} ({st['rows']} rows) | {ok(good)} |")
-    for name, (p, rep) in dev.items():
+    for name, (_path, rep) in dev.items():
         sm = rep.summary
         L.append(f"| {name}: rows mapped ≥ 90% | {100.0 * sm['mapped'] / sm['rows']:.1f}% ({sm['mapped']} of {sm['rows']}) "
                  f"| {ok(sm['mapped'] >= 0.9 * sm['rows'])} |")
@@ -304,7 +321,7 @@ def main() -> int:
         if sel.any():
             L.append(f"| {g.replace('|', ' | ')} | {int(sel.sum())} | {100.0 * covers[sel].mean():.1f}% |")
     L += ["", "## Coverage of the dev files (built-in calibration)", ""]
-    for name, (p, rep) in dev.items():
+    for name, (_path, rep) in dev.items():
         sm = rep.summary
         L += [f"### {name}: {sm['mapped']} of {sm['rows']} rows predicted; overall median {fmt(sm['overall']['median_abs_pct_err'])}, "
               f"P90 {fmt(sm['overall']['p90_abs_pct_err'])}", ""]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 import os
+import sys
 import tempfile
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 

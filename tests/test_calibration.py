@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmopt_solver.measure.calibration import calibrate, fold_of, minimise_log_params
 from llmopt_solver.catalog.loader import load_catalog
 from llmopt_solver.cli import cli
+from llmopt_solver.measure.calibration import calibrate, fold_of, minimise_log_params
 from llmopt_solver.measure.validation import COLUMNS, evaluate, map_rows, parse_measurements, prepare
 
 # The "true" H100 parameters the synthetic measurements are generated with (all differ from the
@@ -173,6 +173,7 @@ def test_per_engine_fit_recovers_each_engine_and_loads_into_the_catalog(spec_cat
     """Two engines on one GPU with different true runtimes: by='engine' recovers each, and the
     written sections are what catalog.efficiency(gpu, engine) returns (engine default for other GPUs)."""
     import io
+
     from llmopt_solver.catalog.loader import merge_user_file
     from llmopt_solver.measure.profile import engine_sections
 

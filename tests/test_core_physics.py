@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from llmopt_solver.errors import ReasonKind
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmopt_solver.catalog.precision import Precision, parse_precision
+from llmopt_solver.errors import ReasonKind
 from llmopt_solver.predictor.physics import sum_max_lines
 from llmopt_solver.table.options import JobSpec, build_table, hardware_arrays
 

@@ -4,7 +4,6 @@ traceback, no file changed, seconds each (in-process via CliRunner)."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 

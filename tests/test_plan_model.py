@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from llmopt_solver.errors import InfeasibleError, InputError
-from llmopt_solver.plan.run import check_plan, plan_from_file, run_plan
-from llmopt_solver.plan.input import parse_plan
-from llmopt_solver.milp.plan_model import PlanData, OptionData, build_plan_milp, greedy_start
+from llmopt_solver.milp.plan_model import OptionData, PlanData, build_plan_milp, greedy_start
 from llmopt_solver.milp.solver import Status
+from llmopt_solver.plan.input import parse_plan
+from llmopt_solver.plan.run import check_plan, plan_from_file, run_plan
 from llmopt_solver.table.engines import resolve_engines
 from llmopt_solver.table.options import JobSpec, build_table
 

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from llmopt_solver.errors import InfeasibleError
-from llmopt_solver.plan.run import check_plan, run_plan
 from llmopt_solver.plan.input import parse_plan
 from llmopt_solver.plan.options import TableCache
+from llmopt_solver.plan.run import check_plan, run_plan
 
 TYPES = ["g4dn.xlarge", "g6.xlarge", "g5.xlarge"]
 PROPS = settings(max_examples=100, deadline=None, derandomize=True,

@@ -3,7 +3,6 @@ real headless browser (Debian's chromium) loading the report without console err
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path

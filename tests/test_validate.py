@@ -11,15 +11,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from llmopt_solver.catalog.precision import Precision as P
 from llmopt_solver.cli import cli
 from llmopt_solver.errors import InputError
-from llmopt_solver.catalog.precision import Precision as P
-from llmopt_solver.measure.validation import (
-    COLUMNS, Placement, flexgen_placement, map_rows, parse_gpu_map, parse_measurements, parse_row_precision, prepare, evaluate,
-    read_measurements, validate_rows,
-)
 from llmopt_solver.measure.placement import offload_placement
 from llmopt_solver.measure.rows import MeasurementRow
+from llmopt_solver.measure.validation import (
+    COLUMNS,
+    Placement,
+    evaluate,
+    flexgen_placement,
+    map_rows,
+    parse_gpu_map,
+    parse_measurements,
+    parse_row_precision,
+    prepare,
+    read_measurements,
+    validate_rows,
+)
 
 DATA = Path(__file__).parent / "data"
 ARGONNE = DATA / "argonne_slice.csv"
@@ -285,7 +294,7 @@ def test_online_rows_use_continuous_batching(catalog):
 def test_continuous_batching_law(catalog):
     """c = 1 is one request alone (prefill + n steps); more concurrency: more tok/s, slower requests."""
     from llmopt_solver.measure.mapping import synthetic_instance
-    from llmopt_solver.predictor.physics import continuous_batching, predict, OffloadMode
+    from llmopt_solver.predictor.physics import OffloadMode, continuous_batching, predict
     from llmopt_solver.table.options import hardware_arrays
     shape = catalog.model("meta-llama/Llama-2-7b-hf").shape()
     c = np.array([1.0, 4.0, 16.0, 64.0])

@@ -10,19 +10,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from llmopt_solver.errors import CatalogError, first_validation_error, InputError, ModelConfigError, did_you_mean
-from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
 from llmopt_solver.catalog.engines import EngineProfile
 from llmopt_solver.catalog.gpu_names import resolve as resolve_gpu_name
 from llmopt_solver.catalog.model_shape import ModelShape, shape_from_config
+from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
+from llmopt_solver.errors import CatalogError, InputError, ModelConfigError, did_you_mean, first_validation_error
 
 
 @dataclass(frozen=True)

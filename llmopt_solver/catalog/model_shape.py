@@ -12,8 +12,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmopt_solver.errors import ModelConfigError
 from llmopt_solver.catalog.config_fields import FAMILIES, GENERIC, tie_default, unknown_fields
+from llmopt_solver.errors import ModelConfigError
 
 
 @dataclass(frozen=True)

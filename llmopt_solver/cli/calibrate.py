@@ -10,13 +10,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from llmopt_solver.measure.calibration import BOUNDS, DEFAULT_PARAMS, MIN_CONFIGS, calibrate as run_calibration
-from llmopt_solver.measure.profile import engine_sections, error_table, profile_document
-from llmopt_solver.errors import InputError
-from llmopt_solver.fileio import check_output, dumps, write_output
-from llmopt_solver.measure.validation import map_rows, parse_gpu_map, prepare, read_measurements
 from llmopt_solver.cli.common import csv_list, open_catalog
 from llmopt_solver.cli.validate import _fmt
+from llmopt_solver.errors import InputError
+from llmopt_solver.fileio import check_output, dumps, write_output
+from llmopt_solver.measure.calibration import BOUNDS, DEFAULT_PARAMS, MIN_CONFIGS
+from llmopt_solver.measure.calibration import calibrate as run_calibration
+from llmopt_solver.measure.profile import engine_sections, error_table, profile_document
+from llmopt_solver.measure.validation import map_rows, parse_gpu_map, prepare, read_measurements
 
 
 def calibrate_text(doc: dict[str, Any], out: str, prep_rows: int, used_rows: int) -> str:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from llmopt_solver.catalog.loader import Catalog, load_catalog
-from llmopt_solver.errors import InputError
 from llmopt_solver.catalog.precision import ALLOWED as PRECISIONS
 from llmopt_solver.catalog.precision import Precision, parse_precision
+from llmopt_solver.errors import InputError
 from llmopt_solver.selection import AUTO_BATCH_SIZES
 from llmopt_solver.table.engines import resolve_engines
 from llmopt_solver.table.options import JobSpec
-
 
 
 class FiniteFloatRange(click.FloatRange):

@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from llmopt_solver.cli.common import FiniteFloatRange
-
 from llmopt_solver.errors import InfeasibleError, InputError
 from llmopt_solver.fileio import check_output, dumps, write_output
 
@@ -36,7 +35,7 @@ class DelayedStatus:
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
 
-    def __enter__(self) -> "DelayedStatus":
+    def __enter__(self) -> DelayedStatus:
         if self.enabled:
             self._timer = threading.Timer(PROGRESS_AFTER_S, self._start)
             self._timer.daemon = True

@@ -8,15 +8,15 @@ import click
 import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.catalog.records import InstanceSpec
+from llmopt_solver.cli.common import FiniteFloatRange, make_job, open_catalog, warn_extrapolation, workload_options
 from llmopt_solver.errors import InfeasibleError, InputError, ReasonKind
 from llmopt_solver.fileio import dumps
 from llmopt_solver.launch.emit import EMIT_CHOICES, engines_for_emit, launch
-from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.optimize import memory_totals
 from llmopt_solver.present.solve import model_doc, predict_text, workload_doc
 from llmopt_solver.table.engines import default_kv, fixed_choice_problem
 from llmopt_solver.table.options import JobSpec, OptionTable, build_table
-from llmopt_solver.cli.common import FiniteFloatRange, make_job, open_catalog, warn_extrapolation, workload_options
 
 
 def runnable_engines(catalog: Catalog, job: JobSpec, inst: InstanceSpec, spec: str) -> tuple[str, ...]:

@@ -7,20 +7,27 @@ import time
 
 import click
 
-from llmopt_solver.errors import InfeasibleError
+from llmopt_solver.cli.common import (
+    MIN_OFFLOAD_STEP,
+    FiniteFloatRange,
+    check_grid,
+    csv_list,
+    make_job,
+    open_catalog,
+    warn_extrapolation,
+    workload_options,
+)
+from llmopt_solver.errors import InfeasibleError, InputError
 from llmopt_solver.fileio import dumps, write_output
-from llmopt_solver.launch.emit import EMIT_CHOICES, engines_for_emit, launch
-from llmopt_solver.table.engines import grid_rows
 from llmopt_solver.frontier import frontier, parse_sweep, slo_values
 from llmopt_solver.frontier import sweep_slo as sweep_slo_rows
+from llmopt_solver.launch.emit import EMIT_CHOICES, engines_for_emit, launch
 from llmopt_solver.optimize import optimize
 from llmopt_solver.present.frontier import frontier_text, sweep_json, sweep_text
 from llmopt_solver.present.plotting import check_out_files, save
-from llmopt_solver.selection import offload_levels, select_instances
 from llmopt_solver.present.solve import solve_json, solve_text
-from llmopt_solver.cli.common import (MIN_OFFLOAD_STEP, FiniteFloatRange, check_grid, csv_list, make_job,
-                                      open_catalog, warn_extrapolation, workload_options)
-from llmopt_solver.errors import InputError
+from llmopt_solver.selection import offload_levels, select_instances
+from llmopt_solver.table.engines import grid_rows
 
 
 @click.command()

@@ -6,14 +6,13 @@ import io
 from typing import Any
 
 import click
-
-from llmopt_solver.errors import InfeasibleError
 from rich.console import Console
 from rich.table import Table
 
+from llmopt_solver.cli.common import csv_list, open_catalog
+from llmopt_solver.errors import InfeasibleError
 from llmopt_solver.fileio import dumps
 from llmopt_solver.measure.validation import parse_gpu_map, read_measurements, validate_rows
-from llmopt_solver.cli.common import csv_list, open_catalog
 
 
 def _fmt(x: float | None, suffix: str = "%") -> str:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
 RECIPE_ENGINES = ("vllm", "sglang", "tensorrt-llm", "flexgen")
 
 
-@lru_cache(maxsize=None)
+@cache
 def flag_doc(engine: str) -> dict[str, Any]:
     """Returns the flag list record of ``engine``: command, install, flags, source, as_of."""
     f = resources.files("llmopt_solver").joinpath("data").joinpath("engine_flags").joinpath(f"{engine}.json")

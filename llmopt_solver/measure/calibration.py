@@ -16,15 +16,19 @@ Robust and honest by construction:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.errors import InputError
 from llmopt_solver.measure.validation import (  # re-exports of rows/replay/metrics
-    OP_PREFIX, TIME_METRICS, Predicted, Prepared, evaluate,
+    OP_PREFIX,
+    TIME_METRICS,
+    Predicted,
+    Prepared,
+    evaluate,
 )
 
 # Parameter -> (lower, upper) bound. Fractions of peak cannot exceed 1; overheads are per layer

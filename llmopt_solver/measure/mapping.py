@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from llmopt_solver.catalog.gpu_names import builtin_aliases
 from llmopt_solver.catalog.loader import Catalog, ModelCard

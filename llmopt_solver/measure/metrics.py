@@ -16,6 +16,7 @@ import numpy as np
 
 from llmopt_solver.measure.replay import FRAMEWORK_MEMORY_FRACTION, Predicted, Prepared
 
+
 def pct_errors(pred: np.ndarray, measured: np.ndarray) -> np.ndarray:
     """Returns 100 * (pred - measured) / measured, elementwise."""
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from llmopt_solver.measure.calibration import (
-    BOUNDS, HUBER_DELTA, RUNTIME_PARAMS, CalibrationResult, GpuFit, _gmean, _usable,
+    BOUNDS,
+    HUBER_DELTA,
+    RUNTIME_PARAMS,
+    CalibrationResult,
+    GpuFit,
+    _gmean,
+    _usable,
 )
 from llmopt_solver.measure.validation import Predicted, Prepared, pct_errors, stats
 
@@ -48,7 +55,7 @@ def profile_document(res: CalibrationResult, source: str, prep: Prepared, as_of:
                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Returns the calibration profile (a catalog overlay: efficiency + uncertainty per GPU)."""
     as_of = as_of or _dt.date.today().isoformat()
-    basis = "out-of-fold ({}-fold CV)".format(res.folds) if res.cv_pred is not None else "training fit"
+    basis = f"out-of-fold ({res.folds}-fold CV)" if res.cv_pred is not None else "training fit"
     eff, unc = {}, {}
     for gpu, f in sorted(res.fits.items()):
         rec: dict[str, Any] = {k: float(f"{v:.4g}") for k, v in sorted(f.params.items())}
@@ -90,7 +97,7 @@ def engine_sections(res: CalibrationResult, source: str, as_of: str | None = Non
     band is the widest of its GPUs' (a GPU without data is never reported more certain).
     """
     as_of = as_of or _dt.date.today().isoformat()
-    basis = "out-of-fold ({}-fold CV)".format(res.folds) if res.cv_pred is not None else "training fit"
+    basis = f"out-of-fold ({res.folds}-fold CV)" if res.cv_pred is not None else "training fit"
     eff: dict[str, Any] = {}
     unc: dict[str, Any] = {}
     by_engine: dict[str, list[GpuFit]] = defaultdict(list)

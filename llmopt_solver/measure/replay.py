@@ -21,7 +21,13 @@ from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.measure.mapping import Case, Placement, synthetic_instance
 from llmopt_solver.measure.rows import Metric
 from llmopt_solver.measure.schedule import (  # noqa: F401  (constants re-exported)
-    FRAMEWORK_MEMORY_FRACTION, GIB_PER_MARKETED_GB, RunTiming, capacity_gb, online, predict_placed, static_in_waves,
+    FRAMEWORK_MEMORY_FRACTION,
+    GIB_PER_MARKETED_GB,
+    RunTiming,
+    capacity_gb,
+    online,
+    predict_placed,
+    static_in_waves,
 )
 from llmopt_solver.predictor.physics import Hardware, decode_floor_s, gemm_roofline_s
 from llmopt_solver.table.options import hardware_arrays
@@ -54,7 +60,7 @@ class Prepared:
     def mapped(self) -> np.ndarray:
         return np.array([c.skip is None for c in self.cases], dtype=bool)
 
-    def restrict(self, mask: np.ndarray) -> "Prepared":
+    def restrict(self, mask: np.ndarray) -> Prepared:
         """Returns a copy that evaluates only the cases in ``mask`` (cheaper repeated evaluation)."""
         groups = []
         for idx, key, hw in self.groups:

@@ -18,16 +18,37 @@ from __future__ import annotations
 
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.measure.mapping import (  # noqa: F401  (re-exported: the public names of this module)
-    DEFAULT_GPU_MAP, GEMM_OPS, Case, Placement, flexgen_placement, map_rows, parse_gpu_map, parse_row_precision,
+    DEFAULT_GPU_MAP,
+    GEMM_OPS,
+    Case,
+    Placement,
+    flexgen_placement,
+    map_rows,
+    parse_gpu_map,
+    parse_row_precision,
     synthetic_instance,
 )
 from llmopt_solver.measure.metrics import Report, build_report, pct_errors, stats  # noqa: F401
 from llmopt_solver.measure.replay import (  # noqa: F401
-    EFF_FIELDS, FRAMEWORK_MEMORY_FRACTION, GIB_PER_MARKETED_GB, Predicted, Prepared, evaluate, gemm_shape,
-    gemm_time_ms, prepare,
+    EFF_FIELDS,
+    FRAMEWORK_MEMORY_FRACTION,
+    GIB_PER_MARKETED_GB,
+    Predicted,
+    Prepared,
+    evaluate,
+    gemm_shape,
+    gemm_time_ms,
+    prepare,
 )
 from llmopt_solver.measure.rows import (  # noqa: F401
-    BATCH_METRICS, COLUMNS, OP_PREFIX, TIME_METRICS, MeasurementRow, Metric, parse_measurements, read_measurements,
+    BATCH_METRICS,
+    COLUMNS,
+    OP_PREFIX,
+    TIME_METRICS,
+    MeasurementRow,
+    Metric,
+    parse_measurements,
+    read_measurements,
 )
 
 

@@ -165,7 +165,7 @@ def build_plan_milp(data: PlanData, mode: Mode = "cost", last_slot: int | None =
 
     for o, od in enumerate(data.options):
         limit = option_limit(od, data.quotas)
-        slots = [(t, l) for t, l in od.slots if last_slot is None or t < last_slot]
+        slots = [(t, length) for t, length in od.slots if last_slot is None or t < last_slot]
         if limit == 0 or od.cap_batches <= 0 or (od.timed and not slots):
             continue
         u = min(od.max_batches, od.cap_batches)
@@ -301,7 +301,7 @@ def _place_timed(od: OptionData, quotas: dict[QuotaKey, int], used: dict[tuple[Q
     """Returns (instances k, first slot position, slots) for one run of ``od`` covering the job."""
     need = od.max_batches
     per_start = od.startup_h / od.batch_h + 1.0
-    lengths = [l for _, l in od.slots]
+    lengths = [length for _, length in od.slots]
     for_k: list[tuple[int, int, int]] = []
     for first in range(len(lengths)):
         total = sum(lengths[first:]) / od.batch_h - per_start

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-import re
-import threading
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Literal
 
 import pulp
 
@@ -106,7 +107,7 @@ class _LogWatcher:
         self.incumbent: float | None = None
         self.bound: float | None = None
 
-    def __enter__(self) -> "_LogWatcher":
+    def __enter__(self) -> _LogWatcher:
         self._thread.start()
         return self
 

@@ -6,9 +6,9 @@ import math
 
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.milp.plan_model import OptionData, PlanData, QuotaKey
-from llmopt_solver.selection import resolve_names
 from llmopt_solver.plan.input import PlanFile
 from llmopt_solver.plan.options import FIT_EPS, JobOptions
+from llmopt_solver.selection import resolve_names
 
 TIME_EPS_H = 1e-6  # tolerance on times (hours): 3.6 ms
 

@@ -7,9 +7,9 @@ from collections import defaultdict
 
 import numpy as np
 
+from llmopt_solver.diagnose import diagnose
 from llmopt_solver.milp.plan_model import OptionData, QuotaKey, build_plan_milp, option_limit
 from llmopt_solver.milp.solver import SolverName, Status
-from llmopt_solver.diagnose import diagnose
 from llmopt_solver.plan.data import plan_data, quota_limits
 from llmopt_solver.plan.input import PlanFile
 from llmopt_solver.plan.options import FIT_EPS, JobOptions, batches_in

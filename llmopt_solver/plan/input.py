@@ -11,12 +11,10 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError,
-                      field_validator, model_validator)
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator, model_validator
 
-from llmopt_solver.errors import InputError, field_path
 from llmopt_solver.catalog.precision import parse_precision
-
+from llmopt_solver.errors import InputError, field_path
 
 # Problem-size limits (README "Limits"): checked here, before any option or slot is built.
 MAX_NUM_REQUESTS = 10**9  # per job
@@ -69,7 +67,7 @@ class PlanJob(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _window(self) -> "PlanJob":
+    def _window(self) -> PlanJob:
         if self.deadline_h <= self.release_h:
             raise ValueError(f"deadline_h {self.deadline_h:g} must be after release_h {self.release_h:g}")
         return self
@@ -111,7 +109,7 @@ class PlanFile(_Strict):
         "cost per request, speed and whole-job cost than one with the same quotas (or none)")
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "PlanFile":
+    def _unique_names(self) -> PlanFile:
         seen: set[str] = set()
         for i, job in enumerate(self.jobs):
             if job.name in seen:

@@ -23,19 +23,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog, ModelCard
-from llmopt_solver.errors import InputError
-from llmopt_solver.catalog.records import InstanceSpec
-from llmopt_solver.selection import AUTO_BATCH_SIZES, offload_levels, select_instances
-from llmopt_solver.predictor.memory import GB, weight_bytes
-from llmopt_solver.plan.input import PlanFile, PlanJob
 from llmopt_solver.catalog.precision import parse_precision
+from llmopt_solver.catalog.records import InstanceSpec
+from llmopt_solver.errors import InputError
+from llmopt_solver.plan.input import PlanFile, PlanJob
+from llmopt_solver.predictor.memory import GB, weight_bytes
+from llmopt_solver.selection import AUTO_BATCH_SIZES, offload_levels, select_instances
 from llmopt_solver.table.engines import resolve_engines
 from llmopt_solver.table.options import JobSpec, OptionTable, build_table
 

@@ -28,7 +28,7 @@ def _tracks(jo: JobOptions, od: OptionData, o: int, values: dict[Any, float], sl
     top = max((c for _, c in prof), default=0)
     for level in range(1, top + 1):
         start = None
-        for pos, (t, c) in enumerate(prof + [(None, 0)]):
+        for pos, (_t, c) in enumerate(prof + [(None, 0)]):
             if c >= level and start is None:
                 start = pos
             elif c < level and start is not None:

@@ -10,8 +10,9 @@ bound is the solver's proven bound (or, for the cost objective, the quota-free b
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from llmopt_solver.catalog.loader import Catalog, load_catalog
 from llmopt_solver.errors import InfeasibleError

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from llmopt_solver.errors import SolverError
 from llmopt_solver.milp.plan_model import PlanModel

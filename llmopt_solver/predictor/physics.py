@@ -65,7 +65,7 @@ class Hardware:
     eff_kv_bw: np.ndarray | None = None  # decode attention's KV reads; None: eff_memory_bw
     seq_overhead_s: np.ndarray | None = None  # host time per sequence per decode step; None: 0
 
-    def take(self, idx: np.ndarray) -> "Hardware":
+    def take(self, idx: np.ndarray) -> Hardware:
         """Returns the rows ``idx`` of every array."""
         rows: dict[str, Any] = {k: (None if getattr(self, k) is None else getattr(self, k)[idx])
                                 for k in self.__dataclass_fields__}
@@ -90,7 +90,7 @@ class Prediction:
     tps_per_seq: np.ndarray
     min_decode_s: np.ndarray  # n x (weights read per step at peak bandwidth): a physical floor
 
-    def take(self, idx: np.ndarray) -> "Prediction":
+    def take(self, idx: np.ndarray) -> Prediction:
         """Returns the rows ``idx`` of every array."""
         return Prediction(**{k: getattr(self, k)[idx] for k in self.__dataclass_fields__})
 

@@ -5,8 +5,9 @@ No script, no external resource: the page views offline, and a strict CSP says s
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from html import escape
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from llmopt_solver.present.plotting import INSTALL
 

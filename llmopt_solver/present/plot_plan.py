@@ -59,7 +59,7 @@ def gantt_figure(res: PlanResult, flag: str = "--plot") -> Any:
     horizon = max([res.makespan_h] + [jo.job.deadline_h for jo in res.jobs])
     y, ticks, labels = 0, [], []
     for name, rows in packed.items():
-        for lane_no, lane in enumerate(rows):
+        for _lane_no, lane in enumerate(rows):
             for k in lane:
                 a = res.assignments[k]
                 jo = res.jobs[a.job]

@@ -8,10 +8,10 @@ from statistics import NormalDist
 import numpy as np
 
 from llmopt_solver.plan.run import PlanResult
+from llmopt_solver.predictor.uncertainty import BAND_CONFIDENCE
 from llmopt_solver.present.html import e, figure, kv_list, page, table
 from llmopt_solver.present.plan import plan_json
 from llmopt_solver.present.plotting import have_matplotlib, svg_inline
-from llmopt_solver.predictor.uncertainty import BAND_CONFIDENCE
 
 
 def _assignments(res: PlanResult) -> str:

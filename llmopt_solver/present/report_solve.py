@@ -10,10 +10,10 @@ import numpy as np
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.frontier import JOB_ASSUMPTION, Frontier, SweepRow, job_cost_usd, job_time_h
 from llmopt_solver.optimize import Outcome
+from llmopt_solver.predictor.uncertainty import BAND_CONFIDENCE
 from llmopt_solver.present.html import e, figure, kv_list, page, table
 from llmopt_solver.present.plotting import have_matplotlib, svg_inline
 from llmopt_solver.present.solve import OPTION_COLUMNS, band_text, workload_doc
-from llmopt_solver.predictor.uncertainty import BAND_CONFIDENCE
 from llmopt_solver.table.options import OptionTable
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from rich import box
@@ -13,7 +14,6 @@ from rich.table import Table
 from llmopt_solver.optimize import Outcome
 from llmopt_solver.present.console import TERMINAL_WIDTH, console
 from llmopt_solver.table.options import OptionTable
-
 
 WIDE_WIDTH = 160  # --wide: every column
 

@@ -16,13 +16,13 @@ import numpy as np
 
 from llmopt_solver.catalog.engines import EngineProfile
 from llmopt_solver.catalog.loader import Catalog, ModelCard
-from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.catalog.model_shape import ModelShape
 from llmopt_solver.catalog.precision import Precision
+from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.errors import Reason, ReasonKind
 from llmopt_solver.predictor.physics import Hardware, OffloadMode, Prediction, predict
-from llmopt_solver.table.engines import dequant_bytes, engine_instances, engine_job
 from llmopt_solver.predictor.uncertainty import band, memory_quantile_factor, pessimistic_factor
+from llmopt_solver.table.engines import dequant_bytes, engine_instances, engine_job
 
 OffloadChoice = Literal["auto", "stream", "cpu"]
 MODE_NAMES = {OffloadMode.STREAM: "stream", OffloadMode.CPU: "cpu"}
@@ -81,7 +81,7 @@ class OptionTable:
     engine_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # its tie rank
     extrapolation: np.ndarray = field(default_factory=lambda: np.zeros(0))  # doublings outside the calibrated ranges
 
-    def take(self, idx: np.ndarray) -> "OptionTable":
+    def take(self, idx: np.ndarray) -> OptionTable:
         """Returns the sub-table of options ``idx``."""
         idx = np.asarray(idx, dtype=np.int64)
         return OptionTable(
