@@ -15,7 +15,8 @@ import time
 from llmopt_solver.catalog.loader import load_catalog
 from llmopt_solver.optimize import optimize
 from llmopt_solver.selection import offload_levels, select_instances
-from llmopt_solver.table.options import JobSpec, build_table
+from llmopt_solver.table.build import build_table
+from llmopt_solver.table.options import JobSpec
 
 TABLE_TARGET_S = 0.005
 SOLVE_TARGET_S = 1.0

@@ -16,7 +16,8 @@ import numpy as np
 
 from llmopt_solver.catalog.loader import load_catalog
 from llmopt_solver.measure.validation import synthetic_instance
-from llmopt_solver.table.options import JobSpec, build_table
+from llmopt_solver.table.build import build_table
+from llmopt_solver.table.options import JobSpec
 
 CSV = Path(__file__).parent / "data" / "validation" / "llm_inference_bench_argonne_nvidia.csv"
 GPUS = {"A100": "A100-40GB-SXM", "H100": "H100-SXM"}

@@ -18,7 +18,8 @@ from llmopt_solver.errors import SolverError
 from llmopt_solver.milp.single_job import JobCoefficients, solve_single_job
 from llmopt_solver.milp.solver import SolveResult, SolverName, Status
 from llmopt_solver.predictor.memory import model_memory_gb
-from llmopt_solver.table.options import JobSpec, OptionTable, build_table
+from llmopt_solver.table.build import build_table
+from llmopt_solver.table.options import JobSpec, OptionTable
 
 COST_TIE_REL = 1e-9  # options within this relative cost are ties, broken by OptionTable.sort_key
 

@@ -12,7 +12,8 @@ from llmopt_solver.milp.single_job import JobCoefficients, solve_single_job
 from llmopt_solver.milp.solver import Status
 from llmopt_solver.optimize import COST_TIE_REL, optimize
 from llmopt_solver.selection import select_instances
-from llmopt_solver.table.options import JobSpec, build_table
+from llmopt_solver.table.build import build_table
+from llmopt_solver.table.options import JobSpec
 
 MODELS = ["OPT-1.3B", "OPT-2.7B", "OPT-6.7B", "OPT-13B", "Llama-2-7B", "Mistral-7B-v0.1", "Qwen2-7B"]
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from llmopt_solver.catalog.precision import Precision, parse_precision
 from llmopt_solver.errors import ReasonKind
 from llmopt_solver.predictor.physics import sum_max_lines
-from llmopt_solver.table.options import JobSpec, build_table, hardware_arrays
+from llmopt_solver.table.build import build_table, hardware_arrays
+from llmopt_solver.table.options import JobSpec
 
 REL = 1e-9  # for quantities llmopt derives exactly
 

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from llmopt_solver.catalog.loader import load_catalog
 from llmopt_solver.cli import cli as main
 from llmopt_solver.optimize import optimize
+from llmopt_solver.table.build import build_table
 from llmopt_solver.table.engines import resolve_engines
-from llmopt_solver.table.options import JobSpec, build_table
+from llmopt_solver.table.options import JobSpec
 from tests.test_core_milp import _random_catalog, brute_force
 
 MODELS = ["OPT-1.3B", "OPT-6.7B", "Llama-2-7B"]

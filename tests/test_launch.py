@@ -12,7 +12,8 @@ from llmopt_solver.cli import cli
 from llmopt_solver.launch.flags import RECIPE_ENGINES, flag_doc, unknown_flags
 from llmopt_solver.launch.recipes import recipe
 from llmopt_solver.launch.skypilot import check_task, task_yaml
-from llmopt_solver.table.options import JobSpec, build_table
+from llmopt_solver.table.build import build_table
+from llmopt_solver.table.options import JobSpec
 
 yaml = pytest.importorskip("yaml")
 

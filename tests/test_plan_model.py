@@ -18,8 +18,9 @@ from llmopt_solver.milp.plan_model import OptionData, PlanData, build_plan_milp,
 from llmopt_solver.milp.solver import Status
 from llmopt_solver.plan.input import parse_plan
 from llmopt_solver.plan.run import check_plan, plan_from_file, run_plan
+from llmopt_solver.table.build import build_table
 from llmopt_solver.table.engines import resolve_engines
-from llmopt_solver.table.options import JobSpec, build_table
+from llmopt_solver.table.options import JobSpec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 STARTUP_S = 300.0

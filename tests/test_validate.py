@@ -295,7 +295,7 @@ def test_continuous_batching_law(catalog):
     """c = 1 is one request alone (prefill + n steps); more concurrency: more tok/s, slower requests."""
     from llmopt_solver.measure.mapping import synthetic_instance
     from llmopt_solver.predictor.physics import OffloadMode, continuous_batching, predict
-    from llmopt_solver.table.options import hardware_arrays
+    from llmopt_solver.table.build import hardware_arrays
     shape = catalog.model("meta-llama/Llama-2-7b-hf").shape()
     c = np.array([1.0, 4.0, 16.0, 64.0])
     hw = hardware_arrays(catalog, [synthetic_instance(catalog, "A10G", 1)] * 4, P.FP16)

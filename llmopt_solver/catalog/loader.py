@@ -21,34 +21,9 @@ from pydantic import BaseModel, ValidationError
 
 from llmopt_solver.catalog.engines import EngineProfile
 from llmopt_solver.catalog.gpu_names import resolve as resolve_gpu_name
-from llmopt_solver.catalog.model_shape import ModelShape, shape_from_config
+from llmopt_solver.catalog.model_cards import ModelCard, card_from_dict, load_model_file, model_dir
 from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
-from llmopt_solver.errors import CatalogError, InputError, ModelConfigError, did_you_mean, first_validation_error
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """A model card: its HF config, names and source."""
-
-    name: str
-    aliases: tuple[str, ...]
-    config: dict[str, Any]
-    source: str
-    as_of: str
-
-    @property
-    def short_name(self) -> str:
-        return self.aliases[0] if self.aliases else self.name
-
-    def shape(self) -> ModelShape:
-        return shape_from_config(self.config, self.short_name)
-
-    def check_context(self, input_len: int, output_len: int, label: str) -> None:
-        """Raises InputError, starting with ``label``, if input + output exceed the context window."""
-        max_pos = self.config.get("max_position_embeddings") or self.config.get("n_positions")
-        if isinstance(max_pos, int) and input_len + output_len > max_pos:
-            raise InputError(f"{label} = {input_len + output_len} exceeds {self.short_name}'s context window "
-                             f"of {max_pos} tokens.")
+from llmopt_solver.errors import CatalogError, ModelConfigError, did_you_mean, first_validation_error
 
 
 @dataclass
@@ -169,49 +144,8 @@ def _records(label: str, records: Iterable[dict[str, Any]], kind: type[BaseModel
     return out
 
 
-def _card_from_dict(data: dict[str, Any], origin: str) -> ModelCard:
-    if not isinstance(data, dict):
-        raise ModelConfigError(f"{origin}: a model card must be a JSON object (a Hugging Face config.json).")
-    name = str(data.get("name") or data.get("_name_or_path") or origin)
-    aliases = data.get("aliases") or []
-    if not isinstance(aliases, list):
-        raise ModelConfigError(f"{origin}: 'aliases' must be a list of names.")
-    card = ModelCard(name=name, aliases=tuple(str(a) for a in aliases), config=data,
-                     source=str(data.get("source", origin)), as_of=str(data.get("as_of", "")))
-    card.shape()  # validate now so errors name the file
-    return card
-
-
-def load_model_file(path: Path) -> ModelCard:
-    """Returns the model card in a local HF config.json; ModelConfigError if missing or invalid."""
-    if not path.is_file():
-        raise ModelConfigError(field="--model", problem=f"{str(path)!r} is neither a known model nor an existing config.json file.")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))  # with or without a BOM
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelConfigError(field="--model", problem=f"{str(path)!r} is not valid JSON ({exc}).") from None
-    try:
-        card = _card_from_dict(data, str(path))
-    except ModelConfigError as exc:
-        raise ModelConfigError(f"--model {path}: {exc}") from None
-    if "name" not in data:
-        # Named by its _name_or_path, else by the path given (a folder name such as 'cfg' says nothing).
-        label = str(data.get("_name_or_path") or "") or str(path)
-        card = ModelCard(name=str(path), aliases=(label,), config=data,
-                         source=str(path), as_of=card.as_of)
-    return card
-
-
 def _data_text(name: str) -> str:
     return resources.files("llmopt_solver").joinpath("data").joinpath(name).read_text(encoding="utf-8")
-
-
-def _model_dir() -> Any:
-    packaged = resources.files("llmopt_solver").joinpath("models")
-    if packaged.is_dir():
-        return packaged
-    # Source checkout / editable install: the repository's top-level models/ folder.
-    return Path(__file__).resolve().parents[2] / "models"
 
 
 @lru_cache(maxsize=1)
@@ -241,9 +175,9 @@ def _builtin() -> Catalog:
             for prof in _engine_records(f"built-in engines/{entry.name}", [json.loads(entry.read_text(encoding="utf-8"))]):
                 cat.engines[prof.name] = prof
     cards = {}
-    for entry in sorted(_model_dir().iterdir(), key=lambda p: p.name):
+    for entry in sorted(model_dir().iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".json"):
-            card = _card_from_dict(json.loads(entry.read_text(encoding="utf-8")), entry.name)
+            card = card_from_dict(json.loads(entry.read_text(encoding="utf-8")), entry.name)
             cards[card.name] = card
     cat.models = cards
     return cat
@@ -314,7 +248,6 @@ def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
 
 
 
-
 def _read_user_file(path: Path, flag: str = "--catalog") -> dict[str, Any]:
     label = f"{flag} {path}"
     if not path.is_file():
@@ -381,7 +314,7 @@ def merge_user_file(cat: Catalog, path: Path, flag: str = "--catalog") -> None:
         cat.engines[prof.name] = prof
     for i, rec in enumerate(data.get("models") or []):
         try:
-            card = _card_from_dict(rec, f"{label} models[{i}]")
+            card = card_from_dict(rec, f"{label} models[{i}]")
         except ModelConfigError as exc:
             raise ModelConfigError(f"{label} models[{i}]: {exc}") from None
         cat.models[card.name] = card

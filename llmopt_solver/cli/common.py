@@ -149,7 +149,7 @@ def make_job(catalog: Catalog, model: str, batch_size: int | str, input_len: int
 
 def warn_extrapolation(catalog: Catalog, table: Any, i: int | None) -> None:
     """Writes a warning on stderr if option ``i`` lies outside its GPU's calibrated ranges."""
-    from llmopt_solver.table.options import EXTRAPOLATION_SIGMA_FACTOR
+    from llmopt_solver.table.build import EXTRAPOLATION_SIGMA_FACTOR
 
     if i is None or not len(table.extrapolation) or table.extrapolation[i] <= 0:
         return

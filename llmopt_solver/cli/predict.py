@@ -15,8 +15,9 @@ from llmopt_solver.fileio import dumps
 from llmopt_solver.launch.emit import EMIT_CHOICES, engines_for_emit, launch
 from llmopt_solver.optimize import memory_totals
 from llmopt_solver.present.solve import model_doc, predict_text, workload_doc
+from llmopt_solver.table.build import build_table
 from llmopt_solver.table.engines import default_kv, fixed_choice_problem
-from llmopt_solver.table.options import JobSpec, OptionTable, build_table
+from llmopt_solver.table.options import JobSpec, OptionTable
 
 
 def runnable_engines(catalog: Catalog, job: JobSpec, inst: InstanceSpec, spec: str) -> tuple[str, ...]:

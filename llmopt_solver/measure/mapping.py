@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmopt_solver.catalog.gpu_names import builtin_aliases
-from llmopt_solver.catalog.loader import Catalog, ModelCard
+from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.catalog.model_cards import ModelCard
 from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.errors import InputError, ModelConfigError

@@ -30,7 +30,7 @@ from llmopt_solver.measure.schedule import (  # noqa: F401  (constants re-export
     static_in_waves,
 )
 from llmopt_solver.predictor.physics import Hardware, decode_floor_s, gemm_roofline_s
-from llmopt_solver.table.options import hardware_arrays
+from llmopt_solver.table.build import hardware_arrays
 
 _METRICS = {m.value for m in Metric}
 

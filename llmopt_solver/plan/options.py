@@ -30,15 +30,17 @@ from typing import Any
 
 import numpy as np
 
-from llmopt_solver.catalog.loader import Catalog, ModelCard
+from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.catalog.model_cards import ModelCard
 from llmopt_solver.catalog.precision import parse_precision
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.errors import InputError
 from llmopt_solver.plan.input import PlanFile, PlanJob
 from llmopt_solver.predictor.memory import GB, weight_bytes
 from llmopt_solver.selection import AUTO_BATCH_SIZES, offload_levels, select_instances
+from llmopt_solver.table.build import build_table
 from llmopt_solver.table.engines import resolve_engines
-from llmopt_solver.table.options import JobSpec, OptionTable, build_table
+from llmopt_solver.table.options import JobSpec, OptionTable
 
 # Default start-up per instance: boot (VM start, driver and container/runtime start; 1-3 min on
 # AWS/GCP GPU instances) plus loading the weights at LOAD_GB_S (object storage or network disk to

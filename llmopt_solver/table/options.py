@@ -7,22 +7,19 @@ MILP and the presenters read this table; nothing here knows about the solver.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 
-from llmopt_solver.catalog.engines import EngineProfile
-from llmopt_solver.catalog.loader import Catalog, ModelCard
+from llmopt_solver.catalog.model_cards import ModelCard
 from llmopt_solver.catalog.model_shape import ModelShape
 from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.errors import Reason, ReasonKind
-from llmopt_solver.predictor.physics import Hardware, OffloadMode, Prediction, predict
+from llmopt_solver.predictor.physics import OffloadMode, Prediction
 from llmopt_solver.predictor.uncertainty import band, memory_quantile_factor, pessimistic_factor
-from llmopt_solver.table.engines import dequant_bytes, engine_instances, engine_job
 
 OffloadChoice = Literal["auto", "stream", "cpu"]
 MODE_NAMES = {OffloadMode.STREAM: "stream", OffloadMode.CPU: "cpu"}
@@ -284,213 +281,3 @@ def planning_gpu_need_gb(need_gb: np.ndarray, memory_sigma: np.ndarray, confiden
 def fits_gpu(planning_need_gb: np.ndarray, capacity_gb: np.ndarray) -> np.ndarray:
     """Returns True where the (planning) need fits the usable capacity: the one GPU-memory test."""
     return planning_need_gb <= capacity_gb + 1e-12
-
-
-def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: Precision,
-                    engine: str | None = None) -> Hardware:
-    """Returns per-instance Hardware arrays for ``precision`` on ``engine`` (peak NaN where
-    unsupported); runtime parameters are the (engine, GPU) ones, see Catalog.efficiency."""
-    rows: dict[str, list[float]] = {k: [] for k in Hardware.__dataclass_fields__}
-    for inst in instances:
-        g = catalog.gpu(inst.gpu)
-        e = catalog.efficiency(g.name, engine)
-        peak = getattr(g, precision.peak_field)
-        # NVLink figures are bidirectional per GPU; per direction is half. No NVLink: PCIe.
-        link, link_eff = ((g.nvlink_gb_s / 2.0, e.nvlink) if g.nvlink_gb_s else (g.host_link_gb_s, e.pcie))
-        vals = dict(
-            gpu_memory_gb=g.memory_gb, mem_bw_gb_s=g.memory_bandwidth_gb_s,
-            peak_tflops=np.nan if peak is None else peak, host_link_gb_s=g.host_link_gb_s,
-            gpu_link_gb_s=link, gpu_count=inst.gpu_count, host_memory_gb=inst.host_memory_gb,
-            host_bw_gb_s=min(e.host_bw_gb_s_per_vcpu * inst.vcpus, e.host_bw_max_gb_s),
-            cpu_gflops=e.cpu_gflops_per_vcpu * inst.vcpus,
-            eff_compute_prefill=e.compute_prefill, eff_compute_decode=e.compute_decode,
-            eff_memory_bw=e.memory_bw, eff_kv_bw=e.memory_bw if e.kv_bw is None else e.kv_bw,
-            eff_pcie=e.pcie, eff_gpu_link=link_eff,
-            layer_overhead_s=e.layer_overhead_s, allreduce_latency_s=e.allreduce_latency_s,
-            seq_overhead_s=e.seq_overhead_s,
-            reserve_gb=e.reserve_gb, host_reserve_gb=e.host_reserve_gb,
-        )
-        for k, v in vals.items():
-            rows[k].append(float(v))
-    arrays = {k: np.asarray(v, dtype=float) for k, v in rows.items()}
-    arrays["gpu_count"] = arrays["gpu_count"].astype(np.int64)
-    return Hardware(**arrays)
-
-
-def _structural(job: JobSpec, shape: ModelShape, inst: InstanceSpec, peak: float, price: float | None) -> list[Reason]:
-    out = []
-    if not np.isfinite(peak):
-        out.append(Reason(ReasonKind.PRECISION, f"precision: {inst.gpu} has no {job.precision.value} tensor peak in the catalog"))
-    if shape.num_heads % inst.gpu_count:
-        out.append(Reason(ReasonKind.TENSOR_PARALLEL, f"tensor parallelism: {shape.num_heads} attention heads do not "
-                                                      f"divide over {inst.gpu_count} GPUs"))
-    if price is None:
-        out.append(Reason(ReasonKind.PRICE, "price: no " + ("spot" if job.spot else "on-demand") + " price in the catalog"))
-    return out
-
-
-def _min_weight_offload(job: JobSpec, hw: Hardware, pred: Prediction, run: Any,
-                        memory_factor: np.ndarray) -> tuple[np.ndarray, Prediction]:
-    """Returns per row the smallest grid weight-offload fraction that fits GPU memory, re-predicted.
-
-    GPU memory need falls linearly in the fraction w (weights leave, one layer's share is staged
-    twice), so the smallest fitting w is closed-form. Larger w on the same row is dominated: same
-    price, never faster (more PCIe traffic), more host memory; so only the smallest is kept.
-    Rows that fit without weight offload keep w = 0; rows that never fit get w = 1. The test is
-    the one feasibility uses: the planning need (``memory_factor`` x need, the P-quantile under
-    ``confidence``) against the usable capacity.
-    """
-    cap = gpu_capacity_gb(job.safety_factor, hw.gpu_memory_gb) / memory_factor
-    over = pred.gpu_memory_needed_gb - cap
-    weights_gb = pred.weights_gb
-    slope = weights_gb * (1.0 - 2.0 / max(1, job.model.shape().num_layers))
-    step = job.weight_offload_step
-    with np.errstate(divide="ignore", invalid="ignore"):
-        need = np.where(over > 0, over / slope, 0.0)
-    w = np.minimum(np.ceil(np.round(need / step, 9)) * step, 1.0)
-    w = np.where(np.isfinite(w), w, 1.0)
-    rows = np.nonzero(w > 0)[0]
-    if len(rows) == 0:
-        return np.zeros(len(w)), pred
-    sub = run(rows, w[rows])
-    merged = {k: getattr(pred, k).copy() for k in Prediction.__dataclass_fields__}
-    for k in merged:
-        merged[k][rows] = getattr(sub, k)
-    return w, Prediction(**merged)
-
-
-# The throughput band's sigma doubles per doubling of batch size or length outside the calibrated
-# range (a fit on batch <= 32 was 3.1x off at batch 256 in issue 12; no data says how far the
-# error grows, so the band says "unknown" fast rather than carry a narrow band into the dark).
-EXTRAPOLATION_SIGMA_FACTOR = 2.0
-
-
-def _doublings(x: np.ndarray | float, rng: tuple[int, int] | None) -> np.ndarray:
-    """Returns how many doublings ``x`` lies outside ``rng`` (0 inside, or with no range)."""
-    x = np.asarray(x, dtype=float)
-    if rng is None:
-        return np.zeros(x.shape)
-    return np.maximum(0.0, np.maximum(np.log2(x / rng[1]), np.log2(rng[0] / x)))
-
-
-def extrapolation_doublings(unc: list[Any], inst: np.ndarray, batch: np.ndarray, input_len: int,
-                            output_len: int) -> np.ndarray:
-    """Returns per option the doublings outside its GPU's calibrated batch and length ranges."""
-    out = np.zeros(len(inst))
-    for k, u in enumerate(unc):
-        m = inst == k
-        if m.any():
-            out[m] = (_doublings(batch[m], u.batch_range) + _doublings(input_len, u.input_len_range)
-                      + _doublings(output_len, u.output_len_range))
-    return out
-
-
-def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> OptionTable:
-    """Returns the option table of ``job`` over engines x ``instances`` x offload levels x batch sizes.
-
-    Each engine of ``job.engines`` contributes only what it can execute (``engine_job``,
-    ``engine_instances``), predicted with its own runtime parameters; the tables are stacked.
-    """
-    parts = []
-    for name in job.engines:
-        prof = catalog.engine(name)
-        parts.append(_build_engine(catalog, engine_job(job, prof), engine_instances(prof, instances), prof))
-    return _stack(job, parts)
-
-
-def _stack(job: JobSpec, parts: list[OptionTable]) -> OptionTable:
-    """Returns one table holding the options of ``parts`` (instance lists concatenated)."""
-    if len(parts) == 1:
-        return dataclasses.replace(parts[0], job=job)
-    offsets = np.cumsum([0] + [len(t.instance_list) for t in parts[:-1]])
-    cat = lambda name: np.concatenate([getattr(t, name) for t in parts])  # noqa: E731
-    return OptionTable(
-        job=job, shape=parts[0].shape, instance_list=[x for t in parts for x in t.instance_list],
-        inst_idx=np.concatenate([t.inst_idx + o for t, o in zip(parts, offsets)]).astype(np.int64),
-        batch_size=cat("batch_size"), offload_ratio=cat("offload_ratio"), mode=cat("mode"),
-        weight_offload=cat("weight_offload"), gpu_memory_gb=cat("gpu_memory_gb"), gpu_count=cat("gpu_count"),
-        host_memory_gb=cat("host_memory_gb"), hourly_cost_usd=cat("hourly_cost_usd"),
-        pred=Prediction(**{k: np.concatenate([getattr(t.pred, k) for t in parts]) for k in Prediction.__dataclass_fields__}),
-        inst_reasons=[r for t in parts for r in t.inst_reasons], unc_bias=cat("unc_bias"), unc_sigma=cat("unc_sigma"),
-        unc_memory_sigma=cat("unc_memory_sigma"), engine=cat("engine"), engine_rank=cat("engine_rank"),
-        extrapolation=cat("extrapolation"),
-        engine_kv_offload={k: v for t in parts for k, v in t.engine_kv_offload.items()},
-        engine_kv={k: v for t in parts for k, v in t.engine_kv.items()},
-    )
-
-
-def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec], prof: EngineProfile) -> OptionTable:
-    """Returns the option table of ``job`` on one engine (``job`` already narrowed to it).
-
-    With ``offload_mode='auto'`` both mechanisms are predicted for every offloaded option and the
-    one that fits memory and is faster is kept.
-    """
-    shape = job.model.shape()
-    hw = hardware_arrays(catalog, instances, job.precision, prof.name)
-    dq_w, dq_kv = dequant_bytes(prof, job.precision.value, job.kv.value)
-    n_i, ratios = len(instances), np.asarray(job.offload_ratios, dtype=float)
-    batches = np.asarray(job.batch_sizes, dtype=np.int64)
-    modes = {"auto": [OffloadMode.STREAM, OffloadMode.CPU], "stream": [OffloadMode.STREAM],
-             "cpu": [OffloadMode.CPU]}[job.offload_mode]
-    # Grid order: instance, batch, ratio, mode (mode fastest-varying).
-    ii, bb, rr, mm = np.meshgrid(np.arange(n_i), np.arange(len(batches)), np.arange(len(ratios)),
-                                 np.arange(len(modes)), indexing="ij")
-    ii, bb, rr, mm = ii.ravel(), bb.ravel(), rr.ravel(), mm.ravel()
-    mode_arr = np.asarray([int(modes[k]) for k in mm], dtype=np.int64) if len(mm) else np.zeros(0, np.int64)
-    hw_rows = hw.take(ii)
-
-    def run(rows: np.ndarray, wo: np.ndarray) -> Prediction:
-        return predict(shape, job.input_len, job.output_len, job.precision.bytes_per_value,
-                       job.kv.bytes_per_value, job.precision.activation_bytes, hw_rows.take(rows),
-                       batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo, dq_w, dq_kv)
-
-    everything = np.arange(len(ii))
-    unc = [catalog.uncertainty(x.gpu, prof.name) for x in instances]
-    unc_memory_sigma = np.asarray([u.memory_sigma for u in unc], dtype=float)
-    # The memory test of every choice below is the feasibility test: P-quantile need vs capacity.
-    memory_factor = memory_quantile_factor(unc_memory_sigma[ii], job.confidence) if n_i else np.ones(0)
-    if job.weight_offload_fixed is not None:
-        w_off = np.full(len(ii), float(job.weight_offload_fixed))
-        pred = run(everything, w_off)
-    else:
-        w_off = np.zeros(len(ii))
-        pred = run(everything, w_off)
-        if job.weight_offload_step > 0:
-            w_off, pred = _min_weight_offload(job, hw_rows, pred, run, memory_factor)
-    keep = np.ones(len(ii), dtype=bool)
-    if len(modes) == 2:
-        # Pairs (stream, cpu) are adjacent. Prefer the one that fits GPU and host memory, then the faster.
-        cap = gpu_capacity_gb(job.safety_factor, hw.gpu_memory_gb[ii])
-        fits = (fits_gpu(pred.gpu_memory_needed_gb * memory_factor, cap)
-                & (pred.host_memory_needed_gb <= hw.host_memory_gb[ii]))
-        t = np.where(np.isfinite(pred.total_s), pred.total_s, np.inf)
-        score = np.where(fits, t, np.inf)
-        s_stream, s_cpu = score[0::2], score[1::2]
-        t_stream, t_cpu = t[0::2], t[1::2]
-        choose_cpu = np.where(np.isfinite(s_stream) | np.isfinite(s_cpu), s_cpu < s_stream, t_cpu < t_stream)
-        choose_cpu &= ratios[rr[0::2]] > 0  # nothing offloaded: one row
-        keep[0::2] = ~choose_cpu
-        keep[1::2] = choose_cpu
-    idx = np.nonzero(keep)[0]
-    pred = pred.take(idx)
-    sel = ii[idx]
-    inst_prices = [(x.spot_hourly_usd if job.spot else x.hourly_usd) for x in instances]
-    inst_reasons = [_structural(job, shape, x, pk, pr)
-                    for x, pk, pr in zip(instances, hw.peak_tflops, inst_prices)]
-    prices = np.asarray([np.nan if p is None else p for p in inst_prices], dtype=float)[sel] if n_i else np.zeros(0)
-    extra = extrapolation_doublings(unc, sel, batches[bb[idx]], job.input_len, job.output_len)
-    return OptionTable(
-        job=job, shape=shape, instance_list=list(instances), inst_idx=sel, batch_size=batches[bb[idx]],
-        offload_ratio=ratios[rr[idx]], mode=mode_arr[idx], weight_offload=w_off[idx],
-        gpu_memory_gb=hw.gpu_memory_gb[ii[idx]],
-        gpu_count=hw.gpu_count[ii[idx]], host_memory_gb=hw.host_memory_gb[ii[idx]],
-        hourly_cost_usd=prices,
-        pred=pred, inst_reasons=inst_reasons,
-        unc_bias=np.asarray([u.bias for u in unc], dtype=float)[sel],
-        unc_sigma=np.asarray([u.sigma for u in unc], dtype=float)[sel] * EXTRAPOLATION_SIGMA_FACTOR ** extra,
-        extrapolation=extra,
-        unc_memory_sigma=unc_memory_sigma[sel],
-        engine=np.full(len(idx), prof.name, dtype=object), engine_rank=np.full(len(idx), prof.tie_rank, dtype=np.int64),
-        engine_kv_offload={prof.name: bool(prof.mechanisms.active_kv_offload)},
-        engine_kv={prof.name: job.kv.value},
-    )
