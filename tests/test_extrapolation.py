@@ -13,7 +13,7 @@ from llmopt_solver.catalog.loader import load_catalog
 from llmopt_solver.cli import cli
 from llmopt_solver.measure.profile import measured_ranges
 from llmopt_solver.measure.validation import map_rows, prepare, read_measurements
-from llmopt_solver.table.options import _doublings
+from llmopt_solver.table.build import _doublings
 
 REPO = Path(__file__).resolve().parents[1]
 
