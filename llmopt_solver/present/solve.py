@@ -192,7 +192,7 @@ def model_doc(table: OptionTable) -> dict[str, Any]:
 def solve_json(outcome: Outcome) -> dict[str, Any]:
     """Returns the ``solve --json`` document (DESIGN.md section 5)."""
     table, r = outcome.table, outcome.result
-    order = sorted(range(len(table)), key=table.sort_key)
+    order = table.order.tolist()
     doc: dict[str, Any] = {
         "model": model_doc(table),
         "workload": workload_doc(table),
