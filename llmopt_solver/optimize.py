@@ -70,24 +70,27 @@ def candidates(table: OptionTable) -> np.ndarray:
 
 
 def presolve(table: OptionTable) -> np.ndarray:
-    """Returns the options the single-job MILP needs: per (instance, engine), the cheapest one that
-    meets every constraint on its own (exact: no other option can be a cheaper pick).
+    """Returns the options the single-job MILP needs: per instance type, the cheapest option (over
+    engines, batch sizes and offload levels) that meets every constraint on its own. Exact: no
+    other option can be a cheaper pick.
 
     Every row of the single-job MILP is a one-option row under ``sum x = 1``, so an option is
     MILP-feasible exactly when it meets each row alone (``table.feasible``); among the feasible
-    options of one (instance, engine), any but the cheapest is matched or beaten by the cheapest.
-    The MILP then decides among these group champions (e.g. 6,148 -> ~520 variables with
-    ``--batch-size auto``); ties within COST_TIE_REL over all feasible options are broken after it
-    by ``OptionTable.sort_key``.
+    options of one instance type, any but the cheapest is matched or beaten by the cheapest. The
+    MILP then decides among these champions (the original example: 1,664 options -> 81
+    variables; ``--batch-size auto``: 18,304 -> 81); ties within COST_TIE_REL over all feasible
+    options are broken after it by ``OptionTable.sort_key``.
     """
     c = table.cost_per_million_tokens_usd
     ok = table.usable & np.isfinite(c) & np.isfinite(table.pred.tps) & table.feasible
     idx = np.nonzero(ok)[0]
     if len(idx) == 0:
         return idx
-    _, eng = np.unique(table.engine[idx].astype(str), return_inverse=True)
-    group = table.inst_idx[idx].astype(np.int64) * (int(eng.max()) + 1) + eng
-    order = np.lexsort((c[idx], group))  # by group, then cost (stable: index order on ties)
+    keys = [(x.provider, x.name) for x in table.instance_list]  # one entry per (instance, engine) block
+    code = {k: r for r, k in enumerate(dict.fromkeys(keys))}
+    type_of = np.array([code[k] for k in keys], dtype=np.int64)
+    group = type_of[table.inst_idx[idx]]
+    order = np.lexsort((c[idx], group))  # by instance, then cost (stable: index order on ties)
     g = group[order]
     first = np.ones(len(g), dtype=bool)
     first[1:] = g[1:] != g[:-1]
