@@ -105,8 +105,9 @@ def solve_report_html(o: Outcome, f: Frontier, sweep: list[SweepRow] | None, cat
         from llmopt_solver.present.plot_solve import frontier_figure
 
         svg = svg_inline(frontier_figure(f, "--report"))
-    parts.append(figure(svg, "Every option that fits memory; hollow points miss the SLO; the black steps are "
-                             "the frontier; the star is the pick; bars are the 10-90% band."))
+    parts.append(figure(svg, "Every option that fits memory (identical points drawn once), coloured by GPU type and "
+                             "shaped by engine; hollow points miss the SLO; the black steps are the frontier; the "
+                             "star is the pick; bars are the 10-90% band."))
     parts.append(f"<h2>Frontier: {len(f.points)} Pareto-optimal options (pick highlighted)</h2>")
     if f.num_requests is not None:
         parts.append(f'<p class="note">Job of {f.num_requests} requests: {e(JOB_ASSUMPTION)}.</p>')
@@ -123,13 +124,16 @@ def solve_report_html(o: Outcome, f: Frontier, sweep: list[SweepRow] | None, cat
         rows2 = []
         for r in sweep:
             if r.option is None:
-                rows2.append((f"{r.slo_tps:g}", f"({r.status})", "", "", ""))
+                rows2.append((f"{r.slo_tps:g}", "", f"({r.status})", "", "", ""))
             else:
                 i = r.option
-                rows2.append((f"{r.slo_tps:g}", t.instances[i].name, f"{t.instances[i].gpu_count}x {t.instances[i].gpu}",
+                rows2.append((f"{r.slo_tps:g}", str(t.engine[i]), t.instances[i].name,
+                              f"{t.instances[i].gpu_count}x {t.instances[i].gpu}",
                               f"{t.pred.tps[i]:.1f}", f"{t.cost_per_million_tokens_usd[i]:.4f}"))
         parts += ["<h2>Cheapest option per SLO</h2>",
-                  table(("SLO tok/s", "instance", "GPUs", "TPS", "$/M tok"), rows2, (True, False, False, True, True),
-                        table_id="sweep")]
+                  '<p class="note">One MILP, built once over the options that can be the cheapest at some SLO, '
+                  "re-solved with only the SLO changed.</p>",
+                  table(("SLO tok/s", "engine", "instance", "GPUs", "TPS", "$/M tok"), rows2,
+                        (True, False, False, False, True, True), table_id="sweep")]
     parts += ["<h2>Assumptions and accuracy</h2>", _assumptions(o, catalog)]
     return page(f"llmopt solve: {t.job.model.short_name}", "\n".join(parts))
