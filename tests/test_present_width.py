@@ -17,6 +17,9 @@ def test_default_fits_100_columns_and_wide_adds_columns():
     assert len(table) == 1 + 2 + 8  # title, header, rule, 8 rows: nothing folded onto a second line
     assert max(len(line) for line in table) <= 100
     assert "provider" not in narrow.output.split("Runners-up")[1].splitlines()[1]
+    many = CliRunner().invoke(cli, BASE + ["--top", "30"])  # the engine line under the table wraps
+    tail = many.output.split("Runners-up")[1].split("Other GPU types")[0]
+    assert "Engine per row:" in tail and max(len(line) for line in tail.splitlines()) <= 100
     wide = CliRunner().invoke(cli, BASE + ["--wide"])
     assert wide.exit_code == 0
     header = wide.output.split("Runners-up")[1].splitlines()[1]

@@ -116,7 +116,7 @@ def _report(tmp_path: Path, extra: list[str] = ()) -> str:
 @needs_mpl
 def test_solve_report_content(tmp_path):
     html = _report(tmp_path)
-    for needle in ('id="pick"', "Pick: g4dn.xlarge", "<svg", 'id="frontier"', 'id="runners-up"', 'id="lost"',
+    for needle in ('id="pick"', "Pick: g4dn.xlarge (tensorrt-llm)", "Engines compared", "<svg", 'id="frontier"', 'id="runners-up"', 'id="lost"',
                    'id="sweep"', "as of 2026-", "Calibration", "band", "ceil(num_requests / batch)"):
         assert needle in html, needle
     # self-contained: no external fetch of any kind
@@ -169,7 +169,7 @@ def test_plan_plot_and_report(tmp_path):
                 "job nightly-eval on tensorrt-llm"):
         assert job in text, job
     page = html.read_text()
-    for needle in ('id="pick"', "<svg", 'id="assignments"', 'id="usage"', "as of 2026-", "per second",
+    for needle in ('id="pick"', "<svg", 'id="assignments"', "<th>engine</th>", 'id="usage"', "as of 2026-", "per second",
                    "band of measured/predicted"):
         assert needle in page, needle
 

@@ -29,7 +29,7 @@ def _pick_section(o: Outcome) -> str:
     assert i is not None
     inst, p = t.instances[i], t.pred
     kv = f"{t.offload_ratio[i]:.0%}" + ("" if t.offload_ratio[i] == 0 else f" ({t.mode_name(i)})")
-    items = [("Instance", f"{inst.name} ({inst.provider}, {inst.region or 'n/a'})"),
+    items = [("Engine", str(t.engine[i])), ("Instance", f"{inst.name} ({inst.provider}, {inst.region or 'n/a'})"),
              ("GPUs", f"{inst.gpu_count}x {inst.gpu}"),
              ("KV cache offloaded", kv), ("Weights offloaded", f"{t.weight_offload[i]:.0%}"),
              ("Batch size", int(t.batch_size[i])),
@@ -39,7 +39,7 @@ def _pick_section(o: Outcome) -> str:
              ("Cost per million tokens", f"${t.cost_per_million_tokens_usd[i]:.4f}"),
              ("GPU memory", f"{p.gpu_memory_needed_gb[i]:.2f} GB needed per GPU of {t.gpu_capacity_gb[i]:.2f} GB usable"),
              ("Batch time", f"{p.total_s[i]:.3f} s (prefill {p.prefill_s[i]:.3f} s, decode {p.decode_s[i]:.3f} s)")]
-    return f'<div class="pick-box" id="pick"><b>Pick: {e(inst.name)}</b>{kv_list(items)}</div>'
+    return f'<div class="pick-box" id="pick"><b>Pick: {e(inst.name)} ({e(t.engine[i])})</b>{kv_list(items)}</div>'
 
 
 def _inputs(o: Outcome) -> str:
@@ -83,6 +83,8 @@ def _assumptions(o: Outcome, catalog: Catalog) -> str:
                         "(catalog; see `llmopt catalog instances` for each source)"),
              ("Calibration", (", ".join(f"{g}: {catalog.calibrated_gpus[g]}" for g in cal) or "none")
               + "; other GPUs use parameters transferred from the calibrated ones"),
+             ("Engines compared", ", ".join(t.job.engines) + " (the pick's engine is in the box above; "
+                                  "`llmopt catalog engines` lists what each can execute)"),
              ("Confidence", "median prediction" if t.job.confidence is None
               else f"SLO and memory met at the pessimistic {t.job.confidence:g} quantile"),
              ("Model", "roofline per phase (prefill, decode) with KV/weight offload over PCIe; static batches")]
