@@ -47,7 +47,8 @@ def _inputs(o: Outcome) -> str:
     w = workload_doc(t)
     items: list[tuple[str, Any]] = [("Model", f"{t.job.model.short_name} ({t.shape.total_params / 1e9:.2f}B parameters, "
                                               f"{t.shape.num_layers} layers)")]
-    items += [(k, v) for k, v in w.items() if k != "offload_ratios"]
+    items += [(k, ", ".join(map(str, v)) if isinstance(v, list) else ("-" if v is None else v))
+              for k, v in w.items() if k != "offload_ratios"]
     items.append(("instances considered", len(t.instance_list)))
     return kv_list(items)
 
