@@ -132,7 +132,7 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
         if show_frontier and front is not None:
             text += frontier_text(front, wide)
         if rows is not None:
-            text += sweep_text(outcome.table, rows)
+            text += sweep_text(outcome.table, rows, wide)
         if launch_text:
             text += "\n" + launch_text
         click.echo(text, nl=False)
