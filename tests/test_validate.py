@@ -89,9 +89,20 @@ def test_slice_error_stays_under_bound(catalog):
 def test_vidur_gemm_within_target(catalog):
     rep = validate_rows(read_measurements(VIDUR), catalog)
     s = rep.summary["overall"]
-    assert s["rows"] == 48  # 2 GEMM ops of 3 x 5 token counts x 2 TP x 2 GPUs; mlp_act rows skipped
-    assert s["median_abs_pct_err"] <= VIDUR_GEMM_MEDIAN_BOUND_PCT, s
-    assert all("not a GEMM" in r["skipped"] for r in rep.rows if "mlp_act" in r["metric"])
+    assert s["rows"] == 72  # 3 ops (2 GEMMs, mlp_act) of 5 token counts x 2 TP x 2 GPUs, all mapped
+    by_metric = rep.summary["by_metric"]
+    for op in ("mlp_up_proj", "attn_pre_proj"):
+        assert by_metric[f"op_time_ms_median:{op}"]["median_abs_pct_err"] <= VIDUR_GEMM_MEDIAN_BOUND_PCT, by_metric
+    # mlp_act: the element-wise term of data/operator_fit.json (OOF median 16% on the whole Vidur set)
+    assert by_metric["op_time_ms_median:mlp_act"]["median_abs_pct_err"] <= 30.0, by_metric
+
+
+def test_unknown_operator_is_skipped_naming_the_metric(catalog):
+    text = VIDUR.read_text().splitlines()
+    row = next(line for line in text[1:] if "mlp_act" in line).replace("mlp_act", "softmax_fused")
+    rep = validate_rows(parse_measurements("\n".join([text[0], text[1], row]) + "\n"), catalog)
+    bad = rep.rows[1]
+    assert bad["field"] == "metric" and "'softmax_fused' is not modelled" in bad["skipped"]
 
 
 def test_cli_json_contract(runner):
