@@ -317,3 +317,32 @@ def test_continuous_batching_law(catalog):
                   np.full(1, int(OffloadMode.STREAM)), True)
     assert cb.request_s[0] == pytest.approx(one.total_s[0], rel=1e-9)
     assert np.all(np.diff(cb.tps) > 0) and np.all(np.diff(cb.request_s) > 0)
+
+
+PUBLIC_SHAPES = DATA / "public_shapes.csv"
+
+
+def test_public_shapes_validate_the_rest_and_name_each_skipped_field(runner):
+    """Rows shaped like public reports (QServe, llmperf, TensorRT-LLM page, ZeRO-Inference, HF
+    Accelerate) with blank, malformed and unknown fields: the file validates, every bad row is
+    listed with the column at fault, every well-formed row is predicted."""
+    r = runner.invoke(cli, ["validate", str(PUBLIC_SHAPES), "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["rows"]
+    skipped = {row["index"]: row["field"] for row in rows if "skipped" in row}
+    assert skipped == {0: "batch_size", 8: "notes", 10: "input_len", 11: "value", 12: "num_gpus", 13: "metric",
+                       14: "gpu", 15: "precision", 16: "model", 17: "batch_size"}
+    predicted = [row for row in rows if "predicted" in row]
+    assert {row["gpu"] for row in predicted} == {"L40S", "A10G", "H100-SXM", "H200-SXM", "RTX-A6000", "A100-80GB-SXM"}
+    assert len(predicted) == len(rows) - len(skipped)
+    text = runner.invoke(cli, ["validate", str(PUBLIC_SHAPES)])
+    assert text.exit_code == 0
+    for line in (2, 10, 12, 13, 14, 15, 16, 17, 18, 19):  # CSV line of each skipped row
+        assert f" {line} " in text.stdout, line
+
+
+def test_chat_and_instruct_models_use_their_base_card(catalog):
+    rows = read_measurements(PUBLIC_SHAPES)
+    cases = map_rows(rows, catalog)
+    chat = [c for c in cases if c.row.model == "meta-llama/Llama-2-7b-chat-hf"]
+    assert chat and all(c.skip is None and c.card is not None and c.card.name == "meta-llama/Llama-2-7b-hf" for c in chat)

@@ -124,13 +124,19 @@ class Case:
 _QUANT_SUFFIX = re.compile(r"[-_.](gptq|awq|gguf|ggml|exl2|int4|int8|fp8|4bit|8bit)([-_.].*)?$", re.IGNORECASE)
 
 
+# Chat / instruction-tuned releases keep their base model's architecture (same config.json shape):
+# Llama-2-7b-chat-hf -> Llama-2-7b-hf, Meta-Llama-3-8B-Instruct -> Meta-Llama-3-8B.
+_TUNED = re.compile(r"[-_](chat|instruct|it)(?=[-_.]|$)", re.IGNORECASE)
+
+
 def _model_cached(catalog: Catalog, name: str, cache: dict[str, Any]) -> Any:
     """Returns the model card of ``name`` (or of its base model, for quantised repacks), or None."""
     if name not in cache:
         cache[name] = None
         if not name.endswith(".json"):
             base = _QUANT_SUFFIX.sub("", name)
-            for cand in dict.fromkeys((name, base, base.split("/")[-1])):
+            tuned = _TUNED.sub("", base)
+            for cand in dict.fromkeys((name, base, base.split("/")[-1], tuned, tuned.split("/")[-1])):
                 try:
                     cache[name] = catalog.model(cand)
                     break
