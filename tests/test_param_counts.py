@@ -96,6 +96,11 @@ CASES: list[tuple[str, dict, float, str]] = [
                          qk_rope_head_dim=64, qk_nope_head_dim=128, v_head_dim=128, vocab_size=129280,
                          tie_word_embeddings=False, topk_method="noaux_tc", num_nextn_predict_layers=1),
      671e9, "arXiv:2412.19437 (DeepSeek-V3): 671B total, 37B activated (MTP module's 14B excluded)"),
+    ("BLOOM-7B1", dict(model_type="bloom", n_layer=30, hidden_size=4096, n_head=32, vocab_size=250880),
+     7.069e9, "huggingface.co/bigscience/bloom-7b1 model card: 7,069,016,064 params"),
+    ("Qwen1.5-7B", dict(model_type="qwen2", num_hidden_layers=32, hidden_size=4096, num_attention_heads=32,
+                        num_key_value_heads=32, intermediate_size=11008, vocab_size=151936, tie_word_embeddings=False),
+     7.72e9, "huggingface.co/Qwen/Qwen1.5-7B Hub page: 7.72B params"),
 ]
 
 

@@ -89,9 +89,20 @@ def test_slice_error_stays_under_bound(catalog):
 def test_vidur_gemm_within_target(catalog):
     rep = validate_rows(read_measurements(VIDUR), catalog)
     s = rep.summary["overall"]
-    assert s["rows"] == 48  # 2 GEMM ops of 3 x 5 token counts x 2 TP x 2 GPUs; mlp_act rows skipped
-    assert s["median_abs_pct_err"] <= VIDUR_GEMM_MEDIAN_BOUND_PCT, s
-    assert all("not a GEMM" in r["skipped"] for r in rep.rows if "mlp_act" in r["metric"])
+    assert s["rows"] == 72  # 3 ops (2 GEMMs, mlp_act) of 5 token counts x 2 TP x 2 GPUs, all mapped
+    by_metric = rep.summary["by_metric"]
+    for op in ("mlp_up_proj", "attn_pre_proj"):
+        assert by_metric[f"op_time_ms_median:{op}"]["median_abs_pct_err"] <= VIDUR_GEMM_MEDIAN_BOUND_PCT, by_metric
+    # mlp_act: the element-wise term of data/operator_fit.json (OOF median 16% on the whole Vidur set)
+    assert by_metric["op_time_ms_median:mlp_act"]["median_abs_pct_err"] <= 30.0, by_metric
+
+
+def test_unknown_operator_is_skipped_naming_the_metric(catalog):
+    text = VIDUR.read_text().splitlines()
+    row = next(line for line in text[1:] if "mlp_act" in line).replace("mlp_act", "softmax_fused")
+    rep = validate_rows(parse_measurements("\n".join([text[0], text[1], row]) + "\n"), catalog)
+    bad = rep.rows[1]
+    assert bad["field"] == "metric" and "'softmax_fused' is not modelled" in bad["skipped"]
 
 
 def test_cli_json_contract(runner):
@@ -108,7 +119,9 @@ def test_cli_json_contract(runner):
         assert key in s
     assert set(s["overall"]) == {"rows", "median_abs_pct_err", "p90_abs_pct_err", "bias_pct"}
     skipped = {row["skipped"].split(" ")[0] for row in doc["rows"] if "skipped" in row}
-    assert {"GPU", "model"} <= skipped  # the GH200 and DeciLM rows of the slice
+    assert "model" in skipped  # the DeciLM row of the slice
+    gh200 = [row for row in doc["rows"] if row.get("gpu") == "GH200-96GB"]
+    assert gh200 and all("predicted" in row for row in gh200)  # the GH200 row maps through the alias
 
 
 def test_cli_text(runner):
@@ -304,3 +317,32 @@ def test_continuous_batching_law(catalog):
                   np.full(1, int(OffloadMode.STREAM)), True)
     assert cb.request_s[0] == pytest.approx(one.total_s[0], rel=1e-9)
     assert np.all(np.diff(cb.tps) > 0) and np.all(np.diff(cb.request_s) > 0)
+
+
+PUBLIC_SHAPES = DATA / "public_shapes.csv"
+
+
+def test_public_shapes_validate_the_rest_and_name_each_skipped_field(runner):
+    """Rows shaped like public reports (QServe, llmperf, TensorRT-LLM page, ZeRO-Inference, HF
+    Accelerate) with blank, malformed and unknown fields: the file validates, every bad row is
+    listed with the column at fault, every well-formed row is predicted."""
+    r = runner.invoke(cli, ["validate", str(PUBLIC_SHAPES), "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["rows"]
+    skipped = {row["index"]: row["field"] for row in rows if "skipped" in row}
+    assert skipped == {0: "batch_size", 8: "notes", 10: "input_len", 11: "value", 12: "num_gpus", 13: "metric",
+                       14: "gpu", 15: "precision", 16: "model", 17: "batch_size"}
+    predicted = [row for row in rows if "predicted" in row]
+    assert {row["gpu"] for row in predicted} == {"L40S", "A10G", "H100-SXM", "H200-SXM", "RTX-A6000", "A100-80GB-SXM"}
+    assert len(predicted) == len(rows) - len(skipped)
+    text = runner.invoke(cli, ["validate", str(PUBLIC_SHAPES)])
+    assert text.exit_code == 0
+    for line in (2, 10, 12, 13, 14, 15, 16, 17, 18, 19):  # CSV line of each skipped row
+        assert f" {line} " in text.stdout, line
+
+
+def test_chat_and_instruct_models_use_their_base_card(catalog):
+    rows = read_measurements(PUBLIC_SHAPES)
+    cases = map_rows(rows, catalog)
+    chat = [c for c in cases if c.row.model == "meta-llama/Llama-2-7b-chat-hf"]
+    assert chat and all(c.skip is None and c.card is not None and c.card.name == "meta-llama/Llama-2-7b-hf" for c in chat)

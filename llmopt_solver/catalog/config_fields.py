@@ -4,7 +4,8 @@ Sources: the HF transformers modeling and configuration files of each family (e.
 modeling_llama.py LlamaMLP gate/up/down; modeling_opt.py biased Linear, LayerNorm and
 OPTLearnedPositionalEmbedding offset 2; modeling_gptj.py one ln_1 and a biased lm_head;
 modeling_qwen2.py q/k/v bias; modeling_gemma2.py four RMSNorms per layer; modeling_qwen3.py and
-modeling_gemma3.py q_norm/k_norm over head_dim; modeling_olmoe.py q_norm/k_norm over all
+modeling_gemma3.py q_norm/k_norm over head_dim; modeling_bloom.py biased LayerNorms and Linears; BAAI
+Aquila's modeling_aquila.py (a LLaMA copy); modeling_olmoe.py q_norm/k_norm over all
 channels; modeling_gpt2.py Conv1D with bias and learned positions).
 """
 
@@ -28,8 +29,9 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "gpt2": _fam(**_PLAIN_BIASED, learned_pos_offset=0),
     "gptj": _fam(gated=False, norm_bias=True, mlp_bias=True, norms_per_layer=1),
     "gpt_neox": _fam(**_PLAIN_BIASED),
+    "bloom": _fam(**_PLAIN_BIASED),  # modeling_bloom.py: biased fused QKV, dense, 4h MLP; ALiBi (no position table)
     "falcon": _fam(gated=False, norm_bias=True, norms_per_layer=1),
-    "llama": _fam(), "mistral": _fam(), "mixtral": _fam(), "phi3": _fam(), "gemma": _fam(),
+    "llama": _fam(), "aquila": _fam(), "mistral": _fam(), "mixtral": _fam(), "phi3": _fam(), "gemma": _fam(),
     "gemma2": _fam(norms_per_layer=4),
     "gemma3_text": _fam(norms_per_layer=4, qk_norm="head"),
     "qwen2": _fam(qkv_bias=True), "qwen2_moe": _fam(qkv_bias=True),
@@ -41,7 +43,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
 # tie_word_embeddings when a config omits it: the default of each family's HF config class
 # (LlamaConfig, MistralConfig, Qwen2Config, ... set False); PretrainedConfig's default is True
 # (OPT, GPT-2, Gemma, Falcon and any family not listed).
-_UNTIED_BY_DEFAULT = {"gptj", "gpt_neox", "llama", "mistral", "mixtral", "phi3", "qwen2", "qwen2_moe",
+_UNTIED_BY_DEFAULT = {"gptj", "gpt_neox", "llama", "aquila", "mistral", "mixtral", "phi3", "qwen2", "qwen2_moe",
                       "qwen3", "qwen3_moe", "olmoe", "deepseek", "deepseek_v2", "deepseek_v3"}
 
 

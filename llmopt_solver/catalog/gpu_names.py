@@ -39,7 +39,7 @@ _MEM = re.compile(r"[-\s_]*(\d+(?:\.\d+)?)\s*GB\b")
 def split_name(text: str) -> GpuName:
     """Returns the family, memory and form factor written in a GPU name."""
     t = re.sub(r"\s*\(.*?\)", " ", text).upper()
-    t = re.sub(r"\b(NVIDIA|TESLA|GEFORCE)\b", " ", t)
+    t = re.sub(r"\b(NVIDIA|TESLA|GEFORCE|HBM\d?E?|GDDR\dX?)\b", " ", t)  # vendor and memory-type words
     mem = _MEM.search(t)
     memory = float(mem.group(1)) if mem else None
     t = _MEM.sub(" ", t)

@@ -43,11 +43,14 @@ def validate_text(path: str, summary: dict[str, Any]) -> str:
     con.print(summary_table("Per GPU, framework and metric", summary["by_gpu_framework_metric"],
                             ("gpu", "framework", "metric")))
     if summary["skip_reasons"]:
-        t = Table(title="Skipped rows", title_justify="left")
+        t = Table(title="Skipped rows (--json lists each row with its field)", title_justify="left")
         t.add_column("rows", justify="right")
+        t.add_column("field")
+        t.add_column("CSV lines")
         t.add_column("reason")
-        for reason, n in summary["skip_reasons"].items():
-            t.add_row(str(n), reason)
+        for d in summary["skipped_rows"]:
+            lines = ", ".join(str(x) for x in d["lines"][:8]) + (f" (+{len(d['lines']) - 8})" if len(d["lines"]) > 8 else "")
+            t.add_row(str(len(d["lines"])), ", ".join(d["fields"]) or "-", lines, d["reason"])
         con.print(t)
     oom = summary["oom"]
     con.print(f"Out-of-memory rows: {oom['rows']}; predicted to fit: {oom['predicted_to_fit']}.")

@@ -21,6 +21,7 @@ from llmopt_solver.errors import InputError, ModelConfigError
 from llmopt_solver.measure.placement import Placement, flexgen_placement, offload_placement  # noqa: F401
 from llmopt_solver.measure.precision_text import parse_row_precision
 from llmopt_solver.measure.rows import BATCH_METRICS, OP_PREFIX, MeasurementRow, Metric
+from llmopt_solver.predictor.operators import ELEMENTWISE_OPS
 
 GEMM_OPS = ("attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj")
 
@@ -123,13 +124,19 @@ class Case:
 _QUANT_SUFFIX = re.compile(r"[-_.](gptq|awq|gguf|ggml|exl2|int4|int8|fp8|4bit|8bit)([-_.].*)?$", re.IGNORECASE)
 
 
+# Chat / instruction-tuned releases keep their base model's architecture (same config.json shape):
+# Llama-2-7b-chat-hf -> Llama-2-7b-hf, Meta-Llama-3-8B-Instruct -> Meta-Llama-3-8B.
+_TUNED = re.compile(r"[-_](chat|instruct|it)(?=[-_.]|$)", re.IGNORECASE)
+
+
 def _model_cached(catalog: Catalog, name: str, cache: dict[str, Any]) -> Any:
     """Returns the model card of ``name`` (or of its base model, for quantised repacks), or None."""
     if name not in cache:
         cache[name] = None
         if not name.endswith(".json"):
             base = _QUANT_SUFFIX.sub("", name)
-            for cand in dict.fromkeys((name, base, base.split("/")[-1])):
+            tuned = _TUNED.sub("", base)
+            for cand in dict.fromkeys((name, base, base.split("/")[-1], tuned, tuned.split("/")[-1])):
                 try:
                     cache[name] = catalog.model(cand)
                     break
@@ -170,8 +177,8 @@ def _map_one(case: Case, catalog: Catalog, extra: dict[str, str], fw_filter: set
         return case.skipped("metric", f"metric {r.metric!r} not selected (--metric)")
     if r.metric.startswith(OP_PREFIX):
         case.op = r.metric[len(OP_PREFIX):]
-        if case.op not in GEMM_OPS:
-            return case.skipped("metric", f"operator {case.op!r} is not a GEMM; only {', '.join(GEMM_OPS)} are modelled per op")
+        if case.op not in GEMM_OPS + ELEMENTWISE_OPS:
+            return case.skipped("metric", f"operator {case.op!r} is not modelled; allowed: {', '.join(GEMM_OPS + ELEMENTWISE_OPS)}")
     elif r.metric not in BATCH_METRICS:
         return case.skipped("metric", f"metric {r.metric!r} not supported; allowed: {', '.join(BATCH_METRICS)}, {OP_PREFIX}<op>")
     name, how = catalog.resolve_gpu(r.gpu, extra)

@@ -57,6 +57,7 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
     err = pct_errors(pred.value, measured)
     ok = np.zeros(n, dtype=bool)
     skip_reasons: Counter[str] = Counter()
+    skip_where: dict[str, list[tuple[int, str]]] = defaultdict(list)
     skip_values: dict[str, set[str]] = defaultdict(set)  # the bad values a class hides behind 'X'
     oom_rows, oom_fit, measured_no_fit, pred_oom = [], [], [], []
     names: dict[str, str] = {}
@@ -109,6 +110,7 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
             rec["field"] = c.skip_field or None
             key = _reason_class(reason)
             skip_reasons[key] += 1
+            skip_where[key].append((i + 2, c.skip_field or ""))  # CSV line (header is line 1), column
             skip_values[key].update(re.findall(r"'[^']*'|\"[^\"]*\"", reason.split(";")[0])[:1])
         recs.append(rec)
     summary: dict[str, Any] = {
@@ -116,6 +118,10 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
         "skipped": int(n - ok.sum() - len(oom_rows) - len(pred_oom)),
         "skip_reasons": {_name_values(k, skip_values[k]): v
                          for k, v in sorted(skip_reasons.items(), key=lambda kv: (-kv[1], kv[0]))},
+        "skipped_rows": [{"reason": _name_values(k, skip_values[k]),
+                          "fields": sorted({f for _, f in skip_where[k] if f}),
+                          "lines": [line for line, _ in skip_where[k]]}
+                         for k, _ in sorted(skip_reasons.items(), key=lambda kv: (-kv[1], kv[0]))],
         "overall": stats(err[ok]),
         "gpu_map": {k: v for k, v in sorted(gpu_map.items())},
         "gpu_names": dict(sorted(names.items())),

@@ -28,7 +28,7 @@ class Placement:
     gpu_weight_gb: float | None = None
 
 
-DISK = "weights or KV cache on disk ({}): disk offloading is not modelled"
+DISK = "weights or KV cache on disk ({}): disk offloading is not modelled (no sourced NVMe read bandwidth in the catalog)"
 
 
 def _flexgen(notes: str, cpu: bool, overlap: bool) -> tuple[Placement | None, str | None]:

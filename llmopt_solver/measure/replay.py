@@ -3,7 +3,8 @@ option table, so validation scores the physics users get (no second model here).
 
 Rows sharing model, lengths, precision, placement and schedule (static / online) are one
 vectorised call (``schedule.static_in_waves`` or ``schedule.online``); Vidur operator rows go
-through ``predictor.physics.gemm_roofline_s``. Engine runtime parameters come from
+through ``predictor.physics.gemm_roofline_s`` (GEMMs) or ``measure.operator_fit.op_time_ms``
+(element-wise kernels, fitted terms of ``data/operator_fit.json``). Engine runtime parameters come from
 ``catalog.efficiency(gpu, engine)`` for rows whose framework names a known engine.
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.measure.mapping import Case, Placement, synthetic_instance
+from llmopt_solver.measure.operator_fit import op_time_ms
 from llmopt_solver.measure.rows import Metric
 from llmopt_solver.measure.schedule import (  # noqa: F401  (constants re-exported)
     FRAMEWORK_MEMORY_FRACTION,
@@ -29,6 +31,7 @@ from llmopt_solver.measure.schedule import (  # noqa: F401  (constants re-export
     predict_placed,
     static_in_waves,
 )
+from llmopt_solver.predictor.operators import ELEMENTWISE_OPS
 from llmopt_solver.predictor.physics import Hardware, decode_floor_s, gemm_roofline_s
 from llmopt_solver.table.build import hardware_arrays
 
@@ -48,6 +51,8 @@ class Prepared:
     groups: list[tuple[np.ndarray, Any, Hardware]] = field(default_factory=list)  # (case idx, key, hw)
     op_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     op_hw: Hardware | None = None
+    ew_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # element-wise op rows
+    ew_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # their predicted time (no eff params)
     gpu_of: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
     group_of: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # 'gpu|engine'
     gpu_memory_gb: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -122,11 +127,13 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
     prep.gpu_memory_gb = np.array([catalog.gpu(c.gpu).memory_gb if c.gpu and c.skip is None else math.nan
                                    for c in cases])
     by_key: dict[Any, list[int]] = defaultdict(list)
-    ops = []
+    ops, ew = [], []
     for c in cases:
         if c.skip is not None:
             continue
-        if c.op:
+        if c.op in ELEMENTWISE_OPS:
+            ew.append(c.index)
+        elif c.op:
             ops.append(c.index)
         else:
             assert c.card is not None and c.row.output_len is not None
@@ -139,6 +146,9 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
         keep = _physically_possible(prep, idx, key, hw)
         if keep.any():
             prep.groups.append((idx[keep], key, hw.take(np.nonzero(keep)[0])))
+    if ew:
+        prep.ew_idx = np.asarray(ew)
+        prep.ew_ms = op_time_ms([cases[i] for i in ew], catalog)
     if ops:
         prep.op_idx = np.asarray(ops)
         prep.op_hw = _hardware(catalog, cases, prep.op_idx, Precision.FP16)
@@ -264,6 +274,9 @@ def evaluate(prep: Prepared, params: dict[str, dict[str, float]] | None = None,
         mem[idx] = p.gpu_memory_needed_gb
         wave_count[idx] = p.waves
         value[idx] = metric_values(prep.metric_of[idx], p, b, s, out_len, prep.num_gpus[idx])
+    if len(prep.ew_idx):
+        keep = np.ones(len(prep.ew_idx), bool) if subset is None else subset[prep.ew_idx]
+        value[prep.ew_idx[keep]] = prep.ew_ms[keep]
     if prep.op_hw is not None:
         idx, hw = prep.op_idx, prep.op_hw
         if subset is not None:

@@ -9,9 +9,10 @@ Metrics (DESIGN.md section 5, validation README):
 - ``throughput_tok_s_total``: b * (input + output) / ``total_s``;
 - ``throughput_gen_tok_s``: ``tps`` = b * output / ``total_s`` (FlexGen's definition);
 - ``ttft_s``: ``prefill_s`` (the batched prefill emits the first token);
-- ``op_time_ms_median:<op>``: one GEMM of one layer on one TP shard (Vidur profiles), roofline
-  ``gemm_roofline_s``; only the four GEMMs (``attn_pre_proj``, ``attn_post_proj``,
-  ``mlp_up_proj``, ``mlp_down_proj``) are modelled.
+- ``op_time_ms_median:<op>``: one operator of one layer on one TP shard (Vidur profiles): the four
+  GEMMs (``attn_pre_proj``, ``attn_post_proj``, ``mlp_up_proj``, ``mlp_down_proj``) by the roofline
+  ``gemm_roofline_s``; the element-wise kernels (``mlp_act``, ``input_layernorm``, ``attn_rope``,
+  ``add``, ``emb``) by ``predictor/operators.py`` with the terms of ``data/operator_fit.json``.
 """
 
 from __future__ import annotations
