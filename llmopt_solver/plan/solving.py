@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from llmopt_solver.errors import SolverError
@@ -51,6 +53,9 @@ def solve_model(model: PlanModel, solver: SolverName, time_limit_s: float | None
     res = solve_problem(model.prob, model.variables, solver=solver, time_limit_s=time_limit_s,
                         gap_rel=gap_rel, read_bound=True, warm_start=start is not None,
                         cbc_options=options, on_progress=on_progress)
+    if res.best_bound is not None and not math.isfinite(res.best_bound):
+        # HiGHS stopped by the time limit before its first dual bound reports -inf: no bound, no gap
+        res = replace(res, best_bound=None, gap=None)
     if res.status is Status.ERROR and not allow_none:
         raise SolverError(f"solver: {solver} failed or hit the time limit ({time_limit_s} s) without a plan; "
                           "raise --time-limit or --gap.")
