@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmopt_solver.errors import InfeasibleError
+from llmopt_solver.milp.solver import Status
 from llmopt_solver.plan import options as plan_options
 from llmopt_solver.plan.input import parse_plan
 from llmopt_solver.plan.options import FIT_EPS, TableCache, batches_in
@@ -124,7 +125,7 @@ def quota_portfolios(draw):
     return {"jobs": jobs, "quotas": {"instances": quota}, "startup_s": 240, "slot_h": 0.5, "offload_step": 1.0}
 
 
-def _keep_all(table, num_requests, startup_s, window_h, weights, heuristic=True):
+def _keep_all(table, num_requests, startup_s, window_h, weights, **_kw):
     """Pruning turned off: every feasible option where start-up plus one batch fits."""
     ts = table.planning_total_s
     ok = table.feasible & np.isfinite(table.hourly_cost_usd) & np.isfinite(ts) & (ts > 0)
@@ -150,4 +151,25 @@ def test_pruned_plan_equals_unpruned_milp_under_quotas(catalog, doc, monkeypatch
     assert (res is None) == (full is None)  # pruning never makes a feasible plan infeasible
     if res is not None:
         assert sum(len(j) for j in full.jobs) >= sum(len(j) for j in res.jobs)
-        assert res.total_cost_usd == pytest.approx(full.total_cost_usd, rel=1e-7, abs=1e-9)
+        # pruning never loses the optimum: the pruned plan is no dearer than the unpruned one, and
+        # (a plan of the unpruned model too) no cheaper than its proven bound; equal when proven
+        assert res.total_cost_usd <= full.total_cost_usd * (1 + 1e-7) + 1e-9
+        assert res.total_cost_usd >= full.lower_bound_usd * (1 - 1e-7) - 1e-9
+        if full.solve.status is Status.OPTIMAL and res.solve.status is Status.OPTIMAL:
+            assert res.total_cost_usd == pytest.approx(full.total_cost_usd, rel=1e-7, abs=1e-9)
+
+
+def test_cbc_closes_the_gap_on_a_plan_of_a_few_cents(catalog, monkeypatch):
+    """Regression: CBC's default cutoff increment (1e-4 USD) let it prove "optimal" a $0.08296 plan
+    whose optimum is $0.08291 (found by the pruned model and by HiGHS on the unpruned one)."""
+    job = {"model": "OPT-1.3B", "input_len": 128, "output_len": 32, "release_h": 0.5, "instances": ["g4dn.xlarge"]}
+    doc = {"jobs": [{**job, "name": "j0", "num_requests": 2703, "batch_size": 32, "deadline_h": 1.5},
+                    {**job, "name": "j1", "num_requests": 200, "batch_size": "auto", "deadline_h": 1.0}],
+           "quotas": {"instances": {"g6.xlarge": 1, "g4dn.xlarge": 1}}, "startup_s": 240, "slot_h": 0.5,
+           "offload_step": 1.0}
+    plan = parse_plan(doc)
+    res = run_plan(plan, catalog, gap_rel=0.0, time_limit_s=60, repredict=False, tables=tables(catalog))
+    monkeypatch.setattr(plan_options, "prune", _keep_all)
+    full = run_plan(plan, catalog, gap_rel=0.0, time_limit_s=60, repredict=False, tables=tables(catalog))
+    assert res.total_cost_usd == pytest.approx(full.total_cost_usd, rel=1e-9)
+    assert res.total_cost_usd == pytest.approx(0.0829145, rel=1e-6)

@@ -1,28 +1,13 @@
 """Per-job options of a plan: the option table of each job, start-up time, and dominance pruning.
 
-For each job the predictor runs once over instances x offload levels x batch sizes (``build_table``,
-batch sizes above the smallest power of two >= num_requests only take longer and are dropped);
-then options are pruned:
-
-1. per instance type and requests per batch (min(batch size, num_requests)), the fastest option
-   among those where start-up plus one batch fits the job's window (exact: same price, quotas and
-   requests per batch, shortest batch time);
-2. across options (exact, same type or not): an option is dropped when another one is no more expensive per hour,
-   carries at least as many requests per batch, is no slower per batch, and counts in no quota the
-   dropped one does not count in (with no more instances or GPUs). It can replace the dropped one
-   instance for instance in any plan at no higher cost, so the optimum is unchanged;
-3. run-for-run cost dominance (exact, ``_run_dominance``): an option is dropped when every run
-   of one of its instances can be replaced by one run of an option counting in no quota, at no
-   higher cost, within the window;
-4. only with ``prune: "heuristic"`` (opt-in; the default is ``"exact"``): also an option that is no better in cost per
-   request, requests per hour per instance and cost of the whole job alone than one counting in
-   the same quotas (or in none). Not exact: a plan might have used a few of its batches.
+For each job the predictor runs once over instances x offload levels x batch sizes (``build_table``);
+then options are pruned (``plan.prune``: exact dominance, cycle-safe; ``prune: "heuristic"`` in
+the plan file adds a rule that is faster but may lose the optimum).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,11 +21,15 @@ from llmopt_solver.catalog.precision import parse_precision
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.errors import InputError
 from llmopt_solver.plan.input import PlanFile, PlanJob
+from llmopt_solver.plan.prune import FIT_EPS, QuotaKey, batches_in, batches_in_array, prune
 from llmopt_solver.predictor.memory import GB, weight_bytes
 from llmopt_solver.selection import AUTO_BATCH_SIZES, offload_levels, select_instances
 from llmopt_solver.table.build import build_table
 from llmopt_solver.table.engines import resolve_engines
 from llmopt_solver.table.options import JobSpec, OptionTable
+
+__all__ = ["FIT_EPS", "JobOptions", "QuotaKey", "TableCache", "batches_in", "build_job_options", "default_startup_s",
+           "job_spec", "prune", "quota_weights"]
 
 # Default start-up per instance: boot (VM start, driver and container/runtime start; 1-3 min on
 # AWS/GCP GPU instances) plus loading the weights at LOAD_GB_S (object storage or network disk to
@@ -48,21 +37,11 @@ from llmopt_solver.table.options import JobSpec, OptionTable
 # documented assumptions: override with the plan's `startup_s`.
 BOOT_S = 120.0
 LOAD_GB_S = 1.0
-FIT_EPS = 1e-9  # relative tolerance when comparing times (hours or seconds)
-
-QuotaKey = tuple[str, str]  # ("instance", name) or ("gpu", name)
 
 
 def default_startup_s(weights_gb: float) -> float:
     """Returns the default start-up time of one instance, seconds: BOOT_S + weights_gb / LOAD_GB_S."""
     return BOOT_S + weights_gb / LOAD_GB_S
-
-
-def batches_in(window_s: float, startup_s: float, batch_s: float) -> int:
-    """Returns how many whole batches one instance finishes in ``window_s`` after its start-up."""
-    if window_s < startup_s or batch_s <= 0:
-        return 0
-    return max(0, int(math.floor((window_s - startup_s) / batch_s * (1 + FIT_EPS) + FIT_EPS)))
 
 
 @dataclass
@@ -112,7 +91,7 @@ class JobOptions:
     def batches_per_instance(self, window_h: float | None = None) -> np.ndarray:
         """Returns per option the batches one instance finishes in ``window_h`` (default: the job's)."""
         w = (self.window_h if window_h is None else window_h) * 3600.0
-        return np.asarray([batches_in(w, self.startup_s, float(t)) for t in self.batch_s], dtype=np.int64)
+        return batches_in_array(w, self.startup_s, self.batch_s)
 
 
 def _resolve_model(catalog: Catalog, job: PlanJob, where: str, base: Path | None) -> ModelCard:
@@ -160,109 +139,6 @@ def quota_weights(inst: InstanceSpec, quotas_inst: dict[str, int], quotas_gpu: d
     if inst.gpu in quotas_gpu:
         out[("gpu", inst.gpu)] = inst.gpu_count
     return out
-
-
-def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: float,
-          weights: Callable[[InstanceSpec], dict[QuotaKey, int]], heuristic: bool = True) -> tuple[np.ndarray, int]:
-    """Returns (indices of the options kept, feasible options dropped because one batch does not fit)."""
-    price, ts = table.hourly_cost_usd, table.planning_total_s
-    b = table.batch_size
-    bmax = 1 << max(0, math.ceil(math.log2(num_requests)))  # larger batches only take longer
-    ok = table.feasible & np.isfinite(price) & np.isfinite(ts) & (ts > 0) & (b <= max(bmax, int(b.min()) if len(b) else 1))
-    fits = startup_s + ts <= window_h * 3600.0 * (1 + FIT_EPS)
-    cand = np.nonzero(ok & fits)[0]
-    no_fit = int(np.count_nonzero(ok & ~fits))
-    if len(cand) == 0:
-        return cand, no_fit
-    beff = np.minimum(b, num_requests).astype(float)
-    # Step 1: per (instance type, requests per batch) the fastest option; ties: less offloaded,
-    # larger batch. Same price, quotas and requests per batch, never slower: exact. (Keeping only
-    # the highest-rate batch size per type was not: it ignores the seats wasted in a job's last
-    # batch and the start-ups, e.g. 2,100 requests as 9 batches of 256 cost more than 17 of 128.)
-    inst = table.inst_idx[cand]
-    order = cand[np.lexsort((-b[cand], table.weight_offload[cand], table.offload_ratio[cand], ts[cand],
-                             -beff[cand], inst))]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = (table.inst_idx[order][1:] != table.inst_idx[order][:-1]) | (beff[order][1:] != beff[order][:-1])
-    best = order[first]
-    names = np.asarray([table.instance_list[k].name for k in table.inst_idx[best]])
-    kept = best[np.lexsort((-beff[best], names, ts[best], price[best]))]
-    # Step 2: exact cross-type dominance (see the module docstring), vectorised over pairs.
-    keys = sorted({k for i in kept for k in weights(table.instances[i])})
-    w = np.zeros((len(kept), len(keys)))
-    for r, i in enumerate(kept):
-        for k, v in weights(table.instances[i]).items():
-            w[r, keys.index(k)] = v
-    p, be, t = price[kept], beff[kept], ts[kept]
-    tol = 1 + FIT_EPS
-    no_worse = ((p[:, None] <= p[None, :] * tol) & (be[:, None] >= be[None, :]) & (t[:, None] <= t[None, :] * tol)
-                & np.all(w[:, None, :] <= w[None, :, :], axis=2))
-    idx = np.arange(len(kept))
-    # o' (row) dominates o (column) if no worse and (strictly better somewhere or earlier in the order)
-    strictly = ((p[:, None] * tol < p[None, :]) | (be[:, None] > be[None, :]) | (t[:, None] * tol < t[None, :])
-                | np.any(w[:, None, :] < w[None, :, :], axis=2))
-    dom = no_worse & (strictly | (idx[:, None] < idx[None, :])) & (idx[:, None] != idx[None, :])
-    # Step 3: run-for-run cost dominance by options in no quota (exact, see _run_dominance).
-    free = ~np.any(w > 0, axis=1)
-    cap = np.asarray([batches_in(window_h * 3600.0, startup_s, float(x)) for x in t], dtype=np.int64)
-    cd = _run_dominance(p, be.astype(np.int64), t, cap, free, num_requests, startup_s)
-    dom |= cd & ~(cd.T & (idx[:, None] > idx[None, :])) & (idx[:, None] != idx[None, :])
-    if heuristic:
-        dom |= _heuristic_dominance(p, be, t, w, num_requests, startup_s, window_h)
-    return kept[~dom.any(axis=0)], no_fit
-
-
-def _run_dominance(p: np.ndarray, b: np.ndarray, t: np.ndarray, cap: np.ndarray, free: np.ndarray,
-                   num_requests: int, startup_s: float) -> np.ndarray:
-    """Returns D[o', o]: every run of an instance of o can be replaced by one run of o' at no more cost.
-
-    o' must count in no quota (it may then run from the job's release, like the MILP's untimed
-    options). A run of o with k batches (1 <= k <= u_o = min(batches covering the job, batches in
-    the window)) carries k b_o requests for p_o (sigma + k tau_o); one instance of o' carries them
-    in ceil(k b_o / b_o') <= (k b_o + b_o' - g) / b_o' batches (g = gcd(b_o, b_o')), which must fit
-    its window and cost p_o' (sigma + batches tau_o') no more. Both sides are linear in k, so the
-    two ends k = 1 and k = u_o decide. Exact: any plan keeps its cost or gets cheaper, and quota
-    use only falls. (Stronger than comparing attributes: a dearer but faster type can dominate.)
-    """
-    n = len(p)
-    if n == 0 or not free.any():
-        return np.zeros((n, n), dtype=bool)
-    u = np.minimum(-(-num_requests // np.maximum(b, 1)), cap).astype(float)
-    g = np.gcd(b[:, None], b[None, :]).astype(float)  # [o', o]
-    bp, bo = b[:, None].astype(float), b[None, :].astype(float)
-    tol = 1 + FIT_EPS
-    ok = free[:, None] & (u[None, :] >= 1)
-    for k in (np.ones(n), u):
-        k = k[None, :]
-        need = np.ceil(np.round(k * bo / bp, 9))  # batches of o' for k batches of o (exact at the ends)
-        lin = (k * bo + bp - g) / bp  # linear upper bound on the batches of o' in between
-        batches = np.maximum(need, lin)
-        ok &= need <= cap[:, None]
-        ok &= p[:, None] * (startup_s + batches * t[:, None]) <= p[None, :] * (startup_s + k * t[None, :]) * tol
-    return ok
-
-
-def _heuristic_dominance(p: np.ndarray, be: np.ndarray, t: np.ndarray, w: np.ndarray, num_requests: int,
-                         startup_s: float, window_h: float) -> np.ndarray:
-    """Returns D[o', o]: o' is no worse in cost per request, requests per hour per instance and
-    cost of the whole job alone, and counts in exactly the quotas o counts in (or in none).
-
-    Not exact (a plan may need a few batches of o for rounding), hence optional (``prune``).
-    """
-    per_req = p * t / be  # USD-seconds per request: the ordering is what matters
-    rate = be / t
-    batches = np.ceil(num_requests / be)
-    cap = np.maximum(np.floor((window_h * 3600.0 - startup_s) / t * (1 + FIT_EPS)), 1)
-    alone = np.ceil(batches / np.minimum(cap, batches)) * p * startup_s + batches * p * t
-    tol = 1 + FIT_EPS
-    idx = np.arange(len(p))
-    same_keys = np.all((w[:, None, :] > 0) == (w[None, :, :] > 0), axis=2) & np.all(w[:, None, :] <= w[None, :, :], axis=2)
-    free = ~np.any(w > 0, axis=1)
-    better = ((per_req[:, None] <= per_req[None, :] * tol) & (rate[:, None] >= rate[None, :] / tol)
-              & (alone[:, None] <= alone[None, :] * tol))
-    strictly = ((per_req[:, None] * tol < per_req[None, :]) | (rate[:, None] > rate[None, :] * tol)
-                | (alone[:, None] * tol < alone[None, :]))
-    return better & (strictly | (idx[:, None] < idx[None, :])) & (free[:, None] | same_keys) & (idx[:, None] != idx[None, :])
 
 
 class TableCache:
@@ -325,7 +201,8 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
         def w(inst: InstanceSpec) -> dict[QuotaKey, int]:
             return quota_weights(inst, plan.quotas.instances, plan.quotas.gpus)
 
-        keep, no_fit = prune(table, job.num_requests, startup, window, w, heuristic=plan.prune == "heuristic")
+        keep, no_fit = prune(table, job.num_requests, startup, window, w, heuristic=plan.prune == "heuristic",
+                             runs=plan.objective == "cost")
         sub = table.take(keep)
         opts = JobOptions(index=j, job=job, card=card, startup_s=startup, full=table, table=sub,
                           quota=[w(x) for x in sub.instances], dropped_no_fit=no_fit)
