@@ -47,14 +47,19 @@ class Catalog:
     engine_uncertainty: dict[tuple[str, str | None], Uncertainty] = field(default_factory=dict)
 
     def uncertainty(self, gpu: str, engine: str | None = None) -> Uncertainty:
-        """Returns the throughput uncertainty for ``gpu`` (on ``engine``): the most specific of
-        (engine, GPU), (engine, default), GPU, and the spec-only default."""
+        """Returns the throughput uncertainty for ``gpu`` (on ``engine``): (engine, GPU) if measured;
+        else the GPU's own record (its measured ranges kept) widened to the engine's transfer band
+        (engine, default) when that is wider; else (engine, default); else the spec-only default."""
         assert self.default_uncertainty is not None  # set by load_catalog
-        if engine is not None:
-            for key in ((engine, gpu), (engine, None)):
-                if key in self.engine_uncertainty:
-                    return self.engine_uncertainty[key]
-        return self.uncertainties.get(gpu, self.default_uncertainty)
+        if engine is not None and (engine, gpu) in self.engine_uncertainty:
+            return self.engine_uncertainty[(engine, gpu)]
+        transfer = None if engine is None else self.engine_uncertainty.get((engine, None))
+        own = self.uncertainties.get(gpu)
+        if own is None:
+            return transfer or self.default_uncertainty
+        if transfer is not None and transfer.sigma > own.sigma:
+            return own.model_copy(update={"sigma": transfer.sigma})
+        return own
 
     def efficiency(self, gpu: str, engine: str | None = None) -> Efficiency:
         """Returns the efficiency parameters for ``gpu`` (on ``engine``): defaults, then the GPU's
