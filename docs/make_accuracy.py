@@ -74,6 +74,7 @@ TGI = DATA / "tgi_sagemaker_a10g_llama2.csv"
 FIT_FRAMEWORKS = ["vLLM", "TensorRT-LLM", "Deepspeed-MII", "TGI 1.0.3"]
 GRID_SWEEPS = 1  # one coarse log-grid sweep before Levenberg-Marquardt, and at most MAX_ITER steps,
 MAX_ITER = 15  # keep the run short on a shared machine
+GRID_POINTS = 5  # log-grid points per parameter in that sweep
 FOLDS = 5
 
 
@@ -100,16 +101,18 @@ _WORK: dict[str, Any] = {}
 
 def _fit_task(task: tuple[np.ndarray, str]) -> tuple[dict[str, GpuFit], dict[str, str]]:
     mask, by = task
-    return fit_gpus(_WORK["prep"], _WORK["cat"], mask, by=by, grid_sweeps=GRID_SWEEPS, max_iter=MAX_ITER)
+    return fit_gpus(_WORK["prep"], _WORK["cat"], mask, by=by, grid_sweeps=GRID_SWEEPS, max_iter=MAX_ITER,
+                    grid_points=GRID_POINTS)
 
 
 def calibrate_both(prep: Prepared, cat: Catalog, jobs: int) -> tuple[Any, Any]:
     """Returns the shared (per GPU) and per-(engine, GPU) calibrations, each with 5-fold CV; with
     ``jobs`` > 1 their 12 fits run on that many forked processes."""
-    if jobs <= 1:
-        return tuple(calibrate(prep, cat, folds=FOLDS, by=by, grid_sweeps=GRID_SWEEPS, max_iter=MAX_ITER)
-                     for by in ("gpu", "engine"))  # type: ignore[return-value]
     _WORK.update(prep=prep, cat=cat)
+    if jobs <= 1:
+        return tuple(calibrate(prep, cat, folds=FOLDS, by=by, grid_sweeps=GRID_SWEEPS, max_iter=MAX_ITER,
+                               fit_map=lambda masks, by=by: [_fit_task((m, by)) for m in masks])
+                     for by in ("gpu", "engine"))  # type: ignore[return-value]
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool, ThreadPoolExecutor(2) as th:
         def run(by: str) -> Any:
             return calibrate(prep, cat, folds=FOLDS, by=by, grid_sweeps=GRID_SWEEPS, max_iter=MAX_ITER,

@@ -47,19 +47,14 @@ class Catalog:
     engine_uncertainty: dict[tuple[str, str | None], Uncertainty] = field(default_factory=dict)
 
     def uncertainty(self, gpu: str, engine: str | None = None) -> Uncertainty:
-        """Returns the throughput uncertainty for ``gpu`` (on ``engine``): (engine, GPU) if measured;
-        else the GPU's own record (its measured ranges kept) widened to the engine's transfer band
-        (engine, default) when that is wider; else (engine, default); else the spec-only default."""
+        """Returns the band for ``gpu`` on ``engine``: (engine, GPU); else the GPU's own (ranges kept) widened to
+        the engine's transfer band (engine, default); else that band; else the spec-only default."""
         assert self.default_uncertainty is not None  # set by load_catalog
         if engine is not None and (engine, gpu) in self.engine_uncertainty:
             return self.engine_uncertainty[(engine, gpu)]
-        transfer = None if engine is None else self.engine_uncertainty.get((engine, None))
-        own = self.uncertainties.get(gpu)
-        if own is None:
-            return transfer or self.default_uncertainty
-        if transfer is not None and transfer.sigma > own.sigma:
-            return own.model_copy(update={"sigma": transfer.sigma})
-        return own
+        transfer, own = self.engine_uncertainty.get((str(engine), None)), self.uncertainties.get(gpu)
+        return own.model_copy(update={"sigma": max(own.sigma, transfer.sigma)}) if own and transfer else (
+            own or transfer or self.default_uncertainty)
 
     def efficiency(self, gpu: str, engine: str | None = None) -> Efficiency:
         """Returns the efficiency parameters for ``gpu`` (on ``engine``): defaults, then the GPU's

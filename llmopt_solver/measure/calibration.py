@@ -74,7 +74,7 @@ def _weights(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
 
 def minimise_log_params(resid: Callable[[dict[str, float]], np.ndarray], start: dict[str, float],
                         bounds: dict[str, tuple[float, float]], max_iter: int = 60,
-                        grid_sweeps: int = 2) -> tuple[dict[str, float], float]:
+                        grid_sweeps: int = 2, grid_points: int = 9) -> tuple[dict[str, float], float]:
     """Returns (parameters, loss) minimising sum Huber(resid(params)) over bounded log-parameters.
 
     Levenberg-Marquardt with iteratively reweighted least squares (Huber weights) and a
@@ -98,7 +98,7 @@ def minimise_log_params(resid: Callable[[dict[str, float]], np.ndarray], start: 
     for _ in range(grid_sweeps):
         for j in range(len(z)):
             best_v = z[j]
-            for v in np.linspace(lo[j], hi[j], 9):
+            for v in np.linspace(lo[j], hi[j], grid_points):
                 zz = z.copy()
                 zz[j] = v
                 lv = loss_of(resid(params(zz)))
@@ -182,8 +182,8 @@ def _keys(prep: Prepared, by: str) -> np.ndarray:
 
 
 def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: tuple[str, ...] = DEFAULT_PARAMS,
-             min_configs: int = MIN_CONFIGS, by: str = "gpu", grid_sweeps: int = 2, max_iter: int = 60
-             ) -> tuple[dict[str, GpuFit], dict[str, str]]:
+             min_configs: int = MIN_CONFIGS, by: str = "gpu", grid_sweeps: int = 2, max_iter: int = 60,
+             grid_points: int = 9) -> tuple[dict[str, GpuFit], dict[str, str]]:
     """Returns the fits on rows ``train`` (a mask) per GPU, or per (GPU, engine) with ``by='engine'``
     (keys 'gpu|engine'; rows of no known engine are not fitted there), and the keys left out with why."""
     meas = np.array([c.measured for c in prep.cases])
@@ -214,7 +214,8 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.log(pred[sel] / meas[sel])
 
-        params, loss = minimise_log_params(resid, start, BOUNDS, max_iter=max_iter, grid_sweeps=grid_sweeps)
+        params, loss = minimise_log_params(resid, start, BOUNDS, max_iter=max_iter, grid_sweeps=grid_sweeps,
+                                           grid_points=grid_points)
         fits[key] = GpuFit(gpu=key, params=params, rows=int(sel.sum()), configs=len(configs), loss=loss)
     return fits, skipped
 
