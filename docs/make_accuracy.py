@@ -19,6 +19,7 @@ import argparse
 import datetime as dt
 import json
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -119,6 +120,14 @@ def calibrate_both(prep: Prepared, cat: Catalog, jobs: int) -> tuple[Any, Any]:
                              fit_map=lambda masks: list(pool.map(_fit_task, [(m, by) for m in masks])))
         shared, engine = th.submit(run, "gpu"), th.submit(run, "engine")
         return shared.result(), engine.result()
+
+
+def timing(t0: float, jobs: int) -> str:
+    """Returns the wall time and CPU time (this process + finished workers): the CPU time divided
+    by ``jobs`` is about the wall time on a quiet machine with that many cores."""
+    t = os.times()
+    cpu = t.user + t.system + t.children_user + t.children_system
+    return f"wall time {time.monotonic() - t0:.0f} s, CPU {cpu:.0f} s (--jobs {jobs})"
 
 
 def is_fp16(row: MeasurementRow) -> bool:
@@ -233,7 +242,7 @@ def main() -> int:
     print(f"fit set: {int(in_scope.sum())} rows in scope, {int(mapped.sum())} mapped", file=sys.stderr)
     spec_pred = evaluate(prep)
     res, eres = calibrate_both(prep, spec, args.jobs)  # shared: one fit per GPU; eres: per (engine, GPU)
-    print(f"fits done after {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    print(f"fits done: {timing(t0, args.jobs)}", file=sys.stderr)
     oof = merged_oof(res.cv_pred, eres.cv_pred)
     # A GPU whose rows all come from one engine (A10G: TGI only) is that engine's calibration, not
     # the GPU's: it goes to efficiency.engines only, and neither the per-GPU section nor the
@@ -424,14 +433,13 @@ def main() -> int:
     text = "\n".join(L)
     if args.check:
         print(text)
-        print(f"make_accuracy: wall time {time.monotonic() - t0:.0f} s (--jobs {args.jobs})", file=sys.stderr)
+        print(f"make_accuracy: {timing(t0, args.jobs)}", file=sys.stderr)
         return 0
     for path, content in ((ROOT / "llmopt_solver" / "data" / "calibration.json", dumps(doc)),
                           (ROOT / "docs" / "accuracy.md", text)):
         write_atomic(path, content)
         path.chmod(0o644)  # write_atomic's temporary file is private (0600); these are shipped files
-    print(f"wrote calibration.json and docs/accuracy.md; wall time {time.monotonic() - t0:.0f} s (--jobs {args.jobs})",
-          file=sys.stderr)
+    print(f"wrote calibration.json and docs/accuracy.md; {timing(t0, args.jobs)}", file=sys.stderr)
     return 0
 
 
