@@ -228,3 +228,20 @@ def test_cli_per_engine_writes_engine_sections(runner, tmp_path):
     assert "default" in doc["efficiency"]["engines"]["tgi"] and "A10G / tgi" in r.stdout
     v = runner.invoke(cli, ["validate", str(data), "--calibration", str(out)])
     assert v.exit_code == 0, v.output
+
+
+def test_engine_rule_is_held_fixed_and_carried_in_the_engine_default():
+    """A parameter efficiency.json fixes for an engine is not fitted for it and ends up in the
+    engine's default of the calibration overlay (so every GPU of that engine keeps it)."""
+    from llmopt_solver.measure.calibration import CalibrationResult, GpuFit, engine_rules
+    from llmopt_solver.measure.profile import engine_sections
+    from llmopt_solver.measure.validation import Predicted
+
+    assert engine_rules()["tensorrt-llm"] == {"seq_overhead_s": 0.0}
+    empty = Predicted(value=np.zeros(0), gpu_memory_needed_gb=np.zeros(0), waves=np.zeros(0))
+    fit = GpuFit(gpu="H100-SXM|tensorrt-llm", params={"compute_decode": 0.3, "layer_overhead_s": 5e-5}, rows=40,
+                 configs=20, loss=0.0)
+    res = CalibrationResult(fits={fit.gpu: fit}, skipped_gpus={}, train_pred=empty, cv_pred=None, folds=0)
+    eff, _ = engine_sections(res, "test")
+    assert eff["tensorrt-llm"]["default"]["seq_overhead_s"] == 0.0
+    assert "seq_overhead_s" not in eff["tensorrt-llm"]["gpus"]["H100-SXM"]

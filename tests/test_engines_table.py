@@ -151,8 +151,10 @@ def test_catalog_engines_lists_mechanisms_with_sources(runner):
 
 
 def test_tensorrt_llm_default_drops_the_per_sequence_term_only(catalog):
+    """TensorRT-LLM's batch manager and sampler run in C++: its per-sequence host term is 0 by rule
+    (efficiency.json), held fixed in its (engine, GPU) fit, on calibrated and uncalibrated GPUs
+    alike; the other runtime parameters are its own fit (or its transfer rule), vLLM keeps the term."""
     for gpu in ("A100-40GB-SXM", "T4"):
         trt, shared = catalog.efficiency(gpu, "tensorrt-llm"), catalog.efficiency(gpu)
         assert trt.seq_overhead_s == 0.0 and shared.seq_overhead_s > 0
-        assert trt.model_copy(update={"seq_overhead_s": shared.seq_overhead_s}) == shared
-        assert catalog.efficiency(gpu, "vllm") == shared  # no vLLM override: the shared fit
+        assert catalog.efficiency(gpu, "vllm").seq_overhead_s > 0

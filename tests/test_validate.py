@@ -307,7 +307,8 @@ def test_online_rows_use_continuous_batching(catalog):
 def test_continuous_batching_law(catalog):
     """c = 1 is one request alone (prefill + n steps); more concurrency: more tok/s, slower requests."""
     from llmopt_solver.measure.mapping import synthetic_instance
-    from llmopt_solver.predictor.physics import OffloadMode, continuous_batching, predict
+    from llmopt_solver.predictor.physics import OffloadMode, predict
+    from llmopt_solver.predictor.serving import continuous_batching
     from llmopt_solver.table.build import hardware_arrays
     shape = catalog.model("meta-llama/Llama-2-7b-hf").shape()
     c = np.array([1.0, 4.0, 16.0, 64.0])

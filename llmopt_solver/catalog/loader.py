@@ -47,14 +47,14 @@ class Catalog:
     engine_uncertainty: dict[tuple[str, str | None], Uncertainty] = field(default_factory=dict)
 
     def uncertainty(self, gpu: str, engine: str | None = None) -> Uncertainty:
-        """Returns the throughput uncertainty for ``gpu`` (on ``engine``): the most specific of
-        (engine, GPU), (engine, default), GPU, and the spec-only default."""
+        """Returns the band for ``gpu`` on ``engine``: (engine, GPU); else the GPU's own (ranges kept) widened to
+        the engine's transfer band (engine, default); else that band; else the spec-only default."""
         assert self.default_uncertainty is not None  # set by load_catalog
-        if engine is not None:
-            for key in ((engine, gpu), (engine, None)):
-                if key in self.engine_uncertainty:
-                    return self.engine_uncertainty[key]
-        return self.uncertainties.get(gpu, self.default_uncertainty)
+        if engine is not None and (engine, gpu) in self.engine_uncertainty:
+            return self.engine_uncertainty[(engine, gpu)]
+        transfer, own = self.engine_uncertainty.get((str(engine), None)), self.uncertainties.get(gpu)
+        return own.model_copy(update={"sigma": max(own.sigma, transfer.sigma)}) if own and transfer else (
+            own or transfer or self.default_uncertainty)
 
     def efficiency(self, gpu: str, engine: str | None = None) -> Efficiency:
         """Returns the efficiency parameters for ``gpu`` (on ``engine``): defaults, then the GPU's

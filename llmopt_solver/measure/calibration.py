@@ -15,13 +15,15 @@ Robust and honest by construction:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
-from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.catalog.loader import Catalog, _data_text
 from llmopt_solver.errors import InputError
 from llmopt_solver.measure.validation import (  # re-exports of rows/replay/metrics
     OP_PREFIX,
@@ -40,13 +42,24 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "kv_bw": (0.05, 1.0),
     "layer_overhead_s": (1e-7, 1e-3),
     "allreduce_latency_s": (1e-7, 5e-4),
+    "allreduce_bw": (2e-3, 1.0),
     "seq_overhead_s": (1e-8, 5e-4),
+    "step_overhead_s": (1e-6, 2e-2),
 }
 DEFAULT_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw", "layer_overhead_s",
-                  "allreduce_latency_s", "seq_overhead_s")
+                  "allreduce_latency_s", "allreduce_bw", "seq_overhead_s", "step_overhead_s")
 HUBER_DELTA = 0.1  # |ln error| beyond ~10% counts linearly, not quadratically
 MIN_CONFIGS = 8  # distinct runs needed before a GPU's parameters are fitted
 Z90 = 1.2815515655446004  # standard normal 90th percentile
+
+
+@cache
+def engine_rules() -> dict[str, dict[str, float]]:
+    """Returns {engine: {parameter: value}} that the built-in efficiency.json fixes by rule (with
+    its source there), held constant in that engine's (engine, GPU) fit rather than fitted: e.g.
+    TensorRT-LLM's seq_overhead_s = 0 (its batch manager and sampler run in C++)."""
+    blocks = json.loads(_data_text("efficiency.json")).get("engines") or {}
+    return {e: {k: float(v) for k, v in (b.get("default") or {}).items() if k in BOUNDS} for e, b in blocks.items()}
 
 
 def _huber(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
@@ -61,7 +74,7 @@ def _weights(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
 
 def minimise_log_params(resid: Callable[[dict[str, float]], np.ndarray], start: dict[str, float],
                         bounds: dict[str, tuple[float, float]], max_iter: int = 60,
-                        grid_sweeps: int = 2) -> tuple[dict[str, float], float]:
+                        grid_sweeps: int = 2, grid_points: int = 9) -> tuple[dict[str, float], float]:
     """Returns (parameters, loss) minimising sum Huber(resid(params)) over bounded log-parameters.
 
     Levenberg-Marquardt with iteratively reweighted least squares (Huber weights) and a
@@ -85,7 +98,7 @@ def minimise_log_params(resid: Callable[[dict[str, float]], np.ndarray], start: 
     for _ in range(grid_sweeps):
         for j in range(len(z)):
             best_v = z[j]
-            for v in np.linspace(lo[j], hi[j], 9):
+            for v in np.linspace(lo[j], hi[j], grid_points):
                 zz = z.copy()
                 zz[j] = v
                 lv = loss_of(resid(params(zz)))
@@ -169,8 +182,8 @@ def _keys(prep: Prepared, by: str) -> np.ndarray:
 
 
 def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: tuple[str, ...] = DEFAULT_PARAMS,
-             min_configs: int = MIN_CONFIGS, by: str = "gpu", grid_sweeps: int = 2, max_iter: int = 60
-             ) -> tuple[dict[str, GpuFit], dict[str, str]]:
+             min_configs: int = MIN_CONFIGS, by: str = "gpu", grid_sweeps: int = 2, max_iter: int = 60,
+             grid_points: int = 9) -> tuple[dict[str, GpuFit], dict[str, str]]:
     """Returns the fits on rows ``train`` (a mask) per GPU, or per (GPU, engine) with ``by='engine'``
     (keys 'gpu|engine'; rows of no known engine are not fitted there), and the keys left out with why."""
     meas = np.array([c.measured for c in prep.cases])
@@ -187,12 +200,13 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
             skipped[key] = f"only {len(configs)} distinct runs (need {min_configs}); kept spec-only"
             continue
         eff = catalog.efficiency(gpu, engine or None)
-        names = list(param_names)
+        names = [k for k in param_names if k not in engine_rules().get(engine, {})]
         if not any(prep.cases[i].row.num_gpus > 1 for i in np.nonzero(sel)[0]):
-            names = [k for k in names if k != "allreduce_latency_s"]  # no TP rows: not identifiable
+            names = [k for k in names if not k.startswith("allreduce")]  # no TP rows: not identifiable
         if not any(prep.cases[i].op == "" for i in np.nonzero(sel)[0]):
             names = [k for k in names if k in ("compute_prefill", "memory_bw")]  # GEMM rows only
-        start = {k: float(getattr(eff, k) if getattr(eff, k) is not None else eff.memory_bw) for k in names}
+        unset = {"kv_bw": eff.memory_bw, "allreduce_bw": eff.pcie}  # optional fields' effective defaults
+        start = {k: float(getattr(eff, k) if getattr(eff, k) is not None else unset.get(k, eff.memory_bw)) for k in names}
         sub = prep.restrict(sel)
 
         def resid(p: dict[str, float], sel: np.ndarray = sel, key: str = key, sub: Prepared = sub) -> np.ndarray:
@@ -200,7 +214,8 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.log(pred[sel] / meas[sel])
 
-        params, loss = minimise_log_params(resid, start, BOUNDS, max_iter=max_iter, grid_sweeps=grid_sweeps)
+        params, loss = minimise_log_params(resid, start, BOUNDS, max_iter=max_iter, grid_sweeps=grid_sweeps,
+                                           grid_points=grid_points)
         fits[key] = GpuFit(gpu=key, params=params, rows=int(sel.sum()), configs=len(configs), loss=loss)
     return fits, skipped
 
@@ -223,18 +238,28 @@ def throughput_log_residual(prep: Prepared, pred: np.ndarray) -> np.ndarray:
     return np.where(op, np.nan, np.where(time, -lr, lr))
 
 
+FitMap = Callable[[list[np.ndarray]], list[tuple[dict[str, GpuFit], dict[str, str]]]]
+
+
 def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tuple[str, ...] = DEFAULT_PARAMS,
               min_configs: int = MIN_CONFIGS, seed: int = 0, by: str = "gpu", grid_sweeps: int = 2,
-              max_iter: int = 60) -> CalibrationResult:
+              max_iter: int = 60, fit_map: FitMap | None = None) -> CalibrationResult:
     """Returns the fit on all usable rows plus ``folds``-fold out-of-fold predictions (0: no CV).
 
     ``by='engine'`` fits each (GPU, engine) on its own rows (keys 'gpu|engine'); rows of no known
-    engine stay unfitted (NaN out-of-fold) there.
+    engine stay unfitted (NaN out-of-fold) there. ``fit_map`` runs ``fit_gpus`` on a list of
+    training masks (default: one after the other; docs/make_accuracy.py passes a process pool).
     """
     usable = _usable(prep)
     if not usable.any():
         raise InputError("calibrate: no row could be mapped to a prediction (see `llmopt validate` for the reasons).")
-    fits, skipped = fit_gpus(prep, catalog, usable, param_names, min_configs, by, grid_sweeps, max_iter)
+    fold = fold_of(prep, folds, seed) if folds >= 2 else np.full(len(prep.cases), -1)
+    masks = [usable] + [usable & (fold != f) & (fold >= 0) for f in range(folds if folds >= 2 else 0)]
+    if fit_map is None:
+        results = [fit_gpus(prep, catalog, m, param_names, min_configs, by, grid_sweeps, max_iter) for m in masks]
+    else:
+        results = fit_map(masks)
+    fits, skipped = results[0]
     if not fits:
         raise InputError(f"calibrate: no GPU has enough measurements: {'; '.join(f'{g}: {r}' for g, r in skipped.items())}.")
     keys = _keys(prep, by)
@@ -242,7 +267,6 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
     train_pred = evaluate(prep, {g: f.params for g, f in fits.items()}, subset=fitted if by == "engine" else None)
     cv_pred = None
     if folds >= 2:
-        fold = fold_of(prep, folds, seed)
         value = np.full(len(prep.cases), np.nan)
         mem = np.full(len(prep.cases), np.nan)
         waves = np.full(len(prep.cases), np.nan)
@@ -250,8 +274,7 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
             test = (fold == f) & (fitted if by == "engine" else True)
             if not test.any():
                 continue
-            fold_fits, _ = fit_gpus(prep, catalog, usable & (fold != f) & (fold >= 0), param_names, min_configs, by,
-                                    grid_sweeps, max_iter)
+            fold_fits = results[1 + f][0]
             p = evaluate(prep, {g: x.params for g, x in fold_fits.items()}, subset=test)
             value[test], mem[test], waves[test] = p.value[test], p.gpu_memory_needed_gb[test], p.waves[test]
         cv_pred = Predicted(value=value, gpu_memory_needed_gb=mem, waves=waves)
@@ -273,7 +296,8 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
 # Parameters that describe the serving runtime (kernels, scheduler, collectives) rather than the
 # memory/compute hardware: these transfer across GPU types (checked leave-one-GPU-out in
 # docs/accuracy.md); HBM/GDDR bandwidth and prefill GEMM fractions stay per-GPU measured defaults.
-RUNTIME_PARAMS = ("compute_decode", "kv_bw", "layer_overhead_s", "allreduce_latency_s", "seq_overhead_s")
+RUNTIME_PARAMS = ("compute_decode", "kv_bw", "layer_overhead_s", "allreduce_latency_s", "allreduce_bw",
+                  "seq_overhead_s", "step_overhead_s")
 
 
 @dataclass

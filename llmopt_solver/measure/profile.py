@@ -18,6 +18,7 @@ from llmopt_solver.measure.calibration import (
     GpuFit,
     _gmean,
     _usable,
+    engine_rules,
 )
 from llmopt_solver.measure.validation import Predicted, Prepared, pct_errors, stats
 
@@ -114,7 +115,11 @@ def engine_sections(res: CalibrationResult, source: str, as_of: str | None = Non
                 "bias": u["bias"], "sigma": u["sigma"], "memory_sigma": 0.05, "rows": u["rows"],
                 "source": f"ln(measured/predicted) throughput, {basis}, {engine} on {gpu}, {source}"}
     for engine, fits in by_engine.items():
-        eff[engine]["default"] = {**{k: float(f"{v:.4g}") for k, v in sorted(_gmean(fits, keys).items())},
+        fitted = {k: float(f"{v:.4g}") for k, v in _gmean(fits, keys).items()}
+        # Parameters the engine's rule fixes (not fitted) are carried in its default, so that the
+        # calibration overlay keeps them for every GPU.
+        fitted.update(engine_rules().get(engine, {}))
+        eff[engine]["default"] = {**dict(sorted(fitted.items())),
                                   "source": f"geometric mean over {', '.join(f.gpu.split('|')[0] for f in fits)} of "
                                             f"{engine}'s fitted runtime parameters ({', '.join(keys)}); {source}",
                                   "as_of": as_of}

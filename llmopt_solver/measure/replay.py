@@ -39,8 +39,8 @@ _METRICS = {m.value for m in Metric}
 
 EFF_FIELDS = {"compute_prefill": "eff_compute_prefill", "compute_decode": "eff_compute_decode",
               "memory_bw": "eff_memory_bw", "kv_bw": "eff_kv_bw", "layer_overhead_s": "layer_overhead_s",
-              "allreduce_latency_s": "allreduce_latency_s",
-              "seq_overhead_s": "seq_overhead_s"}
+              "allreduce_latency_s": "allreduce_latency_s", "allreduce_bw": "eff_gpu_link",
+              "seq_overhead_s": "seq_overhead_s", "step_overhead_s": "step_overhead_s"}
 
 
 @dataclass
@@ -60,6 +60,11 @@ class Prepared:
     metric_of: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # Metric value or ''
     num_gpus: np.ndarray = field(default_factory=lambda: np.zeros(0))
     shapes: dict[str, Any] = field(default_factory=dict)
+    # Per case, from ``prepare``: memory need, wave size and fit of static rows (they depend on the
+    # hardware and model only, so every evaluation with other efficiencies reuses them).
+    plan_memory_gb: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    plan_b_fit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    plan_fits: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     @property
     def mapped(self) -> np.ndarray:
@@ -126,6 +131,8 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
     prep.shapes = {c.card.name: c.card.shape() for c in cases if c.card is not None and c.skip is None}
     prep.gpu_memory_gb = np.array([catalog.gpu(c.gpu).memory_gb if c.gpu and c.skip is None else math.nan
                                    for c in cases])
+    prep.plan_memory_gb, prep.plan_b_fit = np.full(len(cases), np.nan), np.full(len(cases), np.nan)
+    prep.plan_fits = np.zeros(len(cases), dtype=bool)
     by_key: dict[Any, list[int]] = defaultdict(list)
     ops, ew = [], []
     for c in cases:
@@ -180,10 +187,16 @@ def _implied_time_s(metric: str, measured: float, b: float, s: int, n: int, g: f
         return times.get(metric, math.inf)
 
 
-def _run(prep: Prepared, key: Any, hw: Hardware, b: np.ndarray) -> RunTiming:
+def _run(prep: Prepared, key: Any, hw: Hardware, b: np.ndarray, idx: np.ndarray | None = None) -> RunTiming:
+    """Returns the timing of rows ``idx`` of one group (with their wave plan when ``idx`` is given)."""
     name, s, n, wp, kvp, pl = key[:6]
-    sched = online if len(key) > 6 else static_in_waves
-    return sched(prep.shapes[name], s, n, wp, kvp, pl, hw, b)
+    if len(key) > 6:
+        return online(prep.shapes[name], s, n, wp, kvp, pl, hw, b)
+    plan = None
+    if idx is not None and len(prep.plan_b_fit):
+        plan = RunTiming(b, b, b, prep.plan_memory_gb[idx], np.ones(len(b)), prep.plan_fits[idx],
+                         b_fit=prep.plan_b_fit[idx])
+    return static_in_waves(prep.shapes[name], s, n, wp, kvp, pl, hw, b, plan=plan)
 
 
 def _physically_possible(prep: Prepared, idx: np.ndarray, key: Any, hw: Hardware) -> np.ndarray:
@@ -208,7 +221,10 @@ def _physically_possible(prep: Prepared, idx: np.ndarray, key: Any, hw: Hardware
             f"physically impossible: implies {t[j]:.3g} s for {n} decode steps, below the "
             f"floor of {floor[j]:.3g} s (weights and KV read once per step at peak "
             "bandwidth); likely not the stated run (early stop?)"))
-    fits = _run(prep, key, hw, b).fits
+    run = _run(prep, key, hw, b)
+    fits = run.fits
+    if run.b_fit is not None:
+        prep.plan_memory_gb[idx], prep.plan_b_fit[idx], prep.plan_fits[idx] = run.gpu_memory_needed_gb, run.b_fit, fits
     for j in np.nonzero(~fits & ~bad)[0]:
         prep.cases[idx[j]].predicted_oom = True
     return ~bad
@@ -232,7 +248,7 @@ def _with_params(hw: Hardware, gpus: np.ndarray, groups: np.ndarray | None,
             arr = changes.get(attr)
             if arr is None:
                 base = getattr(hw, attr)
-                if base is None:  # optional arrays: kv_bw defaults to memory_bw, seq overhead to 0
+                if base is None:  # optional arrays: kv_bw defaults to memory_bw, overheads to 0
                     base = hw.eff_memory_bw if attr == "eff_kv_bw" else np.zeros(len(gpus))
                 arr = changes[attr] = np.array(base, dtype=float, copy=True)
             arr[sel] = value
@@ -270,7 +286,7 @@ def evaluate(prep: Prepared, params: dict[str, dict[str, float]] | None = None,
         s, out_len = key[1], key[2]
         hw = _with_params(hw, prep.gpu_of[idx], prep.group_of[idx], params)
         b = prep.batch[idx]
-        p = _run(prep, key, hw, b)
+        p = _run(prep, key, hw, b, idx)
         mem[idx] = p.gpu_memory_needed_gb
         wave_count[idx] = p.waves
         value[idx] = metric_values(prep.metric_of[idx], p, b, s, out_len, prep.num_gpus[idx])

@@ -14,7 +14,8 @@ import numpy as np
 
 from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.measure.placement import Placement
-from llmopt_solver.predictor.physics import Hardware, OffloadMode, continuous_batching, predict
+from llmopt_solver.predictor.physics import Hardware, OffloadMode, predict
+from llmopt_solver.predictor.serving import continuous_batching
 
 # Share of GPU memory the serving frameworks use for weights + KV + activations: vLLM's
 # gpu_memory_utilization and TensorRT-LLM's kv_cache_free_gpu_mem_fraction both default to 0.9.
@@ -35,6 +36,7 @@ class RunTiming:
     gpu_memory_needed_gb: np.ndarray  # whole batch / all concurrent sequences at once
     waves: np.ndarray  # static sub-batches (1 = one batch); 1 for online rows
     fits: np.ndarray  # False: predicted not to fit at all (not even one sequence / the stated placement)
+    b_fit: np.ndarray | None = None  # static: sequences per wave (memory only, so reusable across fits)
 
 
 def predict_placed(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placement, hw: Hardware,
@@ -52,7 +54,7 @@ def capacity_gb(hw: Hardware, fraction: float = 1.0) -> np.ndarray:
 
 
 def static_in_waves(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placement, hw: Hardware,
-                    b: np.ndarray) -> RunTiming:
+                    b: np.ndarray, plan: RunTiming | None = None) -> RunTiming:
     """Returns timings of static batches ``b``, run in waves where the whole batch does not fit.
 
     vLLM and TensorRT-LLM never fail a static batch whose KV cache exceeds the free memory: their
@@ -61,16 +63,23 @@ def static_in_waves(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, p
     whose predicted need fits FRAMEWORK_MEMORY_FRACTION of the GPU memory. The measured sets show
     it: on A100-40GB, Llama-2-7B at 512+512 tokens takes 13.6 s at batch 32 and 25.8 s at 64.
     The reported memory need is that of the whole batch at once.
+
+    ``plan``: a previous result for the same rows (memory, waves and wave size depend on the
+    hardware and the model only, not on efficiencies): then one ``predict`` call times the waves.
     """
     m = len(b)
 
-    def run(batch: np.ndarray) -> Any:
-        return predict_placed(shape, s, n, wp, kvp, pl, hw, batch)
+    def run(batch: np.ndarray, rows: np.ndarray | None = None) -> Any:
+        return predict_placed(shape, s, n, wp, kvp, pl, hw if rows is None else hw.take(rows), batch)
+
+    if plan is not None and plan.b_fit is not None:
+        return _timed_waves(run, b, plan.b_fit, plan.gpu_memory_needed_gb, plan.fits)
 
     full = run(b)
     if pl != Placement():  # offloaded rows run as stated, never in waves
         fits = full.gpu_memory_needed_gb <= capacity_gb(hw)
-        return RunTiming(full.total_s, full.prefill_s, full.decode_s, full.gpu_memory_needed_gb, np.ones(m), fits)
+        return RunTiming(full.total_s, full.prefill_s, full.decode_s, full.gpu_memory_needed_gb, np.ones(m), fits,
+                         b_fit=b.astype(float))
     one = run(np.ones(m))
     cap = capacity_gb(hw, FRAMEWORK_MEMORY_FRACTION)
     fits = one.gpu_memory_needed_gb <= cap
@@ -80,16 +89,29 @@ def static_in_waves(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, p
     b_fit = np.where(full.gpu_memory_needed_gb <= cap, b, np.clip(b_fit, 1, b))
     waves = np.ceil(b / b_fit)
     if np.all(waves <= 1):
-        return RunTiming(full.total_s, full.prefill_s, full.decode_s, full.gpu_memory_needed_gb, waves, fits)
+        return RunTiming(full.total_s, full.prefill_s, full.decode_s, full.gpu_memory_needed_gb, waves, fits,
+                         b_fit=b_fit)
+    return _timed_waves(run, b, b_fit, full.gpu_memory_needed_gb, fits)
+
+
+def _timed_waves(run: Any, b: np.ndarray, b_fit: np.ndarray, memory_gb: np.ndarray, fits: np.ndarray) -> RunTiming:
+    """Returns the timing of batches ``b`` run as floor(b / b_fit) full waves and a last partial one."""
+    m = len(b)
+    waves = np.ceil(b / b_fit)
+    if np.all(waves <= 1):
+        full = run(b)
+        return RunTiming(full.total_s, full.prefill_s, full.decode_s, memory_gb, waves, fits, b_fit=b_fit)
     n_full = np.floor(b / b_fit)
     rest = b - n_full * b_fit
-    wave = run(b_fit)
-    last = run(np.maximum(rest, 1))
-    total = n_full * wave.total_s + np.where(rest > 0, last.total_s, 0.0)
+    # One vectorised call: the full waves' batch, then the last wave's.
+    both = run(np.concatenate([b_fit, np.maximum(rest, 1)]), np.concatenate([np.arange(m), np.arange(m)]))
+    wave_total, wave_prefill = both.total_s[:m], both.prefill_s[:m]
+    last_total, last_prefill = both.total_s[m:], both.prefill_s[m:]
+    total = n_full * wave_total + np.where(rest > 0, last_total, 0.0)
     # The first token of the last admitted sequences comes after the earlier waves.
-    prefill = np.where(waves > 1, total - np.where(rest > 0, last.total_s - last.prefill_s,
-                                                   wave.total_s - wave.prefill_s), full.prefill_s)
-    return RunTiming(total, prefill, total - prefill, full.gpu_memory_needed_gb, waves, fits)
+    prefill = np.where(waves > 1, total - np.where(rest > 0, last_total - last_prefill, wave_total - wave_prefill),
+                       wave_prefill)
+    return RunTiming(total, prefill, total - prefill, memory_gb, waves, fits, b_fit=b_fit)
 
 
 def online(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placement, hw: Hardware,

@@ -14,7 +14,15 @@ References for the terms:
 - FLOPs: 2 per parameter per token (Kaplan et al., 2020) plus attention 4*b*c*q_dim per layer
   per decode step, halved for the causal prefill;
 - tensor parallelism: Megatron-LM (Shoeybi et al., 2019), 2 all-reduces per layer, ring cost
-  2(p-1)/p * message / bandwidth.
+  latency + 2(p-1)/p * message / bandwidth (Patarasuk & Yuan, JPDC 2009; NCCL's "bus bandwidth",
+  nccl-tests doc/PERFORMANCE.md); the bandwidth is the link's times ``eff_gpu_link``, which
+  calibration fits as ``allreduce_bw``: small decode messages over PCIe without peer-to-peer (NCCL
+  through host shared memory, e.g. AWS g5's A10G) reach a small fraction of the link.
+- runtime overheads, serial with the GPU work of a synchronous engine: ``layer_overhead_s`` per layer
+  per pass (kernel launches), ``step_overhead_s`` per forward pass (the engine's per-iteration host
+  work: scheduling, input preparation, sampling and output handling; the vLLM team measured it as a
+  large share of small-model step time, blog.vllm.ai/2024/09/05/perf-update.html), and
+  ``seq_overhead_s`` per sequence per decode step (per-request Python work in the sampler/detokeniser).
 """
 
 from __future__ import annotations
@@ -64,6 +72,7 @@ class Hardware:
     host_reserve_gb: np.ndarray
     eff_kv_bw: np.ndarray | None = None  # decode attention's KV reads; None: eff_memory_bw
     seq_overhead_s: np.ndarray | None = None  # host time per sequence per decode step; None: 0
+    step_overhead_s: np.ndarray | None = None  # fixed host time per forward pass (step); None: 0
 
     def take(self, idx: np.ndarray) -> Hardware:
         """Returns the rows ``idx`` of every array."""
@@ -218,8 +227,11 @@ def predict(
     dq_kv = 2.0 * kv_dequant_bytes / kv_bytes
     pre_bytes = (layer_weight_bytes(T) * (1.0 + dq_w) + head_params * bytes_per_weight / tp + T * kv_tok_gpu
                  + act_traffic)
+    # A forward pass also pays the engine's fixed per-step host time (scheduling, input
+    # preparation, sampling launch, output handling): ``step_overhead_s``.
+    step_s = np.zeros_like(b) if hw.step_overhead_s is None else hw.step_overhead_s
     pre_gpu = (np.maximum(pre_flops / flops_pre, pre_bytes / mem_bw) + L * hw.layer_overhead_s
-               + allreduce_s(T))
+               + allreduce_s(T) + step_s)
     # The prompt's offloaded KV goes to the host; offloaded weights come over once per pass.
     head_bytes = head_params * bytes_per_weight / tp
     w_stream_s = wo * (layer_weight_bytes(b) + head_bytes) / pcie
@@ -240,7 +252,7 @@ def predict(
     qo_transfer = np.where(r > 0, 2.0 * L * b * qd * act_bytes / tp / pcie, 0.0)
     off_a = new_kv_out + np.where(cpu, qo_transfer, 0.0) + w_stream_s
     off_b = np.where(cpu, cpu_b, stream_b)
-    const = L * hw.layer_overhead_s + allreduce_s(b)
+    const = L * hw.layer_overhead_s + allreduce_s(b) + step_s
     if hw.seq_overhead_s is not None:
         # Serving frameworks' per-step host work (scheduling, sampling) grows with the batch and
         # is serial with the GPU step in a synchronous engine.
@@ -293,55 +305,3 @@ def decode_floor_s(model: ModelShape, input_len: int, output_len: int, kv_bytes:
     tp = hw.gpu_count.astype(float)
     kv_tok_gpu = model.kv_values_per_token * kv_bytes * np.ceil(model.num_kv_heads / tp) / model.num_kv_heads
     return min_decode_s + b * kv_tok_gpu * (n * s + n * (n - 1) / 2.0) / (hw.mem_bw_gb_s * GB)
-
-
-@dataclass(frozen=True)
-class ContinuousBatching:
-    """Steady-state timing of online serving at a fixed concurrency (arrays of shape (N,), s)."""
-
-    request_s: np.ndarray  # one request's time in the engine: its prefill, n decode steps, others' prefills
-    decode_step_s: np.ndarray  # one decode step of the running batch at the mean context
-    prefill_s: np.ndarray  # one request's prefill (batch 1)
-    ttft_s: np.ndarray  # own prefill plus, on average, half a decode step of the batch it joins
-    tps: np.ndarray  # generated tokens per second over all concurrent requests
-    gpu_memory_needed_gb: np.ndarray  # weights + KV of ``concurrency`` full-length sequences
-
-
-def continuous_batching(
-    model: ModelShape,
-    input_len: int,
-    output_len: int,
-    weight_bytes: float,
-    kv_bytes: float,
-    act_bytes: float,
-    hw: Hardware,
-    concurrency: np.ndarray,
-    weight_offload: np.ndarray | None = None,
-) -> ContinuousBatching:
-    """Returns the steady-state timing of continuous batching with ``concurrency`` requests in flight.
-
-    The model of iteration-level scheduling (Orca, Yu et al., OSDI 2022; vLLM, Kwon et al., SOSP
-    2023; TGI's router): with c closed-loop clients, c sequences decode together and their
-    progress is spread evenly, so the mean context is input + output / 2 and a step costs what a
-    static batch of c costs at that context (``predict``'s decode, whose step sum over contexts
-    s..s+n is exactly n steps at the mean for the linear pieces). A new request's prefill is not
-    chunked (vLLM v0 / TGI 1.x default): it stalls the running batch, so during one request's
-    lifetime the batch waits for its own prefill and the c - 1 others' (each client sends one
-    request per cycle). request = n x step + c x prefill(1 sequence); tps = c n / request.
-    """
-    c = np.asarray(concurrency, dtype=float)
-    m = len(c)
-    zeros = np.zeros(m)
-    mode = np.full(m, int(OffloadMode.STREAM))
-    dec = predict(model, input_len, output_len, weight_bytes, kv_bytes, act_bytes, hw, c, zeros, mode, True,
-                  weight_offload=weight_offload)
-    one = predict(model, input_len, 1, weight_bytes, kv_bytes, act_bytes, hw, np.ones(m), zeros, mode, True,
-                  weight_offload=weight_offload)
-    n = float(output_len)
-    step = dec.decode_s / n
-    request = n * step + c * one.prefill_s
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tps = c * n / request
-    return ContinuousBatching(request_s=request, decode_step_s=step, prefill_s=one.prefill_s,
-                              ttft_s=one.prefill_s + 0.5 * step, tps=tps,
-                              gpu_memory_needed_gb=dec.gpu_memory_needed_gb)

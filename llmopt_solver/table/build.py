@@ -43,9 +43,9 @@ def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: 
             cpu_gflops=e.cpu_gflops_per_vcpu * inst.vcpus,
             eff_compute_prefill=e.compute_prefill, eff_compute_decode=e.compute_decode,
             eff_memory_bw=e.memory_bw, eff_kv_bw=e.memory_bw if e.kv_bw is None else e.kv_bw,
-            eff_pcie=e.pcie, eff_gpu_link=link_eff,
+            eff_pcie=e.pcie, eff_gpu_link=link_eff if e.allreduce_bw is None else e.allreduce_bw,
             layer_overhead_s=e.layer_overhead_s, allreduce_latency_s=e.allreduce_latency_s,
-            seq_overhead_s=e.seq_overhead_s,
+            seq_overhead_s=e.seq_overhead_s, step_overhead_s=e.step_overhead_s,
             reserve_gb=e.reserve_gb, host_reserve_gb=e.host_reserve_gb,
         )
         for k, v in vals.items():
