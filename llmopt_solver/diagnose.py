@@ -99,7 +99,8 @@ def lost_gpu_reasons(table: OptionTable, best: int | None) -> dict[str, str]:
     win_gpu = table.instances[best].gpu if best is not None else None
     engine = str(table.engine[best]) if best is not None else None
     gpus_of = np.asarray([x.gpu for x in table.instances], dtype=object)
-    for gpu in sorted(set(gpus_of.tolist())):
+    excluded = table.engine_gpu_excluded.get(engine, {}) if engine is not None else {}
+    for gpu in sorted(set(gpus_of.tolist()) | set(excluded)):
         if gpu == win_gpu:
             continue
         on_gpu = gpus_of == gpu
@@ -112,8 +113,7 @@ def lost_gpu_reasons(table: OptionTable, best: int | None) -> dict[str, str]:
             out[gpu] = f"cost: best ${cost[j]:.3f} per million tokens{tag} on {table.instances[j].name}{extra}"
             continue
         if len(idx) == 0:
-            why = Reason(ReasonKind.ENGINE, f"engine: {engine} cannot run on these instances "
-                                            f"(no tensor parallelism for their GPU counts)")
+            why = Reason(ReasonKind.ENGINE, "engine: " + excluded.get(gpu, f"{engine} cannot run on these instances"))
         else:
             sub = table.take(idx)
             d = diagnose(sub)
