@@ -62,14 +62,14 @@ def test_tensorrt_llm_with_opt_is_exit_2_naming_allowed_engines(runner):
 
 def test_vllm_bf16_on_a_t4_only_job_is_infeasible_with_the_reason(runner):
     res = runner.invoke(cli, LLAMA + ["--precision", "bf16", "--engine", "vllm", "--gpus", "T4"])
-    assert res.exit_code == 1 and "vllm needs compute capability >= 8 for bf16; T4 has 7.5" in res.output
+    assert res.exit_code == 1 and "vllm needs compute capability >= 8.0 for bf16 (T4 has 7.5)" in res.output
 
 
 def test_predict_refuses_an_engine_below_its_minimum_gpu(runner):
     res = runner.invoke(cli, ["predict", "--model", "Llama-2-7B", "--instance", "g4dn.xlarge", "--engine", "tensorrt-llm"])
     line = res.output.strip()
     assert res.exit_code == 2 and "\n" not in line
-    assert "tensorrt-llm needs compute capability >= 8; T4 has 7.5" in line and "allowed: " in line
+    assert "tensorrt-llm needs compute capability >= 8.0 (T4 has 7.5)" in line and "allowed: " in line
 
 
 def test_runner_up_reason_names_the_engine_rule_and_the_alternative(runner):
@@ -77,7 +77,7 @@ def test_runner_up_reason_names_the_engine_rule_and_the_alternative(runner):
     text = runner.invoke(cli, LLAMA + ["--gpus", "T4,L4,A10G", "--engine", "tensorrt-llm,vllm"]).output
     assert doc["best"]["engine"] == "tensorrt-llm"
     t4 = [ln for ln in text.splitlines() if ln.strip().startswith("T4:")]
-    assert t4 and "tensorrt-llm needs compute capability >= 8; T4 has 7.5" in t4[0] and "with vllm it would cost $" in t4[0]
+    assert t4 and "tensorrt-llm needs compute capability >= 8.0 (T4 has 7.5)" in t4[0] and "with vllm it would cost $" in t4[0]
 
 
 def test_deepspeed_zero_offloads_weights_all_or_none(catalog):

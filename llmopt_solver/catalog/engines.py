@@ -90,9 +90,9 @@ class EngineMechanisms(BaseModel):
             if need is None:
                 continue
             if compute_capability is None:
-                return f"needs compute capability >= {need:g}{what}; {gpu}'s is not in the catalog"
+                return f"needs compute capability >= {need:.1f}{what} ({gpu}'s is not in the catalog)"
             if compute_capability + 1e-9 < need:
-                return f"needs compute capability >= {need:g}{what}; {gpu} has {compute_capability:g}"
+                return f"needs compute capability >= {need:.1f}{what} ({gpu} has {compute_capability:.1f})"
         return None
 
 

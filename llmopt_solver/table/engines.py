@@ -53,7 +53,7 @@ def resolve_engines(catalog: Catalog, spec: str | None, model_type: str, precisi
         try:
             prof = catalog.engine(item)
         except InputError as exc:
-            raise exc.at(field) from None
+            raise InputError(field=field, problem=exc.problem, allowed=f"auto, {exc.allowed}" if exc.allowed else "auto") from None
         why = prof.cannot_run(model_type, precision, kv_precision or default_kv(prof, precision))
         if why is not None:
             able = [p.name for p in catalog.engines.values()
