@@ -43,6 +43,9 @@ def diagnose(table: OptionTable) -> Diagnosis:
     if not usable.any():
         kinds = sorted({r.kind for rs in table.structural for r in rs}, key=lambda k: BINDING_LABEL[k])
         sample = table.structural[0][0].text if table.structural and table.structural[0] else "no instance"
+        left_out = [w for e in table.job.engines for w in table.engine_gpu_excluded.get(e, {}).values()]
+        if len(table) == 0 and left_out:  # every instance left out by the engines' GPU rules
+            kinds, sample = [ReasonKind.ENGINE], left_out[0]
         msg = f"no instance can run this job at all ({sample}; and similar for the others)."
         return Diagnosis(kinds=tuple(kinds), message=msg, detail=msg)
     p = table.pred
@@ -99,7 +102,8 @@ def lost_gpu_reasons(table: OptionTable, best: int | None) -> dict[str, str]:
     win_gpu = table.instances[best].gpu if best is not None else None
     engine = str(table.engine[best]) if best is not None else None
     gpus_of = np.asarray([x.gpu for x in table.instances], dtype=object)
-    for gpu in sorted(set(gpus_of.tolist())):
+    excluded = table.engine_gpu_excluded.get(engine, {}) if engine is not None else {}
+    for gpu in sorted(set(gpus_of.tolist()) | set(excluded)):
         if gpu == win_gpu:
             continue
         on_gpu = gpus_of == gpu
@@ -112,8 +116,7 @@ def lost_gpu_reasons(table: OptionTable, best: int | None) -> dict[str, str]:
             out[gpu] = f"cost: best ${cost[j]:.3f} per million tokens{tag} on {table.instances[j].name}{extra}"
             continue
         if len(idx) == 0:
-            why = Reason(ReasonKind.ENGINE, f"engine: {engine} cannot run on these instances "
-                                            f"(no tensor parallelism for their GPU counts)")
+            why = Reason(ReasonKind.ENGINE, "engine: " + excluded.get(gpu, f"{engine} cannot run on these instances"))
         else:
             sub = table.take(idx)
             d = diagnose(sub)

@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmopt_solver.catalog.loader import load_catalog
+from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.cli import cli as main
+from llmopt_solver.errors import InputError
 from llmopt_solver.optimize import optimize
 from llmopt_solver.table.build import build_table
 from llmopt_solver.table.engines import resolve_engines
@@ -18,40 +20,49 @@ from llmopt_solver.table.options import JobSpec
 from tests.test_core_milp import _random_catalog, brute_force
 
 MODELS = ["OPT-1.3B", "OPT-6.7B", "Llama-2-7B"]
-ENGINES = ["vllm", "sglang", "tensorrt-llm", "flexgen", "hf-accelerate", "deepspeed-zero", "tgi", "ideal"]
+ENGINES = ["vllm", "sglang", "tensorrt-llm", "flexgen", "hf-accelerate", "deepspeed-zero", "deepspeed-mii", "tgi", "ideal"]
 
 
-def executable(prof, table, i) -> bool:
-    """True when option ``i`` uses only mechanisms ``prof`` has."""
+def executable(catalog, prof, table, i) -> bool:
+    """True when option ``i`` uses only mechanisms ``prof`` has, on a GPU it runs on."""
     m = prof.mechanisms
-    if table.offload_ratio[i] > 0 and table.mode_name(i) not in m.active_kv_offload:
+    kv = table.engine_kv.get(prof.name, table.job.kv.value)
+    r, w = float(table.offload_ratio[i]), float(table.weight_offload[i])
+    if r > 0 and table.mode_name(i) not in m.active_kv_offload:
         return False
-    if table.weight_offload[i] > 0 and m.weight_offload == "none":
+    if kv in m.kv_offload_all_or_none and r not in (0.0, 1.0):
+        return False
+    if w > 0 and m.weight_offload == "none":
+        return False
+    if m.weight_offload_fractions == "all_or_none" and w not in (0.0, 1.0):
         return False
     if table.instances[i].gpu_count > 1 and not m.tensor_parallel:
         return False
+    g = catalog.gpu(table.instances[i].gpu)
+    if m.gpu_problem(g.name, g.compute_capability, table.job.precision.value, kv) is not None:
+        return False
     return (m.supports_family(table.shape.model_type) and table.job.precision.value in m.weight_precisions
-            and table.job.kv.value in m.kv_precisions)
+            and kv in m.kv_precisions)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(model=st.sampled_from(MODELS), engines=st.lists(st.sampled_from(ENGINES), min_size=1, max_size=3, unique=True),
        b=st.sampled_from([1, 16, 64, 256]), s=st.integers(16, 1024), n=st.integers(16, 512),
        sf=st.floats(0.3, 1.0), slo=st.floats(0, 3000), idx=st.lists(st.integers(0, 1000), min_size=1, max_size=6),
-       scales=st.lists(st.floats(0.5, 2.0), min_size=6, max_size=6))
-def test_every_option_is_executable_and_pick_is_brute_force(catalog, model, engines, b, s, n, sf, slo, idx, scales):
+       scales=st.lists(st.floats(0.5, 2.0), min_size=6, max_size=6), precision=st.sampled_from(["fp16", "bf16", "int4"]))
+def test_every_option_is_executable_and_pick_is_brute_force(catalog, model, engines, b, s, n, sf, slo, idx, scales, precision):
     card = catalog.model(model)
-    runnable = [e for e in engines if catalog.engine(e).cannot_run(card.shape().model_type, "fp16", "fp16") is None]
+    runnable = [e for e in engines if resolve_or_none(catalog, e, card.shape().model_type, precision) is not None]
     if not runnable:
         return
     insts = _random_catalog(catalog, idx, scales)
     job = JobSpec(model=card, batch_sizes=(b,), input_len=s, output_len=n, safety_factor=sf, slo_tps=slo,
-                  offload_ratios=(0.0, 0.25, 0.5, 0.75, 1.0), engines=tuple(runnable))
+                  precision=Precision(precision), offload_ratios=(0.0, 0.25, 0.5, 0.75, 1.0), engines=tuple(runnable))
     out = optimize(catalog, job, insts)
     t = out.table
     assert set(t.engine.tolist()) <= set(runnable)
     for i in range(len(t)):
-        assert executable(catalog.engine(str(t.engine[i])), t, i), (t.engine[i], t.record(i))
+        assert executable(catalog, catalog.engine(str(t.engine[i])), t, i), (t.engine[i], t.record(i))
     assert out.best == brute_force(t)
     for e in runnable:  # per engine: the cheapest of its own sub-table is brute force too
         sub = t.take(np.nonzero(t.engine == e)[0])
@@ -60,6 +71,14 @@ def test_every_option_is_executable_and_pick_is_brute_force(catalog, model, engi
         assert (alone.best is None) == (expect is None)
         if expect is not None:
             assert np.isclose(alone.table.cost_per_million_tokens_usd[alone.best], sub.cost_per_million_tokens_usd[expect])
+
+
+def resolve_or_none(catalog, engine, model_type, precision):
+    """Returns the engine if it can run the model at ``precision`` (its default KV), else None."""
+    try:
+        return resolve_engines(catalog, engine, model_type, precision, None)
+    except InputError:
+        return None
 
 
 def test_auto_excludes_ideal_and_unfit_engines(catalog):

@@ -43,6 +43,15 @@ class EngineMechanisms(BaseModel):
     - ``batching``: "continuous" (in-flight) or "static".
     - ``tensor_parallel``: runs one model over several GPUs of an instance.
     - ``model_families``: HF ``model_type`` values the engine supports; None: any.
+      ``unsupported_families``: ``model_type`` values it cannot run (TensorRT-LLM: opt, gptj).
+    - ``weight_offload_fractions``: "any" (any fraction of the weights, e.g. vLLM ``--cpu-offload-gb``)
+      or "all_or_none" (ZeRO-Inference offloads whole parameters: 0 or 1).
+    - ``weight_stream_sync``: offloaded weights are copied synchronously, with no prefetch (HF
+      Accelerate hooks): the copy never overlaps GPU work, even under ``--adjust``.
+    - ``kv_offload_all_or_none``: KV precisions whose offload is 0 or 1 only (FlexGen's int4
+      ``--compress-cache`` cannot mix GPU and CPU KV).
+    - ``min_compute_capability``: the oldest GPU the engine runs on; ``precision_min_compute_capability``:
+      per weight/KV precision (fp8 needs 8.9 everywhere).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,11 +65,35 @@ class EngineMechanisms(BaseModel):
     batching: Literal["continuous", "static"] = "static"
     tensor_parallel: bool = True
     model_families: tuple[str, ...] | None = None
+    unsupported_families: tuple[str, ...] = ()
+    weight_offload_fractions: Literal["any", "all_or_none"] = "any"
+    weight_stream_sync: bool = False
+    kv_offload_all_or_none: tuple[PrecisionName, ...] = ()
+    min_compute_capability: float | None = None
+    precision_min_compute_capability: dict[PrecisionName, float] = Field(default_factory=dict)
     sources: dict[str, str] = Field(default_factory=dict, description="per field: where it comes from")
 
     def supports_family(self, model_type: str) -> bool:
         """True when the engine runs models of HF ``model_type``."""
-        return self.model_families is None or model_type.lower() in {f.lower() for f in self.model_families}
+        key = model_type.lower()
+        if key in {f.lower() for f in self.unsupported_families}:
+            return False
+        return self.model_families is None or key in {f.lower() for f in self.model_families}
+
+    def gpu_problem(self, gpu: str, compute_capability: float | None, precision: str, kv_precision: str) -> str | None:
+        """Returns why the engine cannot run ``precision`` weights and a ``kv_precision`` KV cache on
+        a GPU of ``compute_capability`` (None: unknown, refused when the engine has a minimum), or None."""
+        needs = [(self.min_compute_capability, "")]
+        needs += [(self.precision_min_compute_capability.get(p), f" for {p}")  # type: ignore[call-overload]
+                  for p in dict.fromkeys((precision, kv_precision))]
+        for need, what in needs:
+            if need is None:
+                continue
+            if compute_capability is None:
+                return f"needs compute capability >= {need:.1f}{what} ({gpu}'s is not in the catalog)"
+            if compute_capability + 1e-9 < need:
+                return f"needs compute capability >= {need:.1f}{what} ({gpu} has {compute_capability:.1f})"
+        return None
 
 
 class EngineProfile(BaseModel):
@@ -82,6 +115,8 @@ class EngineProfile(BaseModel):
         """Returns why this engine cannot run the job at all (family or precision), or None."""
         m = self.mechanisms
         if not m.supports_family(model_type):
+            if model_type.lower() in {f.lower() for f in m.unsupported_families}:
+                return f"{self.name} cannot run {model_type!r} models"
             return f"{self.name} runs only {', '.join(m.model_families or ())} models, not {model_type!r}"
         if precision not in m.weight_precisions:
             return (f"{self.name} has no {precision} weights; its weight precisions: "

@@ -20,6 +20,10 @@ class GpuSpec(_Record):
     """One GPU model's peak specs (dense tensor peaks, per-direction host link)."""
 
     name: str = Field(min_length=1, description="GPU name, e.g. 'L4'")
+    compute_capability: float | None = Field(
+        default=None, gt=0, description="CUDA compute capability, e.g. 8.9 (engines' minimum-GPU rules); None = unknown"
+    )
+    compute_capability_source: str = ""
     memory_gb: float = Field(gt=0, description="marketed memory capacity, GB (1e9 bytes)")
     memory_bandwidth_gb_s: float = Field(gt=0, description="peak memory bandwidth, GB/s")
     fp16_tflops: float | None = Field(default=None, gt=0, description="dense fp16 tensor peak")

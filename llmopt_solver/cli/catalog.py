@@ -33,7 +33,7 @@ def _models(cat: Catalog) -> tuple[list[dict[str, Any]], Table]:
 
 def _gpus(cat: Catalog) -> tuple[list[dict[str, Any]], Table]:
     rows, t = [], Table(title="GPUs (dense peaks; efficiencies are fractions of peak)", title_justify="left")
-    for col in ("gpu", "mem GB", "HBM GB/s", "fp16 TF", "fp8 TF", "int8 TOPS", "host link GB/s", "NVLink GB/s",
+    for col in ("gpu", "CC", "mem GB", "HBM GB/s", "fp16 TF", "fp8 TF", "int8 TOPS", "host link GB/s", "NVLink GB/s",
                 "eff prefill/decode/mem/pcie", "accuracy", "as of"):
         t.add_column(col)
     for g in sorted(cat.gpus.values(), key=lambda g: g.name):
@@ -49,7 +49,7 @@ def _gpus(cat: Catalog) -> tuple[list[dict[str, Any]], Table]:
         def f(x: float | None) -> str:
             return "-" if x is None else f"{x:g}"
 
-        t.add_row(g.name, f(g.memory_gb), f(g.memory_bandwidth_gb_s), f(g.fp16_tflops), f(g.fp8_tflops),
+        t.add_row(g.name, "-" if g.compute_capability is None else f"{g.compute_capability:.1f}", f(g.memory_gb), f(g.memory_bandwidth_gb_s), f(g.fp16_tflops), f(g.fp8_tflops),
                   f(g.int8_tops), f(g.host_link_gb_s), f(g.nvlink_gb_s),
                   f"{e.compute_prefill:.2f}/{e.compute_decode:.2f}/{e.memory_bw:.2f}/{e.pcie:.2f}",
                   f"calibrated ({u.rows} rows)" if calibrated else
@@ -71,15 +71,19 @@ def _instances(cat: Catalog) -> tuple[list[dict[str, Any]], Table]:
 
 def _engines(cat: Catalog) -> tuple[list[dict[str, Any]], Table]:
     rows, t = [], Table(title="Engines (--engine; 'auto' = every engine marked auto)", title_justify="left")
-    for col in ("engine", "auto", "active-KV offload", "weight offload", "weights (kernel)", "KV", "TP", "models", "as of"):
+    for col in ("engine", "auto", "active-KV offload", "weight offload", "weights (kernel)", "KV", "TP", "models", "min CC", "as of"):
         t.add_column(col)
     for p in sorted(cat.engines.values(), key=lambda p: (p.tie_rank, p.name)):
         m = p.mechanisms
         rows.append(p.model_dump(mode="json"))
-        t.add_row(p.name, "yes" if p.auto else "no", ", ".join(m.active_kv_offload) or "none", m.weight_offload,
+        w_off = m.weight_offload + {"all_or_none": " (all or none)"}.get(m.weight_offload_fractions, "") + (" (sync)" if m.weight_stream_sync else "")
+        models = ", ".join(m.model_families) if m.model_families else "any"
+        models += f" but {', '.join(m.unsupported_families)}" if m.unsupported_families else ""
+        cc = ", ".join(([] if m.min_compute_capability is None else [f"{m.min_compute_capability:.1f}"])
+                       + [f"{k} {v:.1f}" for k, v in m.precision_min_compute_capability.items()]) or "-"
+        t.add_row(p.name, "yes" if p.auto else "no", ", ".join(m.active_kv_offload) or "none", w_off,
                   ", ".join(f"{k}({'d' if v == 'dequant' else 'f'})" for k, v in m.weight_precisions.items()),
-                  ", ".join(m.kv_precisions), "yes" if m.tensor_parallel else "no",
-                  ", ".join(m.model_families) if m.model_families else "any", p.as_of)
+                  ", ".join(m.kv_precisions), "yes" if m.tensor_parallel else "no", models, cc, p.as_of)
     return rows, t
 
 

@@ -22,10 +22,10 @@ from llmopt_solver.table.options import JobSpec, OptionTable
 
 def runnable_engines(catalog: Catalog, job: JobSpec, inst: InstanceSpec, spec: str) -> tuple[str, ...]:
     """Returns the job's engines that can execute this fixed choice; InputError (exit 2) if none."""
-    probs = {n: fixed_choice_problem(catalog.engine(n), job, inst.gpu_count) for n in job.engines}
+    probs = {n: fixed_choice_problem(catalog.engine(n), job, inst.gpu_count, catalog.gpu(inst.gpu)) for n in job.engines}
     ok = tuple(n for n in job.engines if probs[n] is None)
     if not ok:
-        able = [n for n in catalog.engines if fixed_choice_problem(catalog.engine(n), job, inst.gpu_count) is None
+        able = [n for n in catalog.engines if fixed_choice_problem(catalog.engine(n), job, inst.gpu_count, catalog.gpu(inst.gpu)) is None
                 and catalog.engine(n).cannot_run(job.model.shape().model_type, job.precision.value,
                                                  job.kv_precision.value if job.kv_precision
                                                  else default_kv(catalog.engine(n), job.precision.value)) is None]

@@ -92,8 +92,8 @@ def recipe(table: OptionTable, i: int) -> Recipe:
                 "--mem-fraction-static", f"{sf:g}", "--max-running-requests", str(b), "--context-length", str(ctx),
                 "--dtype", _DTYPE.get(w, "float16"), "--kv-cache-dtype", "fp8_e5m2" if kv == "fp8" else "auto"]
         argv += _quant(engine, w, notes)
-        if w_off_gib > 0:
-            argv += ["--cpu-offload-gb", f"{math.ceil(w_off_gib * 10) / 10:g}"]
+        if w_off_gib > 0:  # SGLang's cpu_offload_gb is an int (GiB of weights in CPU memory)
+            argv += ["--cpu-offload-gb", str(math.ceil(w_off_gib - 1e-9))]
     elif engine == "tensorrt-llm":
         # KV gets what the plan leaves after weights, activations and reserve, as a fraction of
         # the memory free after them (TensorRT-LLM's definition of the fraction).
@@ -124,4 +124,5 @@ def recipe(table: OptionTable, i: int) -> Recipe:
         notes.append("FlexLLMGen runs a static batch benchmark; --gpu-batch-size x --num-gpu-batches sequences per batch")
     bad = unknown_flags(engine, argv)
     assert not bad, f"recipe emitted undocumented {engine} flags {bad}"  # guarded by tests too
-    return Recipe(engine=engine, argv=argv, install=doc["install"], notes=notes, source=doc["source"])
+    source = f"{doc['source']} at commit {doc['source_commit'][:12]}" if doc.get("source_commit") else doc["source"]
+    return Recipe(engine=engine, argv=argv, install=doc["install"], notes=notes, source=source)

@@ -25,6 +25,16 @@ def task_name(model_short: str, instance: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", f"llmopt-{model_short}-{instance}".lower()).strip("-")[:63]
 
 
+def sky_instance_type(provider: str, name: str) -> str:
+    """Returns the ``instance_type`` SkyPilot takes for a catalog instance.
+
+    GCP attaches T4 (and V100/P100) GPUs to an N1 machine type: the catalog names such a pairing
+    'n1-standard-4+1xT4', SkyPilot takes ``instance_type: n1-standard-4`` with ``accelerators:
+    T4:1`` (its GCP catalog lists N1 host types per attachable accelerator). Others: the name as is.
+    """
+    return name.split("+", 1)[0] if provider == "gcp" else name
+
+
 def task_yaml(table: OptionTable, i: int, rec: Recipe, num_nodes: int = 1, comment: str = "") -> str:
     """Returns the SkyPilot task YAML text of option ``i`` launched with ``rec``.
 
@@ -47,7 +57,7 @@ def task_yaml(table: OptionTable, i: int, rec: Recipe, num_nodes: int = 1, comme
     if inst.region:
         lines.append(f"  region: {inst.region}")
     lines += [
-        f"  instance_type: {_q(inst.name)}",
+        f"  instance_type: {_q(sky_instance_type(inst.provider, inst.name))}",
         f"  accelerators: {_q(f'{acc}:{inst.gpu_count}')}",
         f"  use_spot: {'true' if job.spot else 'false'}",
         f"num_nodes: {int(num_nodes)}",

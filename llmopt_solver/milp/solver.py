@@ -66,8 +66,10 @@ def _make_solver(name: SolverName, time_limit_s: float | None, gap_rel: float, t
     if name == "cbc":
         path = _cbc_path()
         # threads=1: same input, same answer (parallel branch-and-bound is not deterministic).
-        solver = pulp.COIN_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, threads=1,
-                               path=path, warmStart=warm_start, options=list(cbc_options)) if path else None
+        # increment 1e-9: CBC's default cutoff increment (1e-4) discards a better solution within
+        # 1e-4 of the incumbent, which is a whole option of a cents-sized job (USD objective).
+        solver = pulp.COIN_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, threads=1, path=path,
+                               warmStart=warm_start, options=["increment 1e-9", *cbc_options]) if path else None
         if solver is None or not solver.available():
             raise SolverError("solver: CBC not found; reinstall with `pip install 'pulp[cbc]>=3.3.1,<4'`.")
         solver.tmpDir = tmp

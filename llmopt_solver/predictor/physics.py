@@ -149,6 +149,7 @@ def predict(
     weight_offload: np.ndarray | None = None,
     weight_dequant_bytes: float = 0.0,
     kv_dequant_bytes: float = 0.0,
+    weight_stream_sync: bool = False,
 ) -> Prediction:
     """Returns memory (GB) and time (s) of one static batch for every option.
 
@@ -163,6 +164,7 @@ def predict(
             writes to GPU memory and reads back before the matmul / attention (an engine that
             dequantises in the framework, e.g. FlexGen's group-wise int4 decompressed in PyTorch
             to fp16: 2.0); 0 for fused kernels that read the packed values directly.
+        weight_stream_sync: weights copied with no prefetch (HF Accelerate): serial even if ``overlap``.
     """
     s, n = float(input_len), float(output_len)
     b = np.asarray(batch_size, dtype=float)
@@ -235,7 +237,8 @@ def predict(
     # The prompt's offloaded KV goes to the host; offloaded weights come over once per pass.
     head_bytes = head_params * bytes_per_weight / tp
     w_stream_s = wo * (layer_weight_bytes(b) + head_bytes) / pcie
-    pre_offload = r * T * kv_tok_gpu / pcie + wo * (layer_weight_bytes(T) + head_bytes) / pcie
+    sync, pre_w_s = float(weight_stream_sync), wo * (layer_weight_bytes(T) + head_bytes) / pcie
+    pre_gpu, pre_offload = pre_gpu + sync * pre_w_s, r * T * kv_tok_gpu / pcie + (1.0 - sync) * pre_w_s
     prefill = np.maximum(pre_gpu, pre_offload) if overlap else pre_gpu + pre_offload
 
     # --- decode: step time at context c is a max of lines a + slope * c; summed exactly
@@ -250,9 +253,10 @@ def predict(
     # CPU attention: host-resident KV of all GPUs read from DRAM, 4*q_dim FLOPs per token & layer.
     cpu_b = np.maximum(r * b * kv_tok_gpu * tp / cpu_bw, r * 4.0 * L * b * qd / cpu_flops)
     qo_transfer = np.where(r > 0, 2.0 * L * b * qd * act_bytes / tp / pcie, 0.0)
-    off_a = new_kv_out + np.where(cpu, qo_transfer, 0.0) + w_stream_s
+    # sync: weight copies serial with GPU work (no prefetch); step_s: fixed host time per pass.
+    const = L * hw.layer_overhead_s + allreduce_s(b) + step_s + sync * w_stream_s
+    off_a = new_kv_out + np.where(cpu, qo_transfer, 0.0) + (1.0 - sync) * w_stream_s
     off_b = np.where(cpu, cpu_b, stream_b)
-    const = L * hw.layer_overhead_s + allreduce_s(b) + step_s
     if hw.seq_overhead_s is not None:
         # Serving frameworks' per-step host work (scheduling, sampling) grows with the batch and
         # is serial with the GPU step in a synchronous engine.

@@ -132,7 +132,11 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -
     parts = []
     for name in job.engines:
         prof = catalog.engine(name)
-        parts.append(_build_engine(catalog, engine_job(job, prof), engine_instances(prof, instances), prof))
+        ej = engine_job(job, prof)
+        kept, excluded = engine_instances(catalog, prof, ej, instances)
+        part = _build_engine(catalog, ej, kept, prof)
+        part.engine_gpu_excluded = {prof.name: excluded}
+        parts.append(part)
     return _stack(job, parts)
 
 
@@ -154,6 +158,7 @@ def _stack(job: JobSpec, parts: list[OptionTable]) -> OptionTable:
         extrapolation=cat("extrapolation"),
         engine_kv_offload={k: v for t in parts for k, v in t.engine_kv_offload.items()},
         engine_kv={k: v for t in parts for k, v in t.engine_kv.items()},
+        engine_gpu_excluded={k: v for t in parts for k, v in t.engine_gpu_excluded.items()},
     )
 
 
@@ -180,7 +185,8 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
     def run(rows: np.ndarray, wo: np.ndarray) -> Prediction:
         return predict(shape, job.input_len, job.output_len, job.precision.bytes_per_value,
                        job.kv.bytes_per_value, job.precision.activation_bytes, hw_rows.take(rows),
-                       batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo, dq_w, dq_kv)
+                       batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo, dq_w, dq_kv,
+                       prof.mechanisms.weight_stream_sync)
 
     everything = np.arange(len(ii))
     unc = [catalog.uncertainty(x.gpu, prof.name) for x in instances]

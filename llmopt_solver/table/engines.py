@@ -2,8 +2,10 @@
 
 ``resolve_engines`` turns ``--engine auto|NAME[,NAME...]`` into engine names (InputError, exit 2,
 for unknown names or an engine that cannot run the model or precision). ``engine_job`` narrows a
-job to what one engine can execute: its active-KV offload mechanisms (none: offload ratio 0 only),
-its weight offload, and its tensor parallelism (single-GPU engines get single-GPU instances).
+job to what one engine can execute: its active-KV offload mechanisms (none: offload ratio 0 only;
+all-or-none for some KV precisions), its weight offload (any fraction or all-or-none);
+``engine_instances`` keeps the instances it can run on (tensor parallelism, minimum compute
+capability per precision) and says why the others are left out.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from llmopt_solver.catalog.engines import EngineProfile
 from llmopt_solver.catalog.loader import Catalog
-from llmopt_solver.catalog.records import InstanceSpec
+from llmopt_solver.catalog.records import GpuSpec, InstanceSpec
 from llmopt_solver.errors import InputError
 
 # JobSpec lives in table.options, which imports this module: jobs are typed Any here to keep the
@@ -51,7 +53,7 @@ def resolve_engines(catalog: Catalog, spec: str | None, model_type: str, precisi
         try:
             prof = catalog.engine(item)
         except InputError as exc:
-            raise exc.at(field) from None
+            raise InputError(field=field, problem=exc.problem, allowed=f"auto, {exc.allowed}" if exc.allowed else "auto") from None
         why = prof.cannot_run(model_type, precision, kv_precision or default_kv(prof, precision))
         if why is not None:
             able = [p.name for p in catalog.engines.values()
@@ -81,29 +83,62 @@ def engine_job(job: JobSpec, prof: EngineProfile) -> JobSpec:
     modes = set(m.active_kv_offload)
     if job.offload_mode != "auto":
         modes &= {job.offload_mode}
+    kv = job.kv_precision.value if job.kv_precision is not None else default_kv(prof, job.precision.value)
     ratios = job.offload_ratios if modes else tuple(r for r in job.offload_ratios if r == 0.0)
+    if kv in m.kv_offload_all_or_none:
+        ratios = tuple(r for r in ratios if r in (0.0, 1.0))  # e.g. FlexGen --compress-cache: 0% or 100%
     mode = "auto" if len(modes) != 1 else next(iter(modes))
     changes: dict[str, object] = {"offload_ratios": ratios, "offload_mode": mode, "engines": (prof.name,)}
-    if job.kv_precision is None and default_kv(prof, job.precision.value) != job.precision.value:
+    if job.kv_precision is None and kv != job.precision.value:
         from llmopt_solver.catalog.precision import Precision
 
-        changes["kv_precision"] = Precision(default_kv(prof, job.precision.value))
+        changes["kv_precision"] = Precision(kv)
     if m.weight_offload == "none":
         changes["weight_offload_step"] = 0.0
         if job.weight_offload_fixed:
             changes["weight_offload_fixed"] = None  # caller checks: see engine_reason_for_fixed
+    elif m.weight_offload_fractions == "all_or_none" and job.weight_offload_step > 0:
+        changes["weight_offload_step"] = 1.0  # the grid {0, 1}: all parameters offloaded, or none
     return dataclasses.replace(job, **changes)
 
 
-def engine_instances(prof: EngineProfile, instances: list[InstanceSpec]) -> list[InstanceSpec]:
-    """Returns the instances ``prof`` can use: single-GPU ones unless it has tensor parallelism."""
-    return list(instances) if prof.mechanisms.tensor_parallel else [i for i in instances if i.gpu_count == 1]
+def engine_instances(catalog: Catalog, prof: EngineProfile, job: JobSpec,
+                     instances: list[InstanceSpec]) -> tuple[list[InstanceSpec], dict[str, str]]:
+    """Returns (the instances ``prof`` can run ``job`` on, {GPU type: why not} for the others).
+
+    An instance is left out when its GPU count needs tensor parallelism the engine lacks, or its
+    GPU is older than the engine's minimum compute capability (for the job's precisions).
+    """
+    kept: list[InstanceSpec] = []
+    why: dict[str, str] = {}
+    kv = job.kv_precision.value if job.kv_precision is not None else default_kv(prof, job.precision.value)
+    for inst in instances:
+        g = catalog.gpu(inst.gpu)
+        problem = prof.mechanisms.gpu_problem(g.name, g.compute_capability, job.precision.value, kv)
+        if problem is not None:
+            why.setdefault(inst.gpu, f"{prof.name} {problem}")
+        elif inst.gpu_count > 1 and not prof.mechanisms.tensor_parallel:
+            why.setdefault(inst.gpu, f"{prof.name} has no tensor parallelism ({inst.gpu_count} GPUs)")
+        else:
+            kept.append(inst)
+    kept_gpus = {i.gpu for i in kept}
+    return kept, {k: v for k, v in why.items() if k not in kept_gpus}
 
 
-def fixed_choice_problem(prof: EngineProfile, job: JobSpec, gpu_count: int) -> str | None:
-    """Returns why ``prof`` cannot run a fixed choice (predict's ratios and GPU count), or None."""
+def fixed_choice_problem(prof: EngineProfile, job: JobSpec, gpu_count: int, gpu: GpuSpec | None = None) -> str | None:
+    """Returns why ``prof`` cannot run a fixed choice (predict's ratios, GPU type and count), or None."""
     m = prof.mechanisms
     r = max(job.offload_ratios) if job.offload_ratios else 0.0
+    kv = job.kv_precision.value if job.kv_precision is not None else default_kv(prof, job.precision.value)
+    if gpu is not None:
+        problem = m.gpu_problem(gpu.name, gpu.compute_capability, job.precision.value, kv)
+        if problem is not None:
+            return f"{prof.name} {problem}"
+    if kv in m.kv_offload_all_or_none and 0 < r < 1:
+        return f"{prof.name} offloads a {kv} KV cache all or none (--offload-ratio 0 or 1, not {r:g})"
+    wf = job.weight_offload_fixed
+    if wf and 0 < wf < 1 and m.weight_offload_fractions == "all_or_none":
+        return f"{prof.name} offloads the weights all or none (--weight-offload-ratio 0 or 1, not {wf:g})"
     if r > 0 and not m.active_kv_offload:
         return f"{prof.name} cannot offload active KV (--offload-ratio {r:g}); its KV host tier is for reuse only" \
             if m.reuse_kv_offload else f"{prof.name} cannot offload active KV (--offload-ratio {r:g})"
@@ -132,5 +167,5 @@ def grid_rows(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> 
         prof = catalog.engine(name)
         ej = engine_job(job, prof)
         modes = 2 if ej.offload_mode == "auto" and len(prof.mechanisms.active_kv_offload) == 2 else 1
-        total += len(engine_instances(prof, instances)) * len(job.batch_sizes) * len(ej.offload_ratios) * modes
+        total += len(engine_instances(catalog, prof, ej, instances)[0]) * len(job.batch_sizes) * len(ej.offload_ratios) * modes
     return total

@@ -91,7 +91,7 @@ class OptionTable:
             inst_reasons=self.inst_reasons, unc_bias=self.unc_bias[idx],
             unc_sigma=self.unc_sigma[idx], unc_memory_sigma=self.unc_memory_sigma[idx],
             engine=self.engine[idx], engine_rank=self.engine_rank[idx], engine_kv_offload=self.engine_kv_offload,
-            engine_kv=self.engine_kv,
+            engine_kv=self.engine_kv, engine_gpu_excluded=self.engine_gpu_excluded,
             extrapolation=self.extrapolation[idx] if len(self.extrapolation) else self.extrapolation,
         )
 
@@ -102,6 +102,7 @@ class OptionTable:
 
     engine_kv_offload: dict[str, bool] = field(default_factory=dict)  # engine -> can offload active KV
     engine_kv: dict[str, str] = field(default_factory=dict)  # engine -> KV precision it runs the job with
+    engine_gpu_excluded: dict[str, dict[str, str]] = field(default_factory=dict)  # engine -> {GPU: why it cannot run there}
 
     @property
     def tps_low(self) -> np.ndarray:
