@@ -42,8 +42,11 @@ def diagnose(table: OptionTable) -> Diagnosis:
     usable = table.usable & np.isfinite(table.hourly_cost_usd)
     if not usable.any():
         kinds = sorted({r.kind for rs in table.structural for r in rs}, key=lambda k: BINDING_LABEL[k])
-        sample = table.structural[0][0].text if table.structural and table.structural[0] else "no instance"
-        msg = f"no instance can run this job at all ({sample}; and similar for the others)."
+        if len(table) == 0:
+            msg = "no instance can run this job at all (the engines asked for can use none of the instances selected)."
+        else:
+            sample = table.structural[0][0].text if table.structural[0] else "no instance"
+            msg = f"no instance can run this job at all ({sample}; and similar for the others)."
         return Diagnosis(kinds=tuple(kinds), message=msg, detail=msg)
     p = table.pred
 

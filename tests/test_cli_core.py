@@ -44,6 +44,14 @@ def test_original_flags_accepted(runner, extra):
     assert "Traceback" not in r.output
 
 
+def test_no_option_at_all_names_no_price_date(runner):
+    """FlexGen runs on one GPU only: on an 8-GPU instance there is no option, hence no price date."""
+    r = run(runner, ORIGINAL + ["--engine", "flexgen", "--instances", "p4d.24xlarge"])
+    assert r.exit_code == 1, r.output
+    assert "0 options evaluated, 0 feasible.\n" in r.stdout and "Prices as of" not in r.stdout
+    assert "can use none of the instances selected" in r.stderr
+
+
 def test_solve_json_contract(runner):
     r = run(runner, ORIGINAL + ["--json"])
     assert r.exit_code == 0
