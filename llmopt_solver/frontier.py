@@ -4,7 +4,8 @@
 - ``frontier``: that set over (cost per million tokens, TPS), and, given a request count, over
   (cost of the whole job, job time);
 - ``sweep_slo``: the cheapest option for each SLO of a range, re-solving one MILP whose SLO
-  right-hand side changes between solves (the problem is built once).
+  right-hand side changes between solves (built once over the options that can be cheapest at
+  some SLO; ``milp.resolve``).
 
 Job model (stated, not measured): the job is ceil(N / batch) static batches run back to back on
 one instance, so job time = batches x batch time, and the instance is billed for exactly that
@@ -19,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from llmopt_solver.milp.single_job import build_single_job
-from llmopt_solver.milp.solver import SolverName, solve_problem
-from llmopt_solver.optimize import COST_TIE_REL, candidates, coefficients
+from llmopt_solver.milp.resolve import SloResolver
+from llmopt_solver.milp.solver import SolverName
+from llmopt_solver.optimize import COST_TIE_REL, coefficients
 from llmopt_solver.table.options import OptionTable
 
 JOB_ASSUMPTION = ("job = ceil(num_requests / batch) batches back to back on one instance; "
@@ -158,38 +159,52 @@ def slo_values(a: float, b: float, n: int) -> list[float]:
     return [a] if n == 1 else [float(x) for x in np.linspace(a, b, n)]
 
 
+def sweep_options(table: OptionTable) -> np.ndarray:
+    """Returns the options that can be the cheapest at some throughput SLO (exact).
+
+    Eligible: priced, runnable, fitting GPU and host memory and meeting the per-sequence SLO (the
+    throughput SLO is left out: the sweep varies it). Of those, an option dominated in (lower cost
+    per token, higher planning TPS) by another can never be the pick: whenever it meets an SLO its
+    dominator does too, at no higher cost. So the undominated ones (``pareto``) are the model.
+    """
+    return np.asarray(pareto(table.cost_per_million_tokens_usd, table.planning_tps, _sweep_eligible(table)),
+                      dtype=np.int64)
+
+
+def _sweep_eligible(table: OptionTable) -> np.ndarray:
+    """Returns indices of options feasible at a throughput SLO of 0 (per-sequence SLO kept)."""
+    with np.errstate(invalid="ignore"):
+        ok = (table.usable & np.isfinite(table.cost_per_million_tokens_usd) & np.isfinite(table.pred.tps)
+              & table.fits_gpu & table.fits_host
+              & (table.planning_tps_per_seq >= table.job.slo_tps_per_seq * (1 - 1e-12)))
+    return np.nonzero(ok)[0]
+
+
 def sweep_slo(table: OptionTable, slos: list[float], solver: SolverName = "cbc",
               time_limit_s: float | None = None) -> list[SweepRow]:
     """Returns the cheapest option per SLO (tokens/s), by one MILP re-solved with a new SLO RHS.
 
-    The problem is built once with the SLO constraint ``sum tps_o x_o >= S``; between solves only
-    its right-hand side changes. Ties within COST_TIE_REL are broken as ``optimize`` does.
+    Independent of the solve's own ``--slo-tps``: the model (``milp.resolve.SloResolver``) is
+    built once over ``sweep_options`` and only its SLO right-hand side changes. SLOs are solved
+    from the highest down, so each previous pick is a feasible warm start. Ties within
+    COST_TIE_REL are broken as ``optimize`` does, over every option meeting the SLO; a pick
+    above the cheapest such option is reported as status "error" (the re-check of ``optimize``).
     """
-    coef = coefficients(table)
-    cand = candidates(table)
-    if len(cand) == 0:
-        return [SweepRow(s, None, "infeasible") for s in slos]
-    # Build with a positive placeholder so the SLO row exists; its RHS is set per solve below.
-    coef = type(coef)(**{**coef.__dict__, "slo_tps": 1.0})
-    prob, x = build_single_job(coef, cand)
-    slo_row = prob.get_constraint_by_name("slo_tps")
+    resolver = SloResolver(coefficients(table), sweep_options(table), solver=solver, time_limit_s=time_limit_s)
+    eligible = _sweep_eligible(table)
     cost, tps = table.cost_per_million_tokens_usd, table.planning_tps
-    out = []
-    for s in slos:
-        slo_row.changeRHS(float(s))
-        res = solve_problem(prob, x, solver=solver, time_limit_s=time_limit_s, gap_rel=0.0)
-        chosen = [o for o, v in res.values.items() if v > 0.5] if res.has_solution else []
-        if len(chosen) != 1:
-            out.append(SweepRow(s, None, "infeasible" if not res.has_solution else "error"))
+    rows: dict[int, SweepRow] = {}
+    for k in sorted(range(len(slos)), key=lambda k: -slos[k]):
+        s = float(slos[k])
+        status, chosen = resolver.solve(s)
+        meets = eligible[tps[eligible] >= s * (1 - 1e-12)]
+        if chosen is None or not len(meets):
+            rows[k] = SweepRow(s, None, status.value if chosen is None else "error")
             continue
-        z = cost[chosen[0]]
-        ties = [int(o) for o in x if cost[o] <= z * (1 + COST_TIE_REL) and _meets(table, int(o), s, tps)]
-        best = min(ties, key=table.sort_key) if ties else chosen[0]
-        out.append(SweepRow(s, best, res.status.value))
-    return out
-
-
-def _meets(table: OptionTable, o: int, slo: float, tps: np.ndarray) -> bool:
-    """Returns True when option ``o`` fits memory and meets ``slo`` (and the per-sequence SLO)."""
-    return bool(table.fits_gpu[o] and table.fits_host[o] and tps[o] >= slo * (1 - 1e-12)
-                and table.planning_tps_per_seq[o] >= table.job.slo_tps_per_seq * (1 - 1e-12))
+        z = cost[chosen]
+        if z > float(np.min(cost[meets])) * (1 + COST_TIE_REL):
+            rows[k] = SweepRow(s, None, "error")
+            continue
+        ties = [int(o) for o in meets if cost[o] <= z * (1 + COST_TIE_REL)]
+        rows[k] = SweepRow(s, min(ties, key=table.sort_key), status.value)
+    return [rows[k] for k in range(len(slos))]

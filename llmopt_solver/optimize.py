@@ -69,9 +69,41 @@ def candidates(table: OptionTable) -> np.ndarray:
     return idx[keep]
 
 
+def presolve(table: OptionTable) -> np.ndarray:
+    """Returns the options the single-job MILP needs: per instance type, the cheapest option (over
+    engines, batch sizes and offload levels) that meets every constraint on its own. Exact: no
+    other option can be a cheaper pick.
+
+    Every row of the single-job MILP is a one-option row under ``sum x = 1``, so an option is
+    MILP-feasible exactly when it meets each row alone (``table.feasible``); among the feasible
+    options of one instance type, any but the cheapest is matched or beaten by the cheapest. The
+    MILP then decides among these champions (the original example: 1,664 options -> 81
+    variables; ``--batch-size auto``: 18,304 -> 81); ties within COST_TIE_REL over all feasible
+    options are broken after it by ``OptionTable.sort_key``.
+    """
+    c = table.cost_per_million_tokens_usd
+    ok = table.usable & np.isfinite(c) & np.isfinite(table.pred.tps) & table.feasible
+    idx = np.nonzero(ok)[0]
+    if len(idx) == 0:
+        return idx
+    keys = [(x.provider, x.name) for x in table.instance_list]  # one entry per (instance, engine) block
+    code = {k: r for r, k in enumerate(dict.fromkeys(keys))}
+    type_of = np.array([code[k] for k in keys], dtype=np.int64)
+    group = type_of[table.inst_idx[idx]]
+    order = np.lexsort((c[idx], group))  # by instance, then cost (stable: index order on ties)
+    g = group[order]
+    first = np.ones(len(g), dtype=bool)
+    first[1:] = g[1:] != g[:-1]
+    return np.sort(idx[order[first]])
+
+
 @dataclass
 class Outcome:
-    """Result of one job: table, solver result, chosen option, ranking of feasible options."""
+    """Result of one job: table, solver result, chosen option, ranking of feasible options.
+
+    ``milp_pick`` is the option the MILP chose; ``best`` is it, or the first by
+    ``OptionTable.sort_key`` among options that cost the same within COST_TIE_REL.
+    """
 
     table: OptionTable
     result: SolveResult
@@ -80,6 +112,7 @@ class Outcome:
     memory_gb: dict[str, float]
     diagnosis: Diagnosis | None = None
     lost_gpus: dict[str, str] = field(default_factory=dict)
+    milp_pick: int | None = None
 
 
 def memory_totals(table: OptionTable, batch_size: int | None = None, engine: str | None = None) -> dict[str, float]:
@@ -120,29 +153,27 @@ def optimize(
 ) -> Outcome:
     """Returns the cheapest feasible option for ``job`` (by MILP), re-checked, with the ranking."""
     table = build_table(catalog, job, instances)
-    cand = candidates(table)
-    result, best = solve_single_job(coefficients(table), cand, solver=solver, time_limit_s=time_limit_s)
-    feasible = [int(i) for i in np.nonzero(table.feasible & np.isfinite(table.cost_per_million_tokens_usd))[0]]
-    ranking = sorted(feasible, key=table.sort_key)
+    result, pick = solve_single_job(coefficients(table), presolve(table), solver=solver, time_limit_s=time_limit_s)
+    cost = table.cost_per_million_tokens_usd
+    ranking = table.ranked(table.feasible & np.isfinite(cost))
     if result.status is Status.ERROR:
         raise SolverError(f"solver: {result.solver} failed or hit the time limit ({time_limit_s}s) without a solution.")
-    if best is not None:
+    best = pick
+    if pick is not None:
         # The MILP decides; the ranking only re-checks it: a pick above the cheapest feasible
         # option is a solver error. Ties within COST_TIE_REL are broken by the stable key, so
         # output is byte-identical.
-        z = table.cost_per_million_tokens_usd[best]
-        low = table.cost_per_million_tokens_usd[ranking[0]] if ranking else z
+        z = cost[pick]
+        low = cost[ranking[0]] if ranking else z
         if z > low * (1 + COST_TIE_REL):
             raise SolverError(f"re-check failed: the MILP picked ${z:.9g} per million tokens, above the cheapest "
                               f"feasible option's ${low:.9g}.")
-        ties = [i for i in ranking if table.cost_per_million_tokens_usd[i] <= z * (1 + COST_TIE_REL)]
-        if ties:
-            best = min(ties, key=table.sort_key)
+        best = next((i for i in ranking if cost[i] <= z * (1 + COST_TIE_REL)), pick)  # first tie by sort_key
         recheck(catalog, table, best)
         ranking = [best] + [i for i in ranking if i != best]
     memory = memory_totals(table, None if best is None else int(table.batch_size[best]),
                            None if best is None else str(table.engine[best]))
-    outcome = Outcome(table=table, result=result, best=best, ranking=ranking, memory_gb=memory)
+    outcome = Outcome(table=table, result=result, best=best, ranking=ranking, memory_gb=memory, milp_pick=pick)
     if best is None:
         outcome.diagnosis = diagnose(table)
     outcome.lost_gpus = lost_gpu_reasons(table, best)

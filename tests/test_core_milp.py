@@ -123,3 +123,41 @@ def test_time_limit_still_returns_solution(catalog):
                   output_len=512, safety_factor=0.87, slo_tps=100)
     out = optimize(catalog, job, select_instances(catalog), time_limit_s=5)
     assert out.best == brute_force(out.table)
+
+
+# The MILP is the decision-maker: its own pick (before the tie-break by sort_key) must be a
+# cheapest feasible option, found by enumeration of the whole (unpresolved) table.
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model=st.sampled_from(MODELS), batches=st.sampled_from([(1,), (16,), (64,), (4, 32, 256)]),
+       s=st.integers(16, 1024), n=st.integers(16, 512), sf=st.floats(0.3, 1.0), slo=st.floats(0, 3000),
+       idx=st.lists(st.integers(0, 1000), min_size=1, max_size=6),
+       scales=st.lists(st.floats(0.5, 2.0), min_size=6, max_size=6), engines=st.booleans())
+def test_milp_pick_is_the_brute_force_minimum(catalog, model, batches, s, n, sf, slo, idx, scales, engines):
+    from llmopt_solver.table.engines import resolve_engines
+
+    insts = _random_catalog(catalog, idx, scales)
+    card = catalog.model(model)
+    names = resolve_engines(catalog, None, card.shape().model_type, "fp16", None) if engines else ("ideal",)
+    job = JobSpec(model=card, batch_sizes=batches, input_len=s, output_len=n, safety_factor=sf, slo_tps=slo,
+                  offload_ratios=(0.0, 0.5, 1.0), engines=names)
+    out = optimize(catalog, job, insts)
+    cost = out.table.cost_per_million_tokens_usd
+    ok = out.table.feasible & np.isfinite(cost)
+    if not ok.any():
+        assert out.milp_pick is None and out.best is None
+        return
+    low = float(cost[ok].min())
+    assert out.milp_pick is not None and ok[out.milp_pick]
+    assert abs(float(cost[out.milp_pick]) - low) <= 1e-9 * low
+
+
+@settings(max_examples=100, deadline=None)
+@given(base=st.floats(1e-3, 1e3), steps=st.permutations(list(range(12))), rel=st.sampled_from([1e-8, 3e-9, 2e-9]))
+def test_milp_separates_near_ties(base, steps, rel):
+    """Options a few 1e-9 of relative cost apart: the MILP (scaled objective) picks the cheapest and
+    reports its cost in USD."""
+    cost = [base * (1 + rel * k) for k in steps]
+    c = _coeffs(cost=cost, tps=[1000.0] * 12, need=[1.0] * 12, cap=[2.0] * 12, slo=0.0)
+    res, best = solve_single_job(c, np.arange(12))
+    assert res.status is Status.OPTIMAL and best == steps.index(0)
+    assert res.objective == pytest.approx(base, rel=1e-12)

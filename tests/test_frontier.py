@@ -15,7 +15,7 @@ from llmopt_solver.catalog.precision import parse_precision
 from llmopt_solver.cli import cli
 from llmopt_solver.cli.common import make_job, open_catalog
 from llmopt_solver.errors import InputError
-from llmopt_solver.frontier import frontier, pareto, parse_sweep, sweep_slo
+from llmopt_solver.frontier import frontier, pareto, parse_sweep, sweep_options, sweep_slo
 from llmopt_solver.optimize import optimize
 from llmopt_solver.selection import offload_levels, select_instances
 
@@ -71,23 +71,45 @@ def test_real_frontier_undominated_and_contains_the_pick(model, batch, inp, out,
     assert np.all(np.diff(jc) >= 0) and np.all(np.diff(jt) <= 1e-9)
 
 
+try:
+    import highspy  # noqa: F401
+
+    SOLVERS = ["cbc", "highs"]
+except ImportError:  # pragma: no cover - the test extra installs it
+    SOLVERS = ["cbc"]
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(MODELS, st.sampled_from([8, 32, "auto"]), st.lists(st.floats(0, 6000), min_size=2, max_size=6))
-def test_sweep_cost_never_decreases_and_matches_fresh_solves(model, batch, slos):
+@given(MODELS, st.sampled_from([8, 32, "auto"]), st.lists(st.floats(0, 6000), min_size=2, max_size=6),
+       st.sampled_from([0.0, 500.0, 3000.0]), st.sampled_from(SOLVERS))
+def test_sweep_cost_never_decreases_and_matches_fresh_solves(model, batch, slos, solve_slo, solver):
+    """The sweep's answers do not depend on the solve's own --slo-tps (SLOs below it included)."""
     slos = sorted(slos)
-    o = _outcome(model, batch, 128, 128, 0.0)
-    rows = sweep_slo(o.table, slos)
+    o = _outcome(model, batch, 128, 128, solve_slo)
+    rows = sweep_slo(o.table, slos, solver=solver)
     costs = [o.table.cost_per_million_tokens_usd[r.option] if r.option is not None else np.inf for r in rows]
     assert all(b >= a * (1 - 1e-12) for a, b in zip(costs, costs[1:]))
     for r in rows:  # every sweep answer is what a fresh single solve at that SLO picks
         fresh = _outcome(model, batch, 128, 128, r.slo_tps)
-        assert r.option == fresh.best
+        assert r.option == fresh.best, (r, fresh.best)
+        assert r.status == ("infeasible" if fresh.best is None else "optimal")
         if r.option is not None:
             assert o.table.planning_tps[r.option] >= r.slo_tps * (1 - 1e-12)
     seen_inf = False
     for c in costs:  # once infeasible, infeasible for every higher SLO
         seen_inf = seen_inf or not np.isfinite(c)
         assert np.isfinite(c) or seen_inf
+
+
+def test_sweep_model_is_the_undominated_options():
+    """The re-used model holds only options no other beats on (cost, planning TPS), and fewer
+    than the options eligible at SLO 0."""
+    t = _outcome("OPT-2.7B", "auto", 128, 128, 0.0).table
+    opts = sweep_options(t)
+    eligible = np.nonzero(t.usable & t.fits_gpu & t.fits_host & np.isfinite(t.cost_per_million_tokens_usd))[0]
+    cost, tps = t.cost_per_million_tokens_usd, t.planning_tps
+    assert 0 < len(opts) < len(eligible)
+    assert set(opts) == {int(p) for p in eligible if not _dominated(cost, tps, p, eligible)}
 
 
 @pytest.mark.parametrize("text", ["1:2", "a:b:3", "5:1:3", "0:10:0", "0:10:500", "-1:2:3", "0:nan:3", "1:2:1"])

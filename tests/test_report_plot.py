@@ -3,6 +3,8 @@ real headless browser (Debian's chromium) loading the report without console err
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +45,38 @@ def test_solve_plot_is_deterministic_and_atomic(tmp_path, suffix):
     else:
         text = data.decode()
         assert "<dc:date>" not in text and "g4dn.xlarge" in text  # the pick named in the legend
+        assert "pick: g4dn.xlarge (tensorrt-llm)" in text  # ... with its engine
+        assert "engine tensorrt-llm" in text and "engine vllm" in text  # marker shape per engine
+        labels = re.findall(r">([^<>]*)</text>", text)
+        assert "1" in labels and "1000" in labels and not any("10^" in x for x in labels)  # plain ticks
+
+
+@needs_mpl
+def test_frontier_picture_draws_identical_points_once():
+    from llmopt_solver.frontier import frontier
+    from llmopt_solver.present.plot_solve import distinct, fits_memory
+
+    o = _orig_outcome()
+    f = frontier(o.table, o.best)
+    idx = fits_memory(f)
+    d = distinct(o.table, idx)
+    t = o.table
+    pts = {(round(float(t.cost_per_million_tokens_usd[i]), 9), round(float(t.pred.tps[i]), 9)) for i in idx}
+    assert len(pts) <= len(d) < len(idx)  # duplicates (same GPU, same price, two providers) dropped
+    assert len({(float(t.cost_per_million_tokens_usd[i]), float(t.pred.tps[i]), float(t.tps_low[i]),
+                 float(t.tps_high[i])) for i in d}) == len(d)
+
+
+def _orig_outcome():
+    from llmopt_solver.catalog.precision import parse_precision
+    from llmopt_solver.cli.common import make_job, open_catalog
+    from llmopt_solver.optimize import optimize
+    from llmopt_solver.selection import offload_levels, select_instances
+
+    cat = open_catalog((), None)
+    job = make_job(cat, "OPT-2.7B", 32, 128, 512, 0.87, parse_precision("2"), None, offload_levels(0.1),
+                   "auto", False, False, 100.0)
+    return optimize(cat, job, select_instances(cat))
 
 
 @needs_mpl
@@ -84,7 +118,7 @@ def solve_report(tmp_path_factory) -> Path:
 @needs_mpl
 def test_solve_report_content(solve_report):
     html = solve_report.read_text()
-    for needle in ('id="pick"', "Pick: g4dn.xlarge", "<svg", 'id="frontier"', 'id="runners-up"', 'id="lost"',
+    for needle in ('id="pick"', "Pick: g4dn.xlarge (tensorrt-llm)", "Engines compared", "<svg", 'id="frontier"', 'id="runners-up"', 'id="lost"',
                    'id="sweep"', "as of 2026-", "Calibration", "band", "ceil(num_requests / batch)"):
         assert needle in html, needle
     # self-contained: no external fetch of any kind
@@ -140,10 +174,11 @@ def test_plan_plot_and_report(plan_files):
     png, html, svg = plan_files["png"], plan_files["html"], plan_files["svg"]
     assert png.read_bytes()[:4] == b"\x89PNG"
     text = svg.read_text()
-    for job in ("nightly-eval", "synthetic-data", "embeddings-summary", "g6e.xlarge", "quota 1", "deadline 4 h"):
+    for job in ("nightly-eval", "synthetic-data", "embeddings-summary", "g6e.xlarge", "quota 1", "deadline 4 h",
+                "job nightly-eval on tensorrt-llm"):
         assert job in text, job
     page = html.read_text()
-    for needle in ('id="pick"', "<svg", 'id="assignments"', 'id="usage"', "as of 2026-", "per second",
+    for needle in ('id="pick"', "<svg", 'id="assignments"', "<th>engine</th>", 'id="usage"', "as of 2026-", "per second",
                    "band of measured/predicted"):
         assert needle in page, needle
 
@@ -174,3 +209,21 @@ def test_plan_report_in_headless_chromium(plan_files, tmp_path):
     dom, log = chromium_dom(plan_files["html"], tmp_path)
     assert console_messages(log) == []
     assert 'id="assignments"' in dom and "nightly-eval" in dom
+
+
+def test_make_pictures_writes_only_into_out(tmp_path):
+    """docs/make_pictures.py --out DIR: every file of every command goes to DIR (docs/ untouched)."""
+    spec = importlib.util.spec_from_file_location("make_pictures", ROOT / "docs" / "make_pictures.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cmds = mod.commands(tmp_path)
+    outs = [a for c in cmds for a in c.split() if a.endswith((".png", ".svg", ".html"))]
+    assert sorted(Path(a).name for a in outs) == ["plan_gantt.png", "plan_report.html", "solve_frontier.png",
+                                                 "solve_report.html", "validate_argonne.png"]
+    assert all(Path(a).parent == tmp_path for a in outs)
+    assert any("examples/plan_quota.json" in c for c in cmds)
+    if HAVE_MPL:  # the cheapest command, run as the script runs it
+        val = next(c for c in cmds if c.startswith("validate"))
+        assert run(val.split()).exit_code == 0
+        assert (tmp_path / "validate_argonne.png").read_bytes()[:4] == b"\x89PNG"

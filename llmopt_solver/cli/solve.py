@@ -19,15 +19,14 @@ from llmopt_solver.cli.common import (
 )
 from llmopt_solver.errors import InfeasibleError, InputError
 from llmopt_solver.fileio import dumps, write_output
-from llmopt_solver.frontier import frontier, parse_sweep, slo_values
-from llmopt_solver.frontier import sweep_slo as sweep_slo_rows
 from llmopt_solver.launch.emit import EMIT_CHOICES, engines_for_emit, launch
 from llmopt_solver.optimize import optimize
-from llmopt_solver.present.frontier import frontier_text, sweep_json, sweep_text
 from llmopt_solver.present.plotting import check_out_files, save
-from llmopt_solver.present.solve import solve_json, solve_text
 from llmopt_solver.selection import offload_levels, select_instances
 from llmopt_solver.table.engines import grid_rows
+
+# The frontier, the sweep and their presenters are imported where used (``solve`` without
+# --frontier/--sweep-slo/--plot/--report needs none of them); rich comes with the presenter.
 
 
 @click.command()
@@ -77,7 +76,11 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
                              allowed=f"1/k for a whole k from 1 to {round(1 / MIN_OFFLOAD_STEP)} (e.g. 0.01, 0.05, 0.1)")
     gpu_list, inst_list = csv_list(gpus, "--gpus"), csv_list(instances, "--instances")
     prov_list = csv_list(provider, "--provider")
-    sweep = parse_sweep(sweep_slo) if sweep_slo else None
+    sweep = None
+    if sweep_slo:
+        from llmopt_solver.frontier import parse_sweep
+
+        sweep = parse_sweep(sweep_slo)
     check_out_files(plot_file, report_file)  # exit 2 before any work (suffix; matplotlib missing)
     catalog = open_catalog(catalog_files, calibration)
     ratios = offload_levels(offload_step)
@@ -101,10 +104,19 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
     if emit and outcome.best is not None:
         launch_text, launch_doc = launch(outcome.table, outcome.best, emit)
     show_frontier = show_frontier or num_requests is not None
-    front = frontier(outcome.table, outcome.best, num_requests) if outcome.best is not None else None
-    rows = sweep_slo_rows(outcome.table, slo_values(*sweep), solver=solver,  # type: ignore[arg-type]
-                          time_limit_s=time_limit) if sweep else None
+    front, rows = None, None
+    if show_frontier or sweep or plot_file or report_file:
+        from llmopt_solver.frontier import frontier, slo_values
+        from llmopt_solver.frontier import sweep_slo as sweep_slo_rows
+
+        front = frontier(outcome.table, outcome.best, num_requests) if outcome.best is not None else None
+        rows = sweep_slo_rows(outcome.table, slo_values(*sweep), solver=solver,  # type: ignore[arg-type]
+                              time_limit_s=time_limit) if sweep else None
+    if show_frontier or rows is not None:
+        from llmopt_solver.present.frontier import frontier_text, sweep_json, sweep_text
     if as_json:
+        from llmopt_solver.present.solve import solve_json
+
         doc = solve_json(outcome)
         if show_frontier:
             doc["frontier"] = front.to_json() if front is not None else None
@@ -114,11 +126,13 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
             doc["launch"] = launch_doc
         click.echo(dumps(doc), nl=False)
     else:
+        from llmopt_solver.present.solve import solve_text
+
         text = solve_text(outcome, top, wide)
         if show_frontier and front is not None:
             text += frontier_text(front, wide)
         if rows is not None:
-            text += sweep_text(outcome.table, rows)
+            text += sweep_text(outcome.table, rows, wide)
         if launch_text:
             text += "\n" + launch_text
         click.echo(text, nl=False)
@@ -127,12 +141,13 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
         wanted = [f for f, on in (("--frontier", show_frontier), ("--plot", plot_file), ("--report", report_file)) if on]
         note = f" (no {', '.join(wanted)} output written)" if wanted else ""
         raise InfeasibleError(outcome.diagnosis.message + note)
-    assert front is not None
     if plot_file:
+        assert front is not None
         from llmopt_solver.present.plot_solve import frontier_figure
 
         save(frontier_figure(front), plot_file)
     if report_file:
         from llmopt_solver.present.report_solve import solve_report_html
 
+        assert front is not None
         write_output(report_file, solve_report_html(outcome, front, rows, catalog))

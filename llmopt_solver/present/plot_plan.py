@@ -81,7 +81,10 @@ def gantt_figure(res: PlanResult, flag: str = "--plot") -> Any:
             ax.axvline(jo.job.release_h, color=colors[j], ls=":", lw=1.0, label=f"{jo.job.name}: release {jo.job.release_h:g} h")
     ax.set_title(f"Plan: {len(res.jobs)} jobs, ${res.total_cost_usd:,.2f} total, makespan {res.makespan_h:.2f} h "
                  f"({res.status})", fontsize=9)
-    handles = [Patch(color=colors[j], alpha=0.85, label=f"job {jo.job.name} (x instances)") for j, jo in enumerate(res.jobs)]
+    engines = {j: sorted({str(jo.table.engine[a.option]) for a in res.assignments if a.job == j})
+               for j, jo in enumerate(res.jobs)}
+    handles = [Patch(color=colors[j], alpha=0.85, label=f"job {jo.job.name} on {', '.join(engines[j]) or '-'} (x instances)")
+               for j, jo in enumerate(res.jobs)]
     ax.legend(handles=handles + ax.get_legend_handles_labels()[0], fontsize=7, loc="upper left",
               bbox_to_anchor=(1.01, 1.0))
     ax.grid(True, axis="x", lw=0.3)

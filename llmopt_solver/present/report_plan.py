@@ -19,13 +19,13 @@ def _assignments(res: PlanResult) -> str:
     rows = []
     for job in doc["jobs"]:
         for a in job["assignments"]:
-            rows.append((job["name"], a["instance"], f"{a['gpu_count']}x {a['gpu']}", a["count"],
+            rows.append((job["name"], a["engine"], a["instance"], f"{a['gpu_count']}x {a['gpu']}", a["count"],
                          f"{a['offload_ratio']:.0%}", a["batch_size"], f"{a['batch_time_s']:.1f}",
                          f"{a['start_h']:.2f}", f"{a['end_h']:.2f}", a["requests"], f"{a['cost_usd']:.2f}",
                          f"{job['deadline_h']:g}"))
-    return table(("job", "instance", "GPUs", "count", "KV off", "batch", "batch s", "start h", "end h",
+    return table(("job", "engine", "instance", "GPUs", "count", "KV off", "batch", "batch s", "start h", "end h",
                   "requests", "cost $", "deadline h"), rows,
-                 (False, False, False, True, True, True, True, True, True, True, True, True), table_id="assignments")
+                 (False, False, False, False, True, True, True, True, True, True, True, True, True), table_id="assignments")
 
 
 def _usage(res: PlanResult) -> str:

@@ -29,7 +29,7 @@ def _pick_section(o: Outcome) -> str:
     assert i is not None
     inst, p = t.instances[i], t.pred
     kv = f"{t.offload_ratio[i]:.0%}" + ("" if t.offload_ratio[i] == 0 else f" ({t.mode_name(i)})")
-    items = [("Instance", f"{inst.name} ({inst.provider}, {inst.region or 'n/a'})"),
+    items = [("Engine", str(t.engine[i])), ("Instance", f"{inst.name} ({inst.provider}, {inst.region or 'n/a'})"),
              ("GPUs", f"{inst.gpu_count}x {inst.gpu}"),
              ("KV cache offloaded", kv), ("Weights offloaded", f"{t.weight_offload[i]:.0%}"),
              ("Batch size", int(t.batch_size[i])),
@@ -39,7 +39,7 @@ def _pick_section(o: Outcome) -> str:
              ("Cost per million tokens", f"${t.cost_per_million_tokens_usd[i]:.4f}"),
              ("GPU memory", f"{p.gpu_memory_needed_gb[i]:.2f} GB needed per GPU of {t.gpu_capacity_gb[i]:.2f} GB usable"),
              ("Batch time", f"{p.total_s[i]:.3f} s (prefill {p.prefill_s[i]:.3f} s, decode {p.decode_s[i]:.3f} s)")]
-    return f'<div class="pick-box" id="pick"><b>Pick: {e(inst.name)}</b>{kv_list(items)}</div>'
+    return f'<div class="pick-box" id="pick"><b>Pick: {e(inst.name)} ({e(t.engine[i])})</b>{kv_list(items)}</div>'
 
 
 def _inputs(o: Outcome) -> str:
@@ -47,7 +47,8 @@ def _inputs(o: Outcome) -> str:
     w = workload_doc(t)
     items: list[tuple[str, Any]] = [("Model", f"{t.job.model.short_name} ({t.shape.total_params / 1e9:.2f}B parameters, "
                                               f"{t.shape.num_layers} layers)")]
-    items += [(k, v) for k, v in w.items() if k != "offload_ratios"]
+    items += [(k, ", ".join(map(str, v)) if isinstance(v, list) else ("-" if v is None else v))
+              for k, v in w.items() if k != "offload_ratios"]
     items.append(("instances considered", len(t.instance_list)))
     return kv_list(items)
 
@@ -83,6 +84,8 @@ def _assumptions(o: Outcome, catalog: Catalog) -> str:
                         "(catalog; see `llmopt catalog instances` for each source)"),
              ("Calibration", (", ".join(f"{g}: {catalog.calibrated_gpus[g]}" for g in cal) or "none")
               + "; other GPUs use parameters transferred from the calibrated ones"),
+             ("Engines compared", ", ".join(t.job.engines) + " (the pick's engine is in the box above; "
+                                  "`llmopt catalog engines` lists what each can execute)"),
              ("Confidence", "median prediction" if t.job.confidence is None
               else f"SLO and memory met at the pessimistic {t.job.confidence:g} quantile"),
              ("Model", "roofline per phase (prefill, decode) with KV/weight offload over PCIe; static batches")]
@@ -105,8 +108,9 @@ def solve_report_html(o: Outcome, f: Frontier, sweep: list[SweepRow] | None, cat
         from llmopt_solver.present.plot_solve import frontier_figure
 
         svg = svg_inline(frontier_figure(f, "--report"))
-    parts.append(figure(svg, "Every option that fits memory; hollow points miss the SLO; the black steps are "
-                             "the frontier; the star is the pick; bars are the 10-90% band."))
+    parts.append(figure(svg, "Every option that fits memory (identical points drawn once), coloured by GPU type and "
+                             "shaped by engine; hollow points miss the SLO; the black steps are the frontier; the "
+                             "star is the pick; bars are the 10-90% band."))
     parts.append(f"<h2>Frontier: {len(f.points)} Pareto-optimal options (pick highlighted)</h2>")
     if f.num_requests is not None:
         parts.append(f'<p class="note">Job of {f.num_requests} requests: {e(JOB_ASSUMPTION)}.</p>')
@@ -123,13 +127,16 @@ def solve_report_html(o: Outcome, f: Frontier, sweep: list[SweepRow] | None, cat
         rows2 = []
         for r in sweep:
             if r.option is None:
-                rows2.append((f"{r.slo_tps:g}", f"({r.status})", "", "", ""))
+                rows2.append((f"{r.slo_tps:g}", "", f"({r.status})", "", "", ""))
             else:
                 i = r.option
-                rows2.append((f"{r.slo_tps:g}", t.instances[i].name, f"{t.instances[i].gpu_count}x {t.instances[i].gpu}",
+                rows2.append((f"{r.slo_tps:g}", str(t.engine[i]), t.instances[i].name,
+                              f"{t.instances[i].gpu_count}x {t.instances[i].gpu}",
                               f"{t.pred.tps[i]:.1f}", f"{t.cost_per_million_tokens_usd[i]:.4f}"))
         parts += ["<h2>Cheapest option per SLO</h2>",
-                  table(("SLO tok/s", "instance", "GPUs", "TPS", "$/M tok"), rows2, (True, False, False, True, True),
-                        table_id="sweep")]
+                  '<p class="note">One MILP, built once over the options that can be the cheapest at some SLO, '
+                  "re-solved with only the SLO changed.</p>",
+                  table(("SLO tok/s", "engine", "instance", "GPUs", "TPS", "$/M tok"), rows2,
+                        (True, False, False, False, True, True), table_id="sweep")]
     parts += ["<h2>Assumptions and accuracy</h2>", _assumptions(o, catalog)]
     return page(f"llmopt solve: {t.job.model.short_name}", "\n".join(parts))

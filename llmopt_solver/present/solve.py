@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -156,7 +157,10 @@ def solve_text(outcome: Outcome, top: int, wide: bool = False) -> str:
         w("\n")
         con.print(option_rows_table(table, runners, f"Runners-up (next {len(runners)} of {len(outcome.ranking) - 1} feasible options, by cost per million tokens)", wide))
         if not wide:  # the 100-column table has no room for the engine column (--wide shows it)
-            w("\nEngine per row: " + ", ".join(f"{k} {table.engine[i]}" for k, i in enumerate(runners, 1)) + "\n")
+            # a no-break space keeps each "row engine" pair on one line
+            line = "Engine per row: " + ", ".join(f"{k}\u00a0{table.engine[i]}" for k, i in enumerate(runners, 1))
+            text = textwrap.fill(line, TERMINAL_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+            w("\n" + text.replace("\u00a0", " ") + "\n")
     if outcome.lost_gpus:
         w("\nOther GPU types, and why they lost:\n")
         for gpu, why in outcome.lost_gpus.items():
@@ -192,7 +196,7 @@ def model_doc(table: OptionTable) -> dict[str, Any]:
 def solve_json(outcome: Outcome) -> dict[str, Any]:
     """Returns the ``solve --json`` document (DESIGN.md section 5)."""
     table, r = outcome.table, outcome.result
-    order = sorted(range(len(table)), key=table.sort_key)
+    order = table.order.tolist()
     doc: dict[str, Any] = {
         "model": model_doc(table),
         "workload": workload_doc(table),

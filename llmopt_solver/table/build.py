@@ -26,9 +26,12 @@ def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: 
     """Returns per-instance Hardware arrays for ``precision`` on ``engine`` (peak NaN where
     unsupported); runtime parameters are the (engine, GPU) ones, see Catalog.efficiency."""
     rows: dict[str, list[float]] = {k: [] for k in Hardware.__dataclass_fields__}
+    per_gpu: dict[str, tuple[Any, Any]] = {}  # GPU name -> (spec, efficiency): resolved once per GPU type
     for inst in instances:
-        g = catalog.gpu(inst.gpu)
-        e = catalog.efficiency(g.name, engine)
+        if inst.gpu not in per_gpu:
+            g = catalog.gpu(inst.gpu)
+            per_gpu[inst.gpu] = (g, catalog.efficiency(g.name, engine))
+        g, e = per_gpu[inst.gpu]
         peak = getattr(g, precision.peak_field)
         # NVLink figures are bidirectional per GPU; per direction is half. No NVLink: PCIe.
         link, link_eff = ((g.nvlink_gb_s / 2.0, e.nvlink) if g.nvlink_gb_s else (g.host_link_gb_s, e.pcie))

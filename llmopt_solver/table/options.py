@@ -164,15 +164,30 @@ class OptionTable:
         return out
 
     @cached_property
-    def _sort_keys(self) -> list[tuple[Any, ...]]:
-        """Per option the key of ``sort_key``, built once with plain Python numbers."""
+    def order(self) -> np.ndarray:
+        """Option indices in the stable order of ``sort_key`` (one numpy lexsort, built once)."""
         c = self.cost_per_million_tokens_usd
         fin = np.isfinite(c)
-        cost = np.where(fin, c, 0.0).tolist()
-        off, wo, b = self.offload_ratio.tolist(), self.weight_offload.tolist(), self.batch_size.tolist()
-        rank = self.engine_rank.tolist()
-        return [(0 if f else 1, cost[i], int(rank[i]), x.provider, x.name, float(off[i]), float(wo[i]), -int(b[i]))
-                for i, (f, x) in enumerate(zip(fin.tolist(), self.instances))]
+        names = sorted({(x.provider, x.name) for x in self.instance_list})
+        dense = {k: r for r, k in enumerate(names)}
+        inst_rank = np.array([dense[(x.provider, x.name)] for x in self.instance_list], dtype=np.int64)
+        rank = inst_rank[self.inst_idx] if len(inst_rank) else np.zeros(0, dtype=np.int64)
+        keys = (-self.batch_size.astype(np.int64), self.weight_offload.astype(float), self.offload_ratio.astype(float),
+                rank, self.engine_rank.astype(np.int64), np.where(fin, c, 0.0), ~fin)
+        out = np.lexsort(keys)  # last key is the primary one; stable, so equal keys keep index order
+        out.flags.writeable = False
+        return out
+
+    @cached_property
+    def _sort_rank(self) -> np.ndarray:
+        """Per option its position in ``order``."""
+        rank = np.empty(len(self), dtype=np.int64)
+        rank[self.order] = np.arange(len(self))
+        return rank
+
+    def ranked(self, mask: np.ndarray) -> list[int]:
+        """Returns the options where ``mask`` holds, in ``sort_key`` order."""
+        return self.order[mask[self.order]].tolist()
 
     @property
     def tps_per_usd_hour(self) -> np.ndarray:
@@ -227,9 +242,10 @@ class OptionTable:
     def mode_name(self, i: int) -> str:
         return "none" if self.offload_ratio[i] == 0 else MODE_NAMES[OffloadMode(int(self.mode[i]))]
 
-    def sort_key(self, i: int) -> tuple[Any, ...]:
-        """Stable order for ties: cheaper per token, engine tie rank, provider, instance, offload, batch."""
-        return self._sort_keys[i]
+    def sort_key(self, i: int) -> int:
+        """Stable order: priced first, cheaper per token, engine tie rank, provider, instance, KV
+        offload, weight offload, larger batch; equal keys by option index (a rank, see ``order``)."""
+        return int(self._sort_rank[i])
 
     def record(self, i: int) -> dict[str, Any]:
         """Returns option ``i`` as the JSON record of DESIGN.md section 5."""
