@@ -42,11 +42,15 @@ def diagnose(table: OptionTable) -> Diagnosis:
     usable = table.usable & np.isfinite(table.hourly_cost_usd)
     if not usable.any():
         kinds = sorted({r.kind for rs in table.structural for r in rs}, key=lambda k: BINDING_LABEL[k])
-        sample = table.structural[0][0].text if table.structural and table.structural[0] else "no instance"
         left_out = [w for e in table.job.engines for w in table.engine_gpu_excluded.get(e, {}).values()]
         if len(table) == 0 and left_out:  # every instance left out by the engines' GPU rules
-            kinds, sample = [ReasonKind.ENGINE], left_out[0]
-        msg = f"no instance can run this job at all ({sample}; and similar for the others)."
+            kinds = [ReasonKind.ENGINE]
+            msg = f"no instance can run this job at all ({left_out[0]}; and similar for the others)."
+        elif len(table) == 0:
+            msg = "no instance can run this job at all (the engines asked for can use none of the instances selected)."
+        else:
+            sample = table.structural[0][0].text if table.structural[0] else "no instance"
+            msg = f"no instance can run this job at all ({sample}; and similar for the others)."
         return Diagnosis(kinds=tuple(kinds), message=msg, detail=msg)
     p = table.pred
 

@@ -7,6 +7,7 @@ An infeasibility ``Reason`` carries a kind and a text. No code parses a message 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -67,9 +68,17 @@ class ModelConfigError(InputError):
 
 
 class InfeasibleError(LlmoptError):
-    """Nothing meets the constraints (exit 1): says which constraint binds and the best achievable."""
+    """Nothing meets the constraints (exit 1): says which constraint binds and the best achievable.
+
+    ``InfeasibleError("text")`` or ``InfeasibleError(["reason", ...])``: ``reasons`` keeps each
+    reason apart (the plan's ``--json`` lists them); the message joins them with '; '.
+    """
 
     exit_code = 1
+
+    def __init__(self, reasons: str | Sequence[str]) -> None:
+        self.reasons: tuple[str, ...] = (reasons,) if isinstance(reasons, str) else tuple(reasons)
+        super().__init__("; ".join(self.reasons))
 
 
 class SolverError(LlmoptError):
@@ -140,5 +149,10 @@ def field_path(loc: tuple[Any, ...], data: Any = None) -> str:
 def first_validation_error(exc: Any, data: Any = None) -> tuple[str, str, str]:
     """Returns (key path, message, error type) of a pydantic ValidationError's first error."""
     err = exc.errors()[0]
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return field_path(tuple(err["loc"]), data), msg, str(err["type"])
+    return field_path(tuple(err["loc"]), data), error_text(err), str(err["type"])
+
+
+def error_text(err: Any) -> str:
+    """Returns the text of one pydantic error: a validator's own ValueError text as raised, else pydantic's."""
+    cause = err.get("ctx", {}).get("error") if err.get("type") == "value_error" else None
+    return str(cause) if cause is not None else str(err["msg"])

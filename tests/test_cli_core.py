@@ -44,10 +44,16 @@ def test_original_flags_accepted(runner, extra):
     assert "Traceback" not in r.output
 
 
-def test_solve_json_contract(runner):
-    r = run(runner, ORIGINAL + ["--json"])
-    assert r.exit_code == 0
-    doc = json.loads(r.stdout)
+def test_no_option_at_all_names_no_price_date(runner):
+    """FlexGen runs on one GPU only: on an 8-GPU instance there is no option, hence no price date."""
+    r = run(runner, ORIGINAL + ["--engine", "flexgen", "--instances", "p4d.24xlarge"])
+    assert r.exit_code == 1, r.output
+    assert "0 options evaluated, 0 feasible.\n" in r.stdout and "Prices as of" not in r.stdout
+    assert "can use none of the instances selected" in r.stderr
+
+
+def test_solve_json_contract(original_json):
+    doc = original_json
     assert {"model", "workload", "memory", "best", "options", "solver"} <= set(doc)
     assert set(doc["memory"]) == {"weights_gb", "kv_cache_gb", "activations_gb"}
     assert doc["memory"]["kv_cache_gb"] == pytest.approx(6.71, abs=0.005)
@@ -60,8 +66,8 @@ def test_solve_json_contract(runner):
     assert any(not o["feasible"] and o["infeasible_reasons"] for o in doc["options"])
 
 
-def test_json_is_byte_identical_across_runs(runner):
-    a = run(runner, ORIGINAL + ["--json"]).stdout
+def test_json_is_byte_identical_across_runs(runner, original_json_text):
+    a = original_json_text  # an earlier run in this process
     b = run(runner, ORIGINAL + ["--json"]).stdout
 
     def strip(s):
@@ -180,8 +186,8 @@ def test_predict_json_and_text(runner):
     assert r3.exit_code == 0 and json.loads(r3.stdout)["gpu_count"] == 8
 
 
-def test_solve_best_equals_predict(runner):
-    best = json.loads(run(runner, ORIGINAL + ["--json"]).stdout)["best"]
+def test_solve_best_equals_predict(runner, original_json):
+    best = original_json["best"]
     r = run(runner, ["predict", "--model", "OPT-2.7B", "--batch-size", "32", "--input-len", "128", "--output-len", "512",
                      "--safety-factor", "0.87", "--instance", best["instance"], "--offload-ratio", str(best["offload_ratio"]), "--json"])
     assert json.loads(r.stdout)["total_s"] == best["total_s"]

@@ -141,12 +141,12 @@ def test_bad_engine_input_exits_2_with_one_line(runner):
         assert "\n" not in line and needle in line and "allowed: " in line and "Traceback" not in line
 
 
-def test_original_example_names_engine_in_text_and_json(runner):
+def test_original_example_names_engine_in_text_and_json(runner, original_json):
     text = runner.invoke(main, ORIG).output
     lines = text.splitlines()
     k = lines.index("Optimal instance:")
     assert lines[k + 1].startswith("Engine: ") and lines[k + 1].split(": ")[1] in load_catalog().engines
-    doc = json.loads(runner.invoke(main, ORIG + ["--json"]).output)
+    doc = original_json
     assert doc["best"]["engine"] == lines[k + 1].split(": ")[1] and doc["best"]["engine"] != "ideal"
     ideal = json.loads(runner.invoke(main, ORIG + ["--json", "--engine", "ideal"]).output)
     assert {o["engine"] for o in ideal["options"]} == {"ideal"}

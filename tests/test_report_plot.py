@@ -106,16 +106,18 @@ def test_report_without_matplotlib_has_tables_and_a_note(tmp_path, monkeypatch):
     assert 'id="frontier"' in html and 'id="runners-up"' in html and "g4dn.xlarge" in html
 
 
-def _report(tmp_path: Path, extra: list[str] = ()) -> str:
-    out = tmp_path / "r.html"
-    r = run(ORIG + ["--report", str(out), "--num-requests", "100000", "--sweep-slo", "0:4000:5", *extra])
+@pytest.fixture(scope="module")
+def solve_report(tmp_path_factory) -> Path:
+    """The original example's HTML report with a frontier and an SLO sweep (one run per module)."""
+    out = tmp_path_factory.mktemp("solve_report") / "r.html"
+    r = run(ORIG + ["--report", str(out), "--num-requests", "100000", "--sweep-slo", "0:4000:5"])
     assert r.exit_code == 0, r.output
-    return out.read_text()
+    return out
 
 
 @needs_mpl
-def test_solve_report_content(tmp_path):
-    html = _report(tmp_path)
+def test_solve_report_content(solve_report):
+    html = solve_report.read_text()
     for needle in ('id="pick"', "Pick: g4dn.xlarge (tensorrt-llm)", "Engines compared", "<svg", 'id="frontier"', 'id="runners-up"', 'id="lost"',
                    'id="sweep"', "as of 2026-", "Calibration", "band", "ceil(num_requests / batch)"):
         assert needle in html, needle
@@ -140,14 +142,13 @@ def console_messages(log: str) -> list[str]:
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install -y chromium)")
-def test_report_in_headless_chromium(tmp_path):
+def test_report_in_headless_chromium(solve_report, tmp_path):
     # The detector works: a page with a console error and a blocked fetch is caught.
     bad = tmp_path / "bad.html"
     bad.write_text('<html><body><script>console.error("boom")</script></body></html>')
     _, log = chromium_dom(bad, tmp_path)
     assert console_messages(log)
-    _report(tmp_path)
-    dom, log = chromium_dom(tmp_path / "r.html", tmp_path)
+    dom, log = chromium_dom(solve_report, tmp_path)
     assert console_messages(log) == []
     assert 'id="pick"' in dom and "Pick: g4dn.xlarge" in dom
     assert ("<svg" in dom) == HAVE_MPL
@@ -156,14 +157,22 @@ def test_report_in_headless_chromium(tmp_path):
 PLAN = str(ROOT / "examples" / "plan_quota.json")
 
 
-@needs_mpl
-def test_plan_plot_and_report(tmp_path):
-    png, html = tmp_path / "g.png", tmp_path / "p.html"
-    r = run(["plan", PLAN, "--plot", str(png), "--report", str(html)])
+@pytest.fixture(scope="module")
+def plan_files(tmp_path_factory) -> dict[str, Path]:
+    """plan_quota.json's picture (PNG and SVG) and HTML report: two runs per module."""
+    d = tmp_path_factory.mktemp("plan_files")
+    files = {"png": d / "g.png", "html": d / "p.html", "svg": d / "g.svg"}
+    r = run(["plan", PLAN, "--report", str(files["html"])] + (["--plot", str(files["png"])] if HAVE_MPL else []))
     assert r.exit_code == 0, r.output
+    if HAVE_MPL:
+        assert run(["plan", PLAN, "--plot", str(files["svg"])]).exit_code == 0
+    return files
+
+
+@needs_mpl
+def test_plan_plot_and_report(plan_files):
+    png, html, svg = plan_files["png"], plan_files["html"], plan_files["svg"]
     assert png.read_bytes()[:4] == b"\x89PNG"
-    svg = tmp_path / "g.svg"
-    assert run(["plan", PLAN, "--plot", str(svg)]).exit_code == 0
     text = svg.read_text()
     for job in ("nightly-eval", "synthetic-data", "embeddings-summary", "g6e.xlarge", "quota 1", "deadline 4 h",
                 "job nightly-eval on tensorrt-llm"):
@@ -196,10 +205,8 @@ def test_validate_plot(tmp_path):
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install -y chromium)")
-def test_plan_report_in_headless_chromium(tmp_path):
-    html = tmp_path / "p.html"
-    assert run(["plan", PLAN, "--report", str(html)]).exit_code == 0
-    dom, log = chromium_dom(html, tmp_path)
+def test_plan_report_in_headless_chromium(plan_files, tmp_path):
+    dom, log = chromium_dom(plan_files["html"], tmp_path)
     assert console_messages(log) == []
     assert 'id="assignments"' in dom and "nightly-eval" in dom
 

@@ -22,8 +22,9 @@ def _run(args):
     return json.loads(r.stdout)  # fails if anything but the JSON document reached stdout
 
 
-def test_single_job_highs_equals_cbc():
-    cbc, highs = _run(SOLVE), _run(SOLVE + ["--solver", "highs"])
+def test_single_job_highs_equals_cbc(original_json):
+    cbc, highs = original_json, _run(SOLVE + ["--solver", "highs"])  # SOLVE is the original example
+    assert cbc["solver"]["name"] == "cbc"
     assert highs["solver"]["name"] == "highs" and highs["solver"]["status"] == "optimal"
     assert highs["best"]["instance"] == cbc["best"]["instance"]
     assert highs["best"]["cost_per_million_tokens_usd"] == cbc["best"]["cost_per_million_tokens_usd"]

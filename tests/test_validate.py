@@ -255,8 +255,8 @@ def test_gpu_names_as_people_write_them(catalog, name, gpu):
 
 
 def test_ambiguous_gpu_name_is_reported(catalog):
-    name, why = catalog.resolve_gpu("V100")
-    assert name is None and "ambiguous" in why and "V100-16GB-SXM2" in why
+    found = catalog.resolve_gpu("V100")
+    assert found.name is None and found.how == "ambiguous" and "V100-16GB-SXM2" in found.text
     assert catalog.resolve_gpu("V100", {"V100": "V100-32GB-SXM2"})[0] == "V100-32GB-SXM2"
 
 

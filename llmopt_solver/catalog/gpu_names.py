@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class _GpuLike(Protocol):
@@ -31,6 +31,19 @@ class GpuName:
     memory_gb: float | None
     form: str | None  # 'SXM', 'PCIE', 'NVL' or None
 
+
+class GpuMatch(NamedTuple):
+    """How a GPU name was read: ``name`` (catalog name, None if not matched), ``text`` (said in
+    full, e.g. 'alias: <source>') and ``how``, the route as a label: '--gpu-map', 'catalog name',
+    'alias', 'normalised name', or why not: '--gpu-map target', 'no GPU name', 'ambiguous',
+    NOT_IN_CATALOG."""
+
+    name: str | None
+    text: str
+    how: str
+
+
+NOT_IN_CATALOG = "not in the catalog"
 
 _FORM = re.compile(r"[-\s_]*(SXM\d?|PCIE|NVL)\b")
 _MEM = re.compile(r"[-\s_]*(\d+(?:\.\d+)?)\s*GB\b")
@@ -60,9 +73,8 @@ def builtin_aliases() -> dict[str, tuple[str, str]]:
     return {a["alias"]: (a["gpu"], a["source"]) for a in doc["aliases"]}
 
 
-def resolve(text: str, gpus: Iterable[_GpuLike], extra: dict[str, str] | None = None
-            ) -> tuple[str | None, str]:
-    """Returns (catalog GPU name or None, how it was read / why not) for a GPU name ``text``."""
+def resolve(text: str, gpus: Iterable[_GpuLike], extra: dict[str, str] | None = None) -> GpuMatch:
+    """Returns the catalog GPU name (or None) for a GPU name ``text``, with how it was read or why not."""
     records = list(gpus)
     by_lower = {g.name.lower(): g.name for g in records}
     aliases = builtin_aliases()
@@ -70,14 +82,16 @@ def resolve(text: str, gpus: Iterable[_GpuLike], extra: dict[str, str] | None = 
     for key in dict.fromkeys((text.strip(), bare)):
         if extra and key in extra:
             name = by_lower.get(extra[key].lower())
-            return (name, "--gpu-map") if name else (None, f"--gpu-map target {extra[key]!r} is not in the catalog")
+            if name:
+                return GpuMatch(name, "--gpu-map", "--gpu-map")
+            return GpuMatch(None, f"--gpu-map target {extra[key]!r} is not in the catalog", "--gpu-map target")
         if key.lower() in by_lower:
-            return by_lower[key.lower()], "catalog name"
+            return GpuMatch(by_lower[key.lower()], "catalog name", "catalog name")
         if key in aliases:
-            return aliases[key][0], f"alias: {aliases[key][1]}"
+            return GpuMatch(aliases[key][0], f"alias: {aliases[key][1]}", "alias")
     want = split_name(text)
     if not want.family:
-        return None, "no GPU name"
+        return GpuMatch(None, "no GPU name", "no GPU name")
     found = []
     for g in records:
         have = split_name(g.name)
@@ -89,7 +103,7 @@ def resolve(text: str, gpus: Iterable[_GpuLike], extra: dict[str, str] | None = 
             continue
         found.append(g.name)
     if len(found) == 1:
-        return found[0], "normalised name"
+        return GpuMatch(found[0], "normalised name", "normalised name")
     if found:
-        return None, f"ambiguous: {', '.join(sorted(found))} all match; pick one with --gpu-map"
-    return None, "not in the catalog"
+        return GpuMatch(None, f"ambiguous: {', '.join(sorted(found))} all match; pick one with --gpu-map", "ambiguous")
+    return GpuMatch(None, NOT_IN_CATALOG, NOT_IN_CATALOG)

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from llmopt_solver.catalog import gpu_names
 from llmopt_solver.catalog.engines import EngineProfile
-from llmopt_solver.catalog.gpu_names import resolve as resolve_gpu_name
 from llmopt_solver.catalog.model_cards import ModelCard, card_from_dict, load_model_file, model_dir
 from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
 from llmopt_solver.errors import CatalogError, ModelConfigError, did_you_mean, first_validation_error
@@ -88,10 +88,10 @@ class Catalog:
             raise CatalogError(f"unknown GPU {name!r}; known: {', '.join(sorted(self.gpus))}.{did_you_mean(name, list(self.gpus))}")
         return found
 
-    def resolve_gpu(self, text: str, extra: dict[str, str] | None = None) -> tuple[str | None, str]:
-        """Returns (catalog GPU name or None, how it was read or why not) for a GPU name as people
+    def resolve_gpu(self, text: str, extra: dict[str, str] | None = None) -> gpu_names.GpuMatch:
+        """Returns the catalog GPU name (or None) with how it was read or why not, for a GPU name as people
         write it ('A10G-24GB (AWS g5.2xlarge)', 'A100-SXM4-80GB'); ``extra`` maps names first."""
-        return resolve_gpu_name(text, self.gpus.values(), extra)
+        return gpu_names.resolve(text, self.gpus.values(), extra)
 
     def instance(self, name: str) -> InstanceSpec:
         """Returns the instance type named ``name`` (case-insensitive)."""

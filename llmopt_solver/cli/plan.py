@@ -151,7 +151,7 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
             res = plan_from_file(plan_file, extra_catalogs=extra, confidence=confidence, engine=engine, solver=solver,
                                  time_limit_s=time_limit, gap_rel=gap, progress=status.update)
     except InfeasibleError as exc:
-        doc = infeasible_json(str(exc))
+        doc = infeasible_json(exc.reasons)
         if out_file:
             # Never replace an earlier (good) plan with an infeasible one: write only a new file.
             if Path(out_file).exists():

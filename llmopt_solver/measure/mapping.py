@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmopt_solver.catalog.gpu_names import builtin_aliases
+from llmopt_solver.catalog.gpu_names import NOT_IN_CATALOG, builtin_aliases
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.catalog.model_cards import ModelCard
 from llmopt_solver.catalog.precision import Precision
@@ -88,7 +88,7 @@ class Case:
     skip: str | None = None
     skip_field: str = ""
     gpu: str = ""  # catalog GPU name
-    gpu_how: str = ""  # how the GPU name was read (alias source, normalised, --gpu-map)
+    gpu_how: str = ""  # how the GPU name was read: GpuMatch.how ('alias', 'normalised name', '--gpu-map', ...)
     engine: str = ""  # engine profile name ('' if the framework names none)
     card: ModelCard | None = None
     weight: Precision = Precision.FP16
@@ -181,11 +181,11 @@ def _map_one(case: Case, catalog: Catalog, extra: dict[str, str], fw_filter: set
             return case.skipped("metric", f"operator {case.op!r} is not modelled; allowed: {', '.join(GEMM_OPS + ELEMENTWISE_OPS)}")
     elif r.metric not in BATCH_METRICS:
         return case.skipped("metric", f"metric {r.metric!r} not supported; allowed: {', '.join(BATCH_METRICS)}, {OP_PREFIX}<op>")
-    name, how = catalog.resolve_gpu(r.gpu, extra)
-    if name is None:
+    found = catalog.resolve_gpu(r.gpu, extra)
+    if found.name is None:
         return case.skipped("gpu", f"GPU {r.gpu!r} is not in the catalog (add it with --catalog, or map it with "
-                                   f"--gpu-map){'' if how == 'not in the catalog' else ': ' + how}")
-    case.gpu, case.gpu_how = name, how
+                                   f"--gpu-map){'' if found.how == NOT_IN_CATALOG else ': ' + found.text}")
+    case.gpu, case.gpu_how = found.name, found.how
     prof = catalog.engine_for_framework(r.framework) if r.framework else None
     case.engine = prof.name if prof is not None else ""
     card = _model_cached(catalog, r.model, model_cache)

@@ -67,7 +67,7 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
         rec: dict[str, Any] = {"index": c.index, "metric": c.metric, "measured": shown,
                                "model": c.row.model, "gpu": c.gpu or c.row.gpu, "framework": c.row.framework}
         if c.gpu:
-            names[c.row.gpu] = f"{c.gpu} ({c.gpu_how.split(':')[0]})"
+            names[c.row.gpu] = f"{c.gpu} ({c.gpu_how})"
         if c.skip is None:
             rec["engine"] = c.engine or None
             if c.online:

@@ -59,8 +59,8 @@ def _needed_window_h(plan: PlanFile, jo: JobOptions) -> float | None:
 
 
 def explain_infeasible(plan: PlanFile, jobs: list[JobOptions], solver: SolverName,
-                       time_limit_s: float | None) -> str:
-    """Returns one line naming the jobs and constraints that cannot be met, and by how much."""
+                       time_limit_s: float | None) -> list[str]:
+    """Returns the reasons (one per job or constraint) that cannot be met, and by how much."""
     reasons = []
     for jo in jobs:
         if len(jo) == 0:
@@ -72,26 +72,26 @@ def explain_infeasible(plan: PlanFile, jobs: list[JobOptions], solver: SolverNam
             reasons.append(f"{jo.label}: window {jo.window_h:g} h (deadline {jo.job.deadline_h:g} h) too tight even "
                            f"with the whole quota: {what}")
     if reasons:
-        return "; ".join(reasons)
+        return reasons
     if plan.budget_usd is not None:
         data, _ = plan_data(plan, jobs, budget=False)
         res = solve_model(build_plan_milp(data, "cost"), solver, time_limit_s, 1e-4)
         if res.has_solution and res.objective is not None:
             lb = res.best_bound if res.best_bound is not None else res.objective
             if lb > plan.budget_usd:
-                return (f"budget ${plan.budget_usd:,.2f} too small by ${lb - plan.budget_usd:,.2f}: the cheapest plan "
-                        f"costs ${res.objective:,.2f}" + ("" if res.status is Status.OPTIMAL else f" (proven >= ${lb:,.2f})"))
-            return (f"budget ${plan.budget_usd:,.2f}: the cheapest plan found costs ${res.objective:,.2f} "
-                    f"(proven >= ${lb:,.2f}); the solver found none within the budget in time")
+                return [f"budget ${plan.budget_usd:,.2f} too small by ${lb - plan.budget_usd:,.2f}: the cheapest plan "
+                        f"costs ${res.objective:,.2f}" + ("" if res.status is Status.OPTIMAL else f" (proven >= ${lb:,.2f})")]
+            return [f"budget ${plan.budget_usd:,.2f}: the cheapest plan found costs ${res.objective:,.2f} (proven >= ${lb:,.2f})",
+                    "the solver found none within the budget in time"]
     return _explain_quotas(plan, jobs, solver, time_limit_s)
 
 
-def _explain_quotas(plan: PlanFile, jobs: list[JobOptions], solver: SolverName, time_limit_s: float | None) -> str:
+def _explain_quotas(plan: PlanFile, jobs: list[JobOptions], solver: SolverName, time_limit_s: float | None) -> list[str]:
     data, index = plan_data(plan, jobs, budget=False)
     model = build_plan_milp(data, "elastic")
     res = solve_model(model, solver, time_limit_s, 1e-4)
     if not res.has_solution:
-        return "no plan meets the deadlines within the quotas (the solver found no relaxation either)"
+        return ["no plan meets the deadlines within the quotas (the solver found no relaxation either)"]
     short: dict[QuotaKey, list[tuple[int, float]]] = defaultdict(list)
     for key, v in res.values.items():
         if key[0] == "e" and v > 1e-6:
@@ -107,5 +107,8 @@ def _explain_quotas(plan: PlanFile, jobs: list[JobOptions], solver: SolverName, 
         parts.append(f"quota {q[1]} ({limits[q]} {unit}) too small by {math.ceil(excess - 1e-6)} {unit} in hours "
                      f"{slots[0] * plan.slot_h:g}-{(slots[-1] + 1) * plan.slot_h:g} for jobs {', '.join(users)}")
     if not parts:
-        return "no plan meets every deadline within the quotas"
-    return "the jobs fit alone but not together: " + "; ".join(parts) + " (raise the quota or loosen deadlines)"
+        return ["no plan meets every deadline within the quotas"]
+    # one reason per quota; the first says what they share, the last how to fix them
+    parts[0] = "the jobs fit alone but not together: " + parts[0]
+    parts[-1] += " (raise the quota or loosen deadlines)"
+    return parts

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator, model_validator
 
 from llmopt_solver.catalog.precision import parse_precision
-from llmopt_solver.errors import InputError, field_path
+from llmopt_solver.errors import InputError, error_text, field_path
 
 # Problem-size limits (README "Limits"): checked here, before any option or slot is built.
 MAX_NUM_REQUESTS = 10**9  # per job
@@ -157,9 +157,9 @@ def first_error(exc: ValidationError, data: Any) -> str:
     # Union members (StrictInt | Literal['auto']) add their type name to the location: drop it,
     # and say every alternative that failed.
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p in _UNION_PARTS or "[" in p)))
-    alts = [str(e["msg"]) for e in errors if tuple(p for p in e["loc"] if not (
+    alts = [error_text(e) for e in errors if tuple(p for p in e["loc"] if not (
         isinstance(p, str) and (p in _UNION_PARTS or "[" in p))) == loc]
-    msg = " or ".join(dict.fromkeys(alts)).removeprefix("Value error, ")
+    msg = " or ".join(dict.fromkeys(alts))
     if err["type"] not in ("missing", "extra_forbidden", "value_error") and loc and not isinstance(err.get("input"), (dict, list)):
         msg += f" (got {json.dumps(err.get('input')) if _jsonable(err.get('input')) else repr(err.get('input'))})"
     if err["type"] == "extra_forbidden":

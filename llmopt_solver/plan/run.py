@@ -129,7 +129,7 @@ def _within_budget(plan: PlanFile, jobs: list, data: Any, free: SolveResult, sol
                       allow_none=True)
     if not res.has_solution:
         why = "proven infeasible" if res.status is Status.INFEASIBLE else f"none found in {time_limit_s} s"
-        raise InfeasibleError(f"budget ${budget:,.2f}: no plan within it ({why}); {cheapest}")
+        raise InfeasibleError([f"budget ${budget:,.2f}: no plan within it ({why})", cheapest])
     return res, model
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -88,9 +89,9 @@ def plan_json(res: PlanResult) -> dict[str, Any]:
     }
 
 
-def infeasible_json(reason: str) -> dict[str, Any]:
-    """Returns the ``--json`` document of a plan that cannot be met."""
-    return {"status": "infeasible", "reasons": reason.split("; "), "jobs": [], "usage": [],
+def infeasible_json(reasons: Sequence[str]) -> dict[str, Any]:
+    """Returns the ``--json`` document of a plan that cannot be met (``InfeasibleError.reasons``)."""
+    return {"status": "infeasible", "reasons": list(reasons), "jobs": [], "usage": [],
             "total_cost_usd": None, "lower_bound_usd": None, "makespan_h": None}
 
 

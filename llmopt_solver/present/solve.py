@@ -168,8 +168,8 @@ def solve_text(outcome: Outcome, top: int, wide: bool = False) -> str:
     r = outcome.result
     n_feas = int(np.sum(table.feasible))
     as_of = sorted({x.as_of for x in table.instances})
-    w(f"\nSolver: {r.solver} {r.status.value} in {r.wall_s:.3f} s; {len(table)} options evaluated, {n_feas} feasible. "
-      f"Prices as of {', '.join(as_of)}.\n")
+    prices = f" Prices as of {', '.join(as_of)}." if as_of else ""  # no option: no instance priced
+    w(f"\nSolver: {r.solver} {r.status.value} in {r.wall_s:.3f} s; {len(table)} options evaluated, {n_feas} feasible.{prices}\n")
     return buf.getvalue()
 
 
