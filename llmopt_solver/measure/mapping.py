@@ -87,6 +87,8 @@ class Case:
     metric: str
     skip: str | None = None
     skip_field: str = ""
+    skip_summary: str = ""  # the reason with the row's own value as "{value}" (groups the skip table)
+    skip_value: str | None = None  # the value "{value}" stands for in this row
     gpu: str = ""  # catalog GPU name
     gpu_how: str = ""  # how the GPU name was read: GpuMatch.how ('alias', 'normalised name', '--gpu-map', ...)
     engine: str = ""  # engine profile name ('' if the framework names none)
@@ -114,9 +116,14 @@ class Case:
         return (r.model, self.gpu, r.num_gpus, r.framework, r.precision, self.batch, r.input_len,
                 r.output_len, self.op)
 
-    def skipped(self, field_name: str, reason: str) -> None:
-        """Marks the case skipped because of column ``field_name``."""
+    def skipped(self, field_name: str, reason: str, summary: str = "", value: str | None = None) -> None:
+        """Marks the case skipped because of column ``field_name``.
+
+        ``summary`` is the reason shared by every row skipped the same way, with ``"{value}"`` where
+        this row's own ``value`` goes (default: the reason itself, which then names no value).
+        """
         self.skip, self.skip_field = reason, field_name
+        self.skip_summary, self.skip_value = summary or reason, value
 
 
 # Quantised repacks name their base model plus a suffix (TheBloke/Llama-2-70B-GPTQ): the shape is
@@ -161,7 +168,8 @@ def map_rows(rows: list[MeasurementRow], catalog: Catalog, gpu_map: dict[str, st
         case = Case(index=i, row=r, metric=r.metric)
         out.append(case)
         if r.problem:
-            case.skipped(r.problem_field, f"unreadable row: {r.problem}")
+            case.skipped(r.problem_field, f"unreadable row: {r.problem}", f"unreadable row: {r.problem_summary}",
+                         r.problem_value)
             continue
         _map_one(case, catalog, extra, fw_filter, m_filter, model_cache)
     return out
@@ -171,37 +179,49 @@ def _map_one(case: Case, catalog: Catalog, extra: dict[str, str], fw_filter: set
              m_filter: set[str] | None, model_cache: dict[str, Any]) -> None:
     r = case.row
     if fw_filter is not None and r.framework.lower() not in fw_filter:
-        return case.skipped("framework", f"framework {r.framework!r} not selected (--framework)")
+        return case.skipped("framework", f"framework {r.framework!r} not selected (--framework)",
+                            "framework {value} not selected (--framework)", repr(r.framework))
     base_metric = r.metric.split(":", 1)[0] + (":" if r.metric.startswith(OP_PREFIX) else "")
     if m_filter is not None and r.metric not in m_filter and base_metric not in m_filter:
-        return case.skipped("metric", f"metric {r.metric!r} not selected (--metric)")
+        return case.skipped("metric", f"metric {r.metric!r} not selected (--metric)",
+                            "metric {value} not selected (--metric)", repr(r.metric))
     if r.metric.startswith(OP_PREFIX):
         case.op = r.metric[len(OP_PREFIX):]
         if case.op not in GEMM_OPS + ELEMENTWISE_OPS:
-            return case.skipped("metric", f"operator {case.op!r} is not modelled; allowed: {', '.join(GEMM_OPS + ELEMENTWISE_OPS)}")
+            allowed_ops = ", ".join(GEMM_OPS + ELEMENTWISE_OPS)
+            return case.skipped("metric", f"operator {case.op!r} is not modelled; allowed: {allowed_ops}",
+                                "operator {value} is not modelled", repr(case.op))
     elif r.metric not in BATCH_METRICS:
-        return case.skipped("metric", f"metric {r.metric!r} not supported; allowed: {', '.join(BATCH_METRICS)}, {OP_PREFIX}<op>")
+        return case.skipped("metric", f"metric {r.metric!r} not supported; allowed: {', '.join(BATCH_METRICS)}, {OP_PREFIX}<op>",
+                            "metric {value} not supported", repr(r.metric))
     found = catalog.resolve_gpu(r.gpu, extra)
     if found.name is None:
-        return case.skipped("gpu", f"GPU {r.gpu!r} is not in the catalog (add it with --catalog, or map it with "
-                                   f"--gpu-map){'' if found.how == NOT_IN_CATALOG else ': ' + found.text}")
+        gpu_hint = "(add it with --catalog, or map it with --gpu-map)"
+        gpu_why = "" if found.how == NOT_IN_CATALOG else ": " + found.text
+        return case.skipped("gpu", f"GPU {r.gpu!r} is not in the catalog {gpu_hint}{gpu_why}",
+                            "GPU {value} is not in the catalog " + gpu_hint, repr(r.gpu))
     case.gpu, case.gpu_how = found.name, found.how
     prof = catalog.engine_for_framework(r.framework) if r.framework else None
     case.engine = prof.name if prof is not None else ""
     card = _model_cached(catalog, r.model, model_cache)
     if card is None:
-        return case.skipped("model", f"model {r.model!r} is not in the model catalog (add a config.json with --catalog)")
+        return case.skipped("model", f"model {r.model!r} is not in the model catalog (add a config.json with --catalog)",
+                            "model {value} is not in the model catalog (add a config.json with --catalog)", repr(r.model))
     case.card = card
     prec = parse_row_precision(r.precision)
     if prec is None:
-        return case.skipped("precision", f"precision {r.precision!r} not understood")
+        return case.skipped("precision", f"precision {r.precision!r} not understood", "precision {value} not understood",
+                            repr(r.precision))
     case.weight, case.kv = prec
     spec = catalog.gpu(case.gpu)
     if getattr(spec, case.weight.peak_field) is None:
-        return case.skipped("precision", f"{case.gpu} has no {case.weight.value} tensor peak in the catalog")
+        return case.skipped("precision", f"{case.gpu} has no {case.weight.value} tensor peak in the catalog",
+                            "{value} tensor peak not in the catalog", f"{case.gpu} {case.weight.value}")
     shape = card.shape()
     if shape.num_heads % r.num_gpus:
-        return case.skipped("num_gpus", f"{shape.num_heads} attention heads do not divide over {r.num_gpus} GPUs")
+        return case.skipped("num_gpus", f"{shape.num_heads} attention heads do not divide over {r.num_gpus} GPUs",
+                            "attention heads do not divide over the GPUs ({value})",
+                            f"{shape.num_heads} heads / {r.num_gpus} GPUs")
     case.online = not case.op and is_online(r)
     if r.input_len is not None:
         case.input_len = r.input_len

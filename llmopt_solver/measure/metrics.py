@@ -7,7 +7,6 @@ their combination, and overall.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -108,10 +107,11 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
             reason = c.skip or "the predictor returned no finite value"
             rec["skipped"] = reason
             rec["field"] = c.skip_field or None
-            key = _reason_class(reason)
+            key = c.skip_summary or reason
             skip_reasons[key] += 1
             skip_where[key].append((i + 2, c.skip_field or ""))  # CSV line (header is line 1), column
-            skip_values[key].update(re.findall(r"'[^']*'|\"[^\"]*\"", reason.split(";")[0])[:1])
+            if c.skip_value is not None:
+                skip_values[key].add(c.skip_value)
         recs.append(rec)
     summary: dict[str, Any] = {
         "rows": n, "mapped": int(ok.sum() + len(oom_rows) + len(pred_oom)),
@@ -145,16 +145,11 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
 
 
 def _name_values(key: str, values: set[str]) -> str:
-    """Returns the class ``key`` with its first 'X' replaced by the (first three) values it stands for."""
-    if "X" not in key or not values:
+    """Returns the summary ``key`` with "{value}" replaced by the (first three) values it stands for."""
+    if "{value}" not in key:
         return key
     shown = sorted(values)[:3]
     more = f" (+{len(values) - 3} more)" if len(values) > 3 else ""
-    return key.replace("X", ", ".join(shown) + more, 1)
+    return key.replace("{value}", ", ".join(shown) + more if shown else "...", 1)
 
-
-def _reason_class(reason: str) -> str:
-    """Collapses per-row details so the skip summary has a handful of lines."""
-    r = re.sub(r"'[^']*'|\"[^\"]*\"", "X", reason.split(";")[0])
-    return re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "N", r)
 

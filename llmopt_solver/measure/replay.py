@@ -220,7 +220,8 @@ def _physically_possible(prep: Prepared, idx: np.ndarray, key: Any, hw: Hardware
         prep.cases[idx[j]].skipped("value", (
             f"physically impossible: implies {t[j]:.3g} s for {n} decode steps, below the "
             f"floor of {floor[j]:.3g} s (weights and KV read once per step at peak "
-            "bandwidth); likely not the stated run (early stop?)"))
+            "bandwidth); likely not the stated run (early stop?)"),
+            "physically impossible: faster than the floor of weights and KV read once per step at peak bandwidth")
     run = _run(prep, key, hw, b)
     fits = run.fits
     if run.b_fit is not None:

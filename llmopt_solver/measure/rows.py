@@ -86,6 +86,8 @@ class MeasurementRow(BaseModel):
     notes: str = ""
     problem: str = ""  # why the row cannot be read ('' when it can); never a CSV column
     problem_field: str = ""  # the column at fault
+    problem_summary: str = ""  # ``problem`` without this row's line and value (groups the skip table)
+    problem_value: str | None = None  # the cell's text, quoted
 
     @field_validator("batch_size", "output_len", "input_len", mode="before")
     @classmethod
@@ -158,4 +160,5 @@ def parse_row(rec: dict[str, str], line: int = 0) -> MeasurementRow:
         return MeasurementRow.model_construct(
             **safe, num_gpus=1, batch_size=None, input_len=None, output_len=None, value=str(rec.get("value", "")),
             problem=f"line {line}: field {loc!r} is {why}" if line else f"field {loc!r} is {why}",
-            problem_field=loc)
+            problem_field=loc, problem_summary=f"field {loc!r} is " + ("blank" if why == "blank" else f"{{value}}: {err['msg']}"),
+            problem_value=None if why == "blank" else repr(got))
