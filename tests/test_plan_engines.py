@@ -53,3 +53,15 @@ def test_plan_emit_writes_one_loadable_yaml_per_assignment_and_never_overwrites(
     assert {p.name: p.read_text() for p in d.iterdir()} == before
     res = runner.invoke(cli, ["plan", PLAN, "--no-progress", "--emit", "skypilot"])
     assert res.exit_code == 2 and "--emit-dir: missing" in res.output
+
+
+def test_plan_emit_keeps_only_engines_with_a_recipe(runner, tmp_path):
+    # --emit skypilot under auto: engines without a launch recipe (deepspeed-mii, tgi, ...) never compete;
+    # a job restricted to such an engine is bad input naming the job's engine field.
+    d = tmp_path / "tasks"
+    res = runner.invoke(cli, ["plan", PLAN, "--json", "--no-progress", "--emit", "skypilot", "--emit-dir", str(d)])
+    assert res.exit_code == 0, res.output
+    assert {a["engine"] for j in json.loads(res.output)["jobs"] for a in j["assignments"]} <= {"vllm", "sglang", "tensorrt-llm", "flexgen"}
+    res = runner.invoke(cli, ["plan", PLAN, "--no-progress", "--engine", "deepspeed-mii", "--emit", "skypilot", "--emit-dir", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "jobs[0]" in res.output and ".engine: none of its engines (deepspeed-mii) has a launch recipe" in res.output, res.output
+    assert not (tmp_path / "x").exists()

@@ -128,6 +128,7 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
     Every request of every job runs between its release and deadline, within the quotas and the
     budget, at the least total cost (or, with "objective": "makespan", the earliest finish).
     """
+    from llmopt_solver.launch.flags import RECIPE_ENGINES
     from llmopt_solver.plan.run import plan_from_file
     from llmopt_solver.present.plan import infeasible_json, plan_json, plan_text
     from llmopt_solver.present.plotting import check_out_files
@@ -149,7 +150,8 @@ def plan(plan_file: str, as_json: bool, out_file: str | None, time_limit: float,
         with DelayedStatus(enabled=not quiet) as status:
             extra = tuple(catalog_files) + ((calibration,) if calibration else ())
             res = plan_from_file(plan_file, extra_catalogs=extra, confidence=confidence, engine=engine, solver=solver,
-                                 time_limit_s=time_limit, gap_rel=gap, progress=status.update)
+                                 time_limit_s=time_limit, gap_rel=gap, progress=status.update,
+                                 only_engines=RECIPE_ENGINES if emit else None)
     except InfeasibleError as exc:
         doc = infeasible_json(exc.reasons)
         if out_file:

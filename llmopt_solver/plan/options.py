@@ -117,14 +117,25 @@ def _pool(catalog: Catalog, job: PlanJob, plan: PlanFile, where: str) -> list[In
         raise InputError(f"{where}: {exc}") from None
 
 
-def job_spec(catalog: Catalog, card: ModelCard, job: PlanJob, plan: PlanFile, where: str) -> JobSpec:
-    """Returns the JobSpec of one plan job (auto batch: every power of two up to 1024)."""
+def job_spec(catalog: Catalog, card: ModelCard, job: PlanJob, plan: PlanFile, where: str,
+             only_engines: tuple[str, ...] | None = None) -> JobSpec:
+    """Returns the JobSpec of one plan job (auto batch: every power of two up to 1024).
+
+    ``only_engines``: when given, the job's engines are cut to these (e.g. those with a launch
+    recipe, for ``--emit``); InputError naming ``jobs[i].engine`` when none is left.
+    """
     card.check_context(job.input_len, job.output_len, f"{where}: input_len + output_len")
     precision = parse_precision(job.precision, f"{where}.precision")
     kv = parse_precision(job.kv_precision, f"{where}.kv_precision") if job.kv_precision is not None else None
     batches = AUTO_BATCH_SIZES if job.batch_size == "auto" else (int(job.batch_size),)
     engines = resolve_engines(catalog, job.engine, card.shape().model_type, precision.value,
                               kv.value if kv else None, field=f"{where}.engine")
+    if only_engines is not None:
+        kept = tuple(e for e in engines if e in only_engines)
+        if not kept:
+            raise InputError(field=f"{where}.engine", problem=f"none of its engines ({', '.join(engines)}) has a launch recipe",
+                             allowed=", ".join(only_engines))
+        engines = kept
     return JobSpec(engines=engines, model=card, batch_sizes=batches, input_len=job.input_len, output_len=job.output_len,
                    precision=precision, kv_precision=kv, safety_factor=job.safety_factor,
                    offload_ratios=offload_levels(plan.offload_step), spot=plan.spot, slo_tps=job.slo_tps,
@@ -177,8 +188,10 @@ class TableCache:
 
 def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None,
                       on_job: Callable[[int], None] | None = None,
-                      tables: TableCache | None = None) -> list[JobOptions]:
+                      tables: TableCache | None = None, only_engines: tuple[str, ...] | None = None) -> list[JobOptions]:
     """Returns the pruned options of every job of ``plan`` (raises InputError for bad names).
+
+    ``only_engines``: restricts every job's engines (see ``job_spec``).
 
     ``tables``: the cache to build option tables through (a fresh one by default); it must belong
     to ``catalog``.
@@ -191,7 +204,7 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
     for j, job in enumerate(plan.jobs):
         where = f"jobs[{j}] ({job.name!r})"
         card = _resolve_model(catalog, job, where, base)
-        spec = job_spec(catalog, card, job, plan, where)
+        spec = job_spec(catalog, card, job, plan, where, only_engines)
         pool = _pool(catalog, job, plan, where)
         table = tables.get(spec, pool)
         weights_gb = float(weight_bytes(card.shape(), spec.precision.bytes_per_value)) / GB

@@ -39,16 +39,19 @@ def _silent(msg: str) -> None:
 
 def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver: SolverName = "cbc",
              time_limit_s: float | None = None, gap_rel: float = 0.005, progress: Progress | None = None,
-             repredict: bool = True, tables: TableCache | None = None) -> PlanResult:
+             repredict: bool = True, tables: TableCache | None = None,
+             only_engines: tuple[str, ...] | None = None) -> PlanResult:
     """Returns the cheapest (or earliest-finishing) plan, re-checked; InfeasibleError explains failure.
 
     ``tables``: option tables to reuse across calls (same catalog); a fresh cache by default.
+    ``only_engines``: the engines every job is restricted to (``--emit``: those with a recipe).
     """
     say = progress or _silent
     t0 = time.perf_counter()
     plan = canonical_quotas(catalog, plan)
     total = len(plan.jobs)
-    jobs = build_job_options(catalog, plan, base, tables=tables, on_job=lambda j: say(f"predicting job {j + 1}/{total}"))
+    jobs = build_job_options(catalog, plan, base, tables=tables, on_job=lambda j: say(f"predicting job {j + 1}/{total}"),
+                            only_engines=only_engines)
     if any(len(jo) == 0 for jo in jobs):
         raise InfeasibleError(explain_infeasible(plan, jobs, solver, time_limit_s))
     makespan = plan.objective == "makespan"
