@@ -76,7 +76,8 @@ def test_decode_hand_computed_memory_bound(catalog):
         mem = (layer_w + head_w + kv_tok) / bw + kv_tok * c / kv_bw
         flops = (2 * shape.num_layers * shape.layer_active_params + 2 * shape.vocab_size * shape.hidden_size
                  + 4 * shape.num_layers * shape.q_dim * c) / (g.fp16_tflops * 1e12 * e.compute_decode)
-        expected += max(mem, flops) + shape.num_layers * e.layer_overhead_s + 1 * e.seq_overhead_s  # b = 1
+        # + per-layer overhead, per-sequence host time (b = 1) and the fixed per-step host time
+        expected += max(mem, flops) + shape.num_layers * e.layer_overhead_s + 1 * e.seq_overhead_s + (e.step_overhead_s or 0.0)
     assert t.pred.decode_s[0] == pytest.approx(expected, rel=REL)
 
 
@@ -86,7 +87,9 @@ def test_prefill_compute_bound_at_large_batch(catalog):
     T = 64 * 1024
     flops = 2 * shape.num_layers * shape.layer_active_params * T + 2 * shape.num_layers * 64 * 1024**2 * shape.q_dim \
         + 2 * 64 * shape.vocab_size * shape.hidden_size
-    expected = flops / (g.fp16_tflops * 1e12 * e.compute_prefill) + shape.num_layers * e.layer_overhead_s
+    # plus the per-layer overhead and the fixed per-pass host time (step_overhead_s, None = 0)
+    expected = (flops / (g.fp16_tflops * 1e12 * e.compute_prefill) + shape.num_layers * e.layer_overhead_s
+                + (e.step_overhead_s or 0.0))
     assert t.pred.prefill_s[0] == pytest.approx(expected, rel=REL)
 
 

@@ -140,7 +140,8 @@ def test_cli_frontier_json_and_text():
     text = CliRunner().invoke(cli, ORIG + ["--frontier", "--sweep-slo", "0:3000:4"])
     assert text.exit_code == 0
     assert "Frontier:" in text.output and "SLO sweep" in text.output
-    assert re.search(r"^\s*\*\s+" + re.escape(doc["best"]["instance"]) + " ", text.output, re.M)
+    # the pick's row: "*", then its engine when the rows mix engines, then its instance
+    assert re.search(r"^\s*\*\s+(" + re.escape(doc["best"]["engine"]) + r"\s+)?" + re.escape(doc["best"]["instance"]) + " ", text.output, re.M)
 
 
 def test_cli_infeasible_frontier_exit_1_no_file(tmp_path):

@@ -37,7 +37,7 @@ def test_frontier_and_sweep_fit_100_columns():
 
 def test_engine_named_in_frontier_and_sweep():
     """One engine on every row: a line names it; rows mixing engines: an engine column, still <= 100."""
-    one = CliRunner().invoke(cli, BASE + ["--frontier", "--sweep-slo", "0:4000:3"])
+    one = CliRunner().invoke(cli, BASE + ["--engine", "vllm", "--frontier", "--sweep-slo", "0:4000:3"])
     assert one.exit_code == 0, one.output
     tail = one.output[one.output.index("\nFrontier:"):]
     assert tail.count("(every row)") == 2  # frontier and sweep

@@ -33,7 +33,7 @@ def run(args: list[str]):
 
 @needs_mpl
 @pytest.mark.parametrize("suffix", ["png", "svg"])
-def test_solve_plot_is_deterministic_and_atomic(tmp_path, suffix):
+def test_solve_plot_is_deterministic_and_atomic(tmp_path, suffix, original_json):
     a, b = tmp_path / f"a.{suffix}", tmp_path / f"b.{suffix}"
     assert run(ORIG + ["--plot", str(a)]).exit_code == 0
     assert run(ORIG + ["--plot", str(b)]).exit_code == 0
@@ -45,8 +45,9 @@ def test_solve_plot_is_deterministic_and_atomic(tmp_path, suffix):
     else:
         text = data.decode()
         assert "<dc:date>" not in text and "g4dn.xlarge" in text  # the pick named in the legend
-        assert "pick: g4dn.xlarge (tensorrt-llm)" in text  # ... with its engine
-        assert "engine tensorrt-llm" in text and "engine vllm" in text  # marker shape per engine
+        pick_engine = original_json["best"]["engine"]
+        assert f"pick: g4dn.xlarge ({pick_engine})" in text  # ... with its engine
+        assert f"engine {pick_engine}" in text and "engine sglang" in text  # marker shape per engine
         labels = re.findall(r">([^<>]*)</text>", text)
         assert "1" in labels and "1000" in labels and not any("10^" in x for x in labels)  # plain ticks
 
@@ -116,9 +117,9 @@ def solve_report(tmp_path_factory) -> Path:
 
 
 @needs_mpl
-def test_solve_report_content(solve_report):
+def test_solve_report_content(solve_report, original_json):
     html = solve_report.read_text()
-    for needle in ('id="pick"', "Pick: g4dn.xlarge (tensorrt-llm)", "Engines compared", "<svg", 'id="frontier"', 'id="runners-up"', 'id="lost"',
+    for needle in ('id="pick"', f"Pick: g4dn.xlarge ({original_json['best']['engine']})", "Engines compared", "<svg", 'id="frontier"', 'id="runners-up"', 'id="lost"',
                    'id="sweep"', "as of 2026-", "Calibration", "band", "ceil(num_requests / batch)"):
         assert needle in html, needle
     # self-contained: no external fetch of any kind

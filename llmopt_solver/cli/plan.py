@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -16,7 +17,9 @@ from llmopt_solver.cli.common import FiniteFloatRange
 from llmopt_solver.errors import InfeasibleError, InputError
 from llmopt_solver.fileio import check_output, dumps, write_output
 
-PROGRESS_AFTER_S = 1.0  # show a spinner only when building and solving take longer than this
+# Show a spinner only when building and solving take longer than this (LLMOPT_PROGRESS_AFTER_S overrides,
+# e.g. 0 to see it at once; the tests use that).
+PROGRESS_AFTER_S = float(os.environ.get("LLMOPT_PROGRESS_AFTER_S", "1.0"))
 
 
 class DelayedStatus:
