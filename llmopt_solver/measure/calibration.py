@@ -52,9 +52,12 @@ DEFAULT_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw", "la
 # a property of the silicon measured through every engine's rows) are fitted once per GPU on all
 # engines' rows and held there; an (engine, GPU) fit then adds only the engine's runtime terms
 # (per-layer/step/sequence host overheads, all-reduce; sources in data/efficiency.json) and the
-# engine-kernel factors in ENGINE_KERNEL_PARAMS (at most one: e.g. its attention kernel's KV read).
+# engine-kernel factor in ENGINE_KERNEL_PARAMS: kv_bw, the attention kernel's KV-cache read, is
+# the engine's own code (vLLM PagedAttention, TensorRT-LLM XQA/MMHA, DeepSpeed-FastGen blocked
+# attention, TGI flash/paged attention), not the GPU's; in the A100 DeepSpeed-MII rows the error
+# differs between MHA (Llama-2-7B) and GQA models (Mistral, Llama-3) of equal weights, a KV-read cost.
 HARDWARE_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw")
-ENGINE_KERNEL_PARAMS: tuple[str, ...] = ()
+ENGINE_KERNEL_PARAMS: tuple[str, ...] = ("kv_bw",)
 HUBER_DELTA = 0.1  # |ln error| beyond ~10% counts linearly, not quadratically
 MIN_CONFIGS = 8  # distinct runs needed before a GPU's parameters are fitted
 Z90 = 1.2815515655446004  # standard normal 90th percentile
