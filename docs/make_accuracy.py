@@ -342,9 +342,11 @@ def main() -> int:
                                key=lambda c: f"{c.gpu}|{c.engine or '(unknown)'}|{c.weight.value}/{c.kv.value}"),
                    ("GPU", "engine", "precision")), "",
           "## Shared fit vs per-engine fit, per framework (OOF, same folds)", "",
-          "Shared: one parameter set per GPU for every framework. Per engine: one set per (engine, GPU), fitted on "
-          "that engine's rows only (`efficiency.engines` in calibration.json; GPUs without data use the engine's "
-          "default, the geometric mean of its GPUs' runtime parameters).", "",
+          "Shared: one parameter set per GPU for every framework. Per engine (hierarchical): the GPU's hardware "
+          "fractions (compute_prefill, compute_decode, memory_bw) are the shared fit's, refitted inside each fold; "
+          "the engine's runtime terms and its attention kernel's kv_bw are fitted per (engine, GPU) on that "
+          "engine's rows (`efficiency.engines` in calibration.json; GPUs without data use the engine's default, "
+          "the geometric mean of its GPUs' runtime parameters).", "",
           "| framework | rows | shared median | shared P90 | per-engine median | per-engine P90 | per-engine bias |",
           "|---|---|---|---|---|---|---|"]
     for fw in FIT_FRAMEWORKS:
