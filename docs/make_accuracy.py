@@ -23,7 +23,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +41,16 @@ from llmopt_solver.measure.calibration import (  # noqa: E402
     DEFAULT_PARAMS,
     HUBER_DELTA,
     MIN_CONFIGS,
-    RUNTIME_PARAMS,
     Z90,
+    FitTask,
     GpuFit,
     calibrate,
     engine_rules,
     fit_gpus,
     throughput_log_residual,
-    transfer_prior,
 )
 from llmopt_solver.measure.profile import engine_sections, error_table, profile_document  # noqa: E402
+from llmopt_solver.measure.transfer import RUNTIME_PARAMS, transfer_prior  # noqa: E402
 from llmopt_solver.measure.validation import (  # noqa: E402
     DEFAULT_GPU_MAP,
     TIME_METRICS,
@@ -100,26 +100,27 @@ def spec_catalog() -> Catalog:
 _WORK: dict[str, Any] = {}
 
 
-def _fit_task(task: tuple[np.ndarray, str]) -> tuple[dict[str, GpuFit], dict[str, str]]:
-    mask, by = task
+def _fit_task(task: FitTask) -> tuple[dict[str, GpuFit], dict[str, str]]:
+    mask, by, fixed = task
     return fit_gpus(_WORK["prep"], _WORK["cat"], mask, by=by, grid_sweeps=GRID_SWEEPS, max_iter=MAX_ITER,
-                    grid_points=GRID_POINTS)
+                    grid_points=GRID_POINTS, fixed=fixed)
 
 
 def calibrate_both(prep: Prepared, cat: Catalog, jobs: int) -> tuple[Any, Any]:
-    """Returns the shared (per GPU) and per-(engine, GPU) calibrations, each with 5-fold CV; with
-    ``jobs`` > 1 their 12 fits run on that many forked processes."""
+    """Returns the shared (per GPU) and the hierarchical per-(engine, GPU) calibrations, each with
+    5-fold CV: the engine stage holds each mask's shared hardware fractions (refitted per fold, no
+    leakage) and fits the engine's runtime terms. With ``jobs`` > 1 each stage's 6 fits run on that
+    many forked processes."""
     _WORK.update(prep=prep, cat=cat)
+    kw: dict[str, Any] = dict(folds=FOLDS, grid_sweeps=GRID_SWEEPS, max_iter=MAX_ITER)
     if jobs <= 1:
-        return tuple(calibrate(prep, cat, folds=FOLDS, by=by, grid_sweeps=GRID_SWEEPS, max_iter=MAX_ITER,
-                               fit_map=lambda masks, by=by: [_fit_task((m, by)) for m in masks])
-                     for by in ("gpu", "engine"))  # type: ignore[return-value]
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool, ThreadPoolExecutor(2) as th:
-        def run(by: str) -> Any:
-            return calibrate(prep, cat, folds=FOLDS, by=by, grid_sweeps=GRID_SWEEPS, max_iter=MAX_ITER,
-                             fit_map=lambda masks: list(pool.map(_fit_task, [(m, by) for m in masks])))
-        shared, engine = th.submit(run, "gpu"), th.submit(run, "engine")
-        return shared.result(), engine.result()
+        shared = calibrate(prep, cat, by="gpu", fit_map=lambda tasks: [_fit_task(t) for t in tasks], **kw)
+        return shared, calibrate(prep, cat, by="engine", shared=shared.mask_fits,
+                                 fit_map=lambda tasks: [_fit_task(t) for t in tasks], **kw)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        shared = calibrate(prep, cat, by="gpu", fit_map=lambda tasks: list(pool.map(_fit_task, tasks)), **kw)
+        return shared, calibrate(prep, cat, by="engine", shared=shared.mask_fits,
+                                 fit_map=lambda tasks: list(pool.map(_fit_task, tasks)), **kw)
 
 
 def timing(t0: float, jobs: int) -> str:
@@ -341,9 +342,11 @@ def main() -> int:
                                key=lambda c: f"{c.gpu}|{c.engine or '(unknown)'}|{c.weight.value}/{c.kv.value}"),
                    ("GPU", "engine", "precision")), "",
           "## Shared fit vs per-engine fit, per framework (OOF, same folds)", "",
-          "Shared: one parameter set per GPU for every framework. Per engine: one set per (engine, GPU), fitted on "
-          "that engine's rows only (`efficiency.engines` in calibration.json; GPUs without data use the engine's "
-          "default, the geometric mean of its GPUs' runtime parameters).", "",
+          "Shared: one parameter set per GPU for every framework. Per engine (hierarchical): the GPU's hardware "
+          "fractions (compute_prefill, compute_decode, memory_bw) are the shared fit's, refitted inside each fold; "
+          "the engine's runtime terms and its attention kernel's kv_bw are fitted per (engine, GPU) on that "
+          "engine's rows (`efficiency.engines` in calibration.json; GPUs without data use the engine's default, "
+          "the geometric mean of its GPUs' runtime parameters).", "",
           "| framework | rows | shared median | shared P90 | per-engine median | per-engine P90 | per-engine bias |",
           "|---|---|---|---|---|---|---|"]
     for fw in FIT_FRAMEWORKS:

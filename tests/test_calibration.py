@@ -172,14 +172,15 @@ def test_noise_and_outliers(spec_cat, tmp_path):
 
 
 def test_per_engine_fit_recovers_each_engine_and_loads_into_the_catalog(spec_cat, tmp_path):
-    """Two engines on one GPU with different true runtimes: by='engine' recovers each, and the
-    written sections are what catalog.efficiency(gpu, engine) returns (engine default for other GPUs)."""
+    """Two engines on one GPU with one hardware and different runtimes: by='engine' holds the GPU's
+    shared hardware fraction and recovers each engine's runtime term, and the written sections are
+    what catalog.efficiency(gpu, engine) returns (engine default for other GPUs)."""
     import io
 
     from llmopt_solver.catalog.loader import merge_user_file
     from llmopt_solver.measure.profile import engine_sections
 
-    truth = {"vLLM": {"memory_bw": 0.6, "layer_overhead_s": 8e-5}, "TensorRT-LLM": {"memory_bw": 0.85, "layer_overhead_s": 2e-5}}
+    truth = {"vLLM": {"memory_bw": 0.7, "layer_overhead_s": 8e-5}, "TensorRT-LLM": {"memory_bw": 0.7, "layer_overhead_s": 2e-5}}
     recs = []
     for fw in truth:
         for b in (1, 4, 16, 64):
@@ -203,10 +204,12 @@ def test_per_engine_fit_recovers_each_engine_and_loads_into_the_catalog(spec_cat
     res = calibrate(prep, spec_cat, folds=0, param_names=("memory_bw", "layer_overhead_s"), min_configs=4,
                     by="engine", grid_sweeps=1)
     assert set(res.fits) == {"H100-SXM|vllm", "H100-SXM|tensorrt-llm"}
-    # Each engine's own runs are reproduced by its own fit (the two truths differ by 40% in bandwidth).
+    # Each engine's own runs are reproduced by its own fit (the two truths differ 4x in layer overhead).
     fitted = evaluate(prep, {k: f.params for k, f in res.fits.items()}).value
     assert np.nanmax(np.abs(fitted / vals - 1.0)) < 0.03
-    assert res.fits["H100-SXM|vllm"].params["memory_bw"] < res.fits["H100-SXM|tensorrt-llm"].params["memory_bw"]
+    v, t = res.fits["H100-SXM|vllm"].params, res.fits["H100-SXM|tensorrt-llm"].params
+    assert v["memory_bw"] == t["memory_bw"] == pytest.approx(0.7, rel=0.05)  # the GPU's, held from the shared stage
+    assert v["layer_overhead_s"] == pytest.approx(8e-5, rel=0.1) and t["layer_overhead_s"] == pytest.approx(2e-5, rel=0.1)
     eff, unc = engine_sections(res, "synthetic", as_of="2026-12-02")
     path = tmp_path / "profile.json"
     path.write_text(json.dumps({"efficiency": {"engines": eff}, "uncertainty": {"engines": unc}}), encoding="utf-8")
@@ -247,3 +250,29 @@ def test_engine_rule_is_held_fixed_and_carried_in_the_engine_default():
     eff, _ = engine_sections(res, "test")
     assert eff["tensorrt-llm"]["default"]["seq_overhead_s"] == 0.0
     assert "seq_overhead_s" not in eff["tensorrt-llm"]["gpus"]["H100-SXM"]
+
+
+def test_engine_fit_refits_the_shared_stage_inside_each_fold(spec_cat):
+    """by='engine' holds, per training mask, the hardware fractions of a shared fit on that same
+    mask (all rows, then each fold's training rows): no fold sees its held-out rows through them."""
+    from llmopt_solver.measure.calibration import HARDWARE_PARAMS, fit_gpus, hardware_of
+
+    text = (Path(__file__).parent / "data" / "tgi_slice.csv").read_text(encoding="utf-8")
+    prep = prepare(map_rows(parse_measurements(text), spec_cat), spec_cat)
+    tasks: list = []
+
+    def fit_map(batch):
+        tasks.extend(batch)
+        return [fit_gpus(prep, spec_cat, m, ("memory_bw", "layer_overhead_s"), 4, b, 1, 10, fixed=fx) for m, b, fx in batch]
+
+    res = calibrate(prep, spec_cat, folds=2, by="engine", min_configs=4, fit_map=fit_map)
+    assert set(res.fits) == {"A10G|tgi"}
+    shared = [t for t in tasks if t[1] == "gpu"]
+    engine = [t for t in tasks if t[1] == "engine"]
+    assert len(shared) == len(engine) == 3 and all(t[2] is None for t in shared)
+    for (m_s, _, _), (m_e, _, fixed) in zip(shared, engine):
+        assert np.array_equal(m_s, m_e)
+        want = fit_gpus(prep, spec_cat, m_s, ("memory_bw", "layer_overhead_s"), 4, "gpu", 1, 10)[0]
+        assert fixed == hardware_of(want) and "memory_bw" in fixed["A10G"]
+        assert all(set(p) <= set(HARDWARE_PARAMS) for p in fixed.values())
+    assert not np.array_equal(shared[1][0], shared[0][0])  # a fold's mask leaves its test rows out

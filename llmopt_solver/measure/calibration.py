@@ -48,6 +48,16 @@ BOUNDS: dict[str, tuple[float, float]] = {
 }
 DEFAULT_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw", "layer_overhead_s",
                   "allreduce_latency_s", "allreduce_bw", "seq_overhead_s", "step_overhead_s")
+# Hierarchical per-engine fit: the GPU's hardware fractions (its GEMM and memory-system efficiency,
+# a property of the silicon measured through every engine's rows) are fitted once per GPU on all
+# engines' rows and held there; an (engine, GPU) fit then adds only the engine's runtime terms
+# (per-layer/step/sequence host overheads, all-reduce; sources in data/efficiency.json) and the
+# engine-kernel factor in ENGINE_KERNEL_PARAMS: kv_bw, the attention kernel's KV-cache read, is
+# the engine's own code (vLLM PagedAttention, TensorRT-LLM XQA/MMHA, DeepSpeed-FastGen blocked
+# attention, TGI flash/paged attention), not the GPU's; in the A100 DeepSpeed-MII rows the error
+# differs between MHA (Llama-2-7B) and GQA models (Mistral, Llama-3) of equal weights, a KV-read cost.
+HARDWARE_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw")
+ENGINE_KERNEL_PARAMS: tuple[str, ...] = ("kv_bw",)
 HUBER_DELTA = 0.1  # |ln error| beyond ~10% counts linearly, not quadratically
 MIN_CONFIGS = 8  # distinct runs needed before a GPU's parameters are fitted
 Z90 = 1.2815515655446004  # standard normal 90th percentile
@@ -165,6 +175,7 @@ class CalibrationResult:
     cv_pred: Predicted | None
     folds: int
     uncertainty: dict[str, dict[str, float]] = field(default_factory=dict)
+    mask_fits: list[dict[str, GpuFit]] = field(default_factory=list)  # all rows, then per fold
 
 
 def _usable(prep: Prepared) -> np.ndarray:
@@ -183,9 +194,11 @@ def _keys(prep: Prepared, by: str) -> np.ndarray:
 
 def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: tuple[str, ...] = DEFAULT_PARAMS,
              min_configs: int = MIN_CONFIGS, by: str = "gpu", grid_sweeps: int = 2, max_iter: int = 60,
-             grid_points: int = 9) -> tuple[dict[str, GpuFit], dict[str, str]]:
+             grid_points: int = 9, fixed: dict[str, dict[str, float]] | None = None
+             ) -> tuple[dict[str, GpuFit], dict[str, str]]:
     """Returns the fits on rows ``train`` (a mask) per GPU, or per (GPU, engine) with ``by='engine'``
-    (keys 'gpu|engine'; rows of no known engine are not fitted there), and the keys left out with why."""
+    (keys 'gpu|engine'; rows of no known engine are not fitted there), and the keys left out with why.
+    ``fixed``: {gpu: {parameter: value}} held constant (not fitted) and carried in that GPU's fits."""
     meas = np.array([c.measured for c in prep.cases])
     use = train & _usable(prep)
     keys = _keys(prep, by)
@@ -200,7 +213,8 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
             skipped[key] = f"only {len(configs)} distinct runs (need {min_configs}); kept spec-only"
             continue
         eff = catalog.efficiency(gpu, engine or None)
-        names = [k for k in param_names if k not in engine_rules().get(engine, {})]
+        hold = (fixed or {}).get(gpu, {})
+        names = [k for k in param_names if k not in engine_rules().get(engine, {}) and k not in hold]
         if not any(prep.cases[i].row.num_gpus > 1 for i in np.nonzero(sel)[0]):
             names = [k for k in names if not k.startswith("allreduce")]  # no TP rows: not identifiable
         if not any(prep.cases[i].op == "" for i in np.nonzero(sel)[0]):
@@ -209,14 +223,15 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
         start = {k: float(getattr(eff, k) if getattr(eff, k) is not None else unset.get(k, eff.memory_bw)) for k in names}
         sub = prep.restrict(sel)
 
-        def resid(p: dict[str, float], sel: np.ndarray = sel, key: str = key, sub: Prepared = sub) -> np.ndarray:
-            pred = evaluate(sub, {key: p}).value
+        def resid(p: dict[str, float], sel: np.ndarray = sel, key: str = key, sub: Prepared = sub,
+                  hold: dict[str, float] = hold) -> np.ndarray:
+            pred = evaluate(sub, {key: {**hold, **p}}).value
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.log(pred[sel] / meas[sel])
 
         params, loss = minimise_log_params(resid, start, BOUNDS, max_iter=max_iter, grid_sweeps=grid_sweeps,
-                                           grid_points=grid_points)
-        fits[key] = GpuFit(gpu=key, params=params, rows=int(sel.sum()), configs=len(configs), loss=loss)
+                                           grid_points=grid_points) if names else ({}, float(_huber(resid({})).sum()))
+        fits[key] = GpuFit(gpu=key, params={**hold, **params}, rows=int(sel.sum()), configs=len(configs), loss=loss)
     return fits, skipped
 
 
@@ -238,27 +253,43 @@ def throughput_log_residual(prep: Prepared, pred: np.ndarray) -> np.ndarray:
     return np.where(op, np.nan, np.where(time, -lr, lr))
 
 
-FitMap = Callable[[list[np.ndarray]], list[tuple[dict[str, GpuFit], dict[str, str]]]]
+# A fit task: (training mask, 'gpu' or 'engine', parameters held fixed per GPU or None).
+FitTask = tuple[np.ndarray, str, dict[str, dict[str, float]] | None]
+FitMap = Callable[[list[FitTask]], list[tuple[dict[str, GpuFit], dict[str, str]]]]
+
+
+def hardware_of(fits: dict[str, GpuFit]) -> dict[str, dict[str, float]]:
+    """Returns {gpu: its shared fit's hardware fractions} held in the (engine, GPU) fits (all but
+    ENGINE_KERNEL_PARAMS)."""
+    hw = [k for k in HARDWARE_PARAMS if k not in ENGINE_KERNEL_PARAMS]
+    return {g: {k: v for k, v in f.params.items() if k in hw} for g, f in fits.items()}
 
 
 def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tuple[str, ...] = DEFAULT_PARAMS,
               min_configs: int = MIN_CONFIGS, seed: int = 0, by: str = "gpu", grid_sweeps: int = 2,
-              max_iter: int = 60, fit_map: FitMap | None = None) -> CalibrationResult:
+              max_iter: int = 60, fit_map: FitMap | None = None,
+              shared: list[dict[str, GpuFit]] | None = None) -> CalibrationResult:
     """Returns the fit on all usable rows plus ``folds``-fold out-of-fold predictions (0: no CV).
 
-    ``by='engine'`` fits each (GPU, engine) on its own rows (keys 'gpu|engine'); rows of no known
-    engine stay unfitted (NaN out-of-fold) there. ``fit_map`` runs ``fit_gpus`` on a list of
-    training masks (default: one after the other; docs/make_accuracy.py passes a process pool).
+    ``by='engine'`` is hierarchical: per training mask (all rows, then each fold's) the shared
+    per-GPU fit on that mask's rows of every engine gives the GPU's hardware fractions
+    (``hardware_of``), then each (GPU, engine) fits its runtime terms on its own rows of that mask
+    (keys 'gpu|engine'; rows of no known engine stay unfitted, NaN out-of-fold). ``shared``: that
+    stage's fits per mask when already run (``CalibrationResult.mask_fits`` of a ``by='gpu'`` run
+    on the same prep, seed and folds). ``fit_map`` runs ``fit_gpus`` on a list of tasks (default:
+    one after the other; docs/make_accuracy.py passes a process pool).
     """
     usable = _usable(prep)
     if not usable.any():
         raise InputError("calibrate: no row could be mapped to a prediction (see `llmopt validate` for the reasons).")
     fold = fold_of(prep, folds, seed) if folds >= 2 else np.full(len(prep.cases), -1)
     masks = [usable] + [usable & (fold != f) & (fold >= 0) for f in range(folds if folds >= 2 else 0)]
-    if fit_map is None:
-        results = [fit_gpus(prep, catalog, m, param_names, min_configs, by, grid_sweeps, max_iter) for m in masks]
-    else:
-        results = fit_map(masks)
+    run = fit_map or (lambda tasks: [fit_gpus(prep, catalog, m, param_names, min_configs, b, grid_sweeps, max_iter,
+                                              fixed=fx) for m, b, fx in tasks])
+    if by == "engine" and shared is None:
+        shared = [r[0] for r in run([(m, "gpu", None) for m in masks])]  # refitted per fold: no leakage
+    fixed = [hardware_of(s) for s in shared] if by == "engine" and shared else [None] * len(masks)
+    results = run([(m, by, fx) for m, fx in zip(masks, fixed)])
     fits, skipped = results[0]
     if not fits:
         raise InputError(f"calibrate: no GPU has enough measurements: {'; '.join(f'{g}: {r}' for g, r in skipped.items())}.")
@@ -278,7 +309,8 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
             p = evaluate(prep, {g: x.params for g, x in fold_fits.items()}, subset=test)
             value[test], mem[test], waves[test] = p.value[test], p.gpu_memory_needed_gb[test], p.waves[test]
         cv_pred = Predicted(value=value, gpu_memory_needed_gb=mem, waves=waves)
-    res = CalibrationResult(fits=fits, skipped_gpus=skipped, train_pred=train_pred, cv_pred=cv_pred, folds=folds)
+    res = CalibrationResult(fits=fits, skipped_gpus=skipped, train_pred=train_pred, cv_pred=cv_pred, folds=folds,
+                            mask_fits=[r[0] for r in results])
     basis = cv_pred if cv_pred is not None else train_pred
     u = throughput_log_residual(prep, basis.value)
     for gpu in fits:
@@ -291,58 +323,3 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
             res.uncertainty[gpu] = {"bias": round(float(q50), 4), "sigma": round(float((q90 - q10) / (2 * Z90)), 4),
                                     "rows": int(sel.sum())}
     return res
-
-
-# Parameters that describe the serving runtime (kernels, scheduler, collectives) rather than the
-# memory/compute hardware: these transfer across GPU types (checked leave-one-GPU-out in
-# docs/accuracy.md); HBM/GDDR bandwidth and prefill GEMM fractions stay per-GPU measured defaults.
-RUNTIME_PARAMS = ("compute_decode", "kv_bw", "layer_overhead_s", "allreduce_latency_s", "allreduce_bw",
-                  "seq_overhead_s", "step_overhead_s")
-
-
-@dataclass
-class TransferPrior:
-    """Runtime parameters for GPUs without measurements, and how well they transfer."""
-
-    params: dict[str, float]  # geometric mean over every calibrated GPU
-    uncertainty: dict[str, float]  # from leave-one-GPU-out residuals
-    logo_pred: Predicted  # each calibrated GPU predicted with the other GPUs' geometric mean
-
-
-def _gmean(fits: list[GpuFit], keys: tuple[str, ...]) -> dict[str, float]:
-    out = {}
-    for k in keys:
-        vals = [f.params[k] for f in fits if k in f.params]
-        if vals:
-            out[k] = float(np.exp(np.mean(np.log(vals))))
-    return out
-
-
-def transfer_prior(prep: Prepared, res: CalibrationResult, keys: tuple[str, ...] = RUNTIME_PARAMS) -> TransferPrior | None:
-    """Returns the runtime-parameter prior for spec-only GPUs, validated leave-one-GPU-out.
-
-    Needs at least two calibrated GPUs (None otherwise): each one is predicted with the geometric
-    mean of the others' runtime parameters, and the residuals of those predictions give the
-    prior's uncertainty (bias = median, sigma from the 10th-90th percentile spread, but never
-    narrower than the widest calibrated GPU's band).
-    """
-    if len(res.fits) < 2:
-        return None
-    usable = _usable(prep)
-    n = len(prep.cases)
-    value, mem, waves = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-    for gpu in res.fits:
-        others = [f for g, f in res.fits.items() if g != gpu]
-        sel = usable & (prep.gpu_of == gpu)
-        p = evaluate(prep, {gpu: _gmean(others, keys)}, subset=sel)
-        value[sel], mem[sel], waves[sel] = p.value[sel], p.gpu_memory_needed_gb[sel], p.waves[sel]
-    logo = Predicted(value=value, gpu_memory_needed_gb=mem, waves=waves)
-    u = throughput_log_residual(prep, value)
-    ok = np.isfinite(u)
-    q10, q50, q90 = np.percentile(u[ok], [10, 50, 90])
-    # A GPU without measurements is never reported as more certain than a measured one.
-    widest = max((u["sigma"] for u in res.uncertainty.values()), default=0.0)
-    sigma = max(float((q90 - q10) / (2 * Z90)), widest)
-    unc = {"bias": round(float(q50), 4), "sigma": round(sigma, 4), "rows": int(ok.sum())}
-    return TransferPrior(params=_gmean(list(res.fits.values()), keys), uncertainty=unc, logo_pred=logo)
-

@@ -13,13 +13,12 @@ import numpy as np
 from llmopt_solver.measure.calibration import (
     BOUNDS,
     HUBER_DELTA,
-    RUNTIME_PARAMS,
     CalibrationResult,
     GpuFit,
-    _gmean,
     _usable,
     engine_rules,
 )
+from llmopt_solver.measure.transfer import RUNTIME_PARAMS, _gmean
 from llmopt_solver.measure.validation import Predicted, Prepared, pct_errors, stats
 
 

@@ -1,0 +1,64 @@
+"""Transfer of runtime parameters to GPUs without measurements (leave-one-GPU-out checked)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from llmopt_solver.measure.calibration import Z90, CalibrationResult, GpuFit, _usable, throughput_log_residual
+from llmopt_solver.measure.validation import Predicted, Prepared, evaluate
+
+# Parameters that describe the serving runtime (kernels, scheduler, collectives) rather than the
+# memory/compute hardware: these transfer across GPU types (checked leave-one-GPU-out in
+# docs/accuracy.md); HBM/GDDR bandwidth and prefill GEMM fractions stay per-GPU measured defaults.
+RUNTIME_PARAMS = ("compute_decode", "kv_bw", "layer_overhead_s", "allreduce_latency_s", "allreduce_bw",
+                  "seq_overhead_s", "step_overhead_s")
+
+
+@dataclass
+class TransferPrior:
+    """Runtime parameters for GPUs without measurements, and how well they transfer."""
+
+    params: dict[str, float]  # geometric mean over every calibrated GPU
+    uncertainty: dict[str, float]  # from leave-one-GPU-out residuals
+    logo_pred: Predicted  # each calibrated GPU predicted with the other GPUs' geometric mean
+
+
+def _gmean(fits: list[GpuFit], keys: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for k in keys:
+        vals = [f.params[k] for f in fits if k in f.params]
+        if vals:
+            out[k] = float(np.exp(np.mean(np.log(vals))))
+    return out
+
+
+def transfer_prior(prep: Prepared, res: CalibrationResult, keys: tuple[str, ...] = RUNTIME_PARAMS) -> TransferPrior | None:
+    """Returns the runtime-parameter prior for spec-only GPUs, validated leave-one-GPU-out.
+
+    Needs at least two calibrated GPUs (None otherwise): each one is predicted with the geometric
+    mean of the others' runtime parameters, and the residuals of those predictions give the
+    prior's uncertainty (bias = median, sigma from the 10th-90th percentile spread, but never
+    narrower than the widest calibrated GPU's band).
+    """
+    if len(res.fits) < 2:
+        return None
+    usable = _usable(prep)
+    n = len(prep.cases)
+    value, mem, waves = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    for gpu in res.fits:
+        others = [f for g, f in res.fits.items() if g != gpu]
+        sel = usable & (prep.gpu_of == gpu)
+        p = evaluate(prep, {gpu: _gmean(others, keys)}, subset=sel)
+        value[sel], mem[sel], waves[sel] = p.value[sel], p.gpu_memory_needed_gb[sel], p.waves[sel]
+    logo = Predicted(value=value, gpu_memory_needed_gb=mem, waves=waves)
+    u = throughput_log_residual(prep, value)
+    ok = np.isfinite(u)
+    q10, q50, q90 = np.percentile(u[ok], [10, 50, 90])
+    # A GPU without measurements is never reported as more certain than a measured one.
+    widest = max((u["sigma"] for u in res.uncertainty.values()), default=0.0)
+    sigma = max(float((q90 - q10) / (2 * Z90)), widest)
+    unc = {"bias": round(float(q50), 4), "sigma": round(sigma, 4), "rows": int(ok.sum())}
+    return TransferPrior(params=_gmean(list(res.fits.values()), keys), uncertainty=unc, logo_pred=logo)
+
