@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from llmopt_solver.errors import SolverError
+from llmopt_solver.milp.plan_highs import solve_plan_highs
 from llmopt_solver.milp.plan_model import PlanModel
 from llmopt_solver.milp.solver import SolveResult, SolverName, SolverProgress, Status, solve_problem
 
@@ -42,6 +43,12 @@ def solve_model(model: PlanModel, solver: SolverName, time_limit_s: float | None
                 allow_none: bool = False) -> SolveResult:
     """Returns the solve of ``model`` (warm-started from ``start``); SolverError if the solver
     failed or stopped without a plan, unless ``allow_none``."""
+    if solver == "highs":  # highspy's own API on the builder's rows: warm start, LP first, honest limit
+        res = solve_plan_highs(model, time_limit_s, gap_rel, start)
+        if res.status is Status.ERROR and not allow_none:
+            raise SolverError(f"solver: {solver} failed or hit the time limit ({time_limit_s} s) without a plan; "
+                              "raise --time-limit or --gap.")
+        return res
     scale = 0.0
     if start is not None:
         for key, v in model.variables.items():
