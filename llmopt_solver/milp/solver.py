@@ -83,6 +83,22 @@ def _make_solver(name: SolverName, time_limit_s: float | None, gap_rel: float, t
     raise InputError(f"--solver: {name!r} is not a solver; allowed: cbc, highs.")
 
 
+def cbc_relaxation(prob: pulp.LpProblem, time_limit_s: float | None = None) -> float | None:
+    """Returns the optimum of ``prob``'s LP relaxation on CBC (a lower bound), or None if unsolved.
+
+    Overwrites the variables' values (set a warm start again afterwards).
+    """
+    with tempfile.TemporaryDirectory(prefix="llmopt-") as tmp:
+        s = _make_solver("cbc", time_limit_s, 0.0, tmp)
+        s.mip = False
+        try:
+            prob.solve(s)
+        except pulp.PulpSolverError:
+            return None
+    obj = pulp.value(prob.objective)
+    return float(obj) if prob.status == pulp.LpStatusOptimal and obj is not None else None
+
+
 def _cbc_log_bound(path: str) -> tuple[float | None, float | None]:
     """Returns CBC's final (lower bound, gap) from its log's "Result" block, or Nones."""
     with open(path, encoding="utf-8", errors="replace") as fh:
