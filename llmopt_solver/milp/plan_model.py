@@ -32,6 +32,7 @@ Constraints
     s_ot >= n_ot - n_o,t-1                                        (starts; n before the window = 0)
     u_o sum_t s_ot >= m_o                                         (valid: one run carries <= u_o)
     sum_{o in O^T} w_oq n_ot <= Q_q            for all q, t        (quotas, per slot)
+    sum_{o in O_j} K_o >= 1                                        (valid: one run per job at least)
     sum_o p_o (sigma_j K_o + tau_o m_o) <= budget                  (optional budget)
 Makespan (``objective: makespan``): phase 1 adds y_t in {0, 1}, y_t >= y_t+1, n_ot <= U_o y_t
 (U_o: ``option_limit``), fixes y_t = 1 up to the slot where the latest job's earliest first batch
@@ -149,6 +150,7 @@ def build_plan_milp(data: PlanData, mode: Mode = "cost", last_slot: int | None =
 
     cost_terms: list[tuple[pulp.LpVariable, float]] = []
     cover: dict[int, list[tuple[pulp.LpVariable, float]]] = {j: [] for j in range(len(data.num_requests))}
+    runs: dict[int, list[tuple[pulp.LpVariable, float]]] = {j: [] for j in range(len(data.num_requests))}
     usage: dict[tuple[QuotaKey, int], list[tuple[pulp.LpVariable, float]]] = {}
     load: dict[tuple[QuotaKey, int], int] = {}  # sum of w * U per quota row, to skip rows that cannot bind
     y: dict[int, pulp.LpVariable] = {}
@@ -176,6 +178,7 @@ def build_plan_milp(data: PlanData, mode: Mode = "cost", last_slot: int | None =
         if not od.timed:
             k = new(("k", o), pulp.LpInteger, 0, limit)
             cost_terms.append((k, start_cost))
+            runs[od.job].append((k, 1.0))
             # m_o <= u_o k_o
             add(pulp.LpAffineExpression([(m, 1.0), (k, -float(u))]) <= 0)
             continue
@@ -187,6 +190,7 @@ def build_plan_milp(data: PlanData, mode: Mode = "cost", last_slot: int | None =
             n = new(("n", o, t), pulp.LpInteger, 0, limit)
             s = new(("s", o, t), pulp.LpContinuous, 0, limit)
             cost_terms.append((s, start_cost))
+            runs[od.job].append((s, 1.0))
             cap += [(n, -length / od.batch_h), (s, per_start)]
             starts.append((s, float(u)))
             # s_ot >= n_ot - n_o,t-1
@@ -211,6 +215,8 @@ def build_plan_milp(data: PlanData, mode: Mode = "cost", last_slot: int | None =
             raise ValueError(f"job {j} has no usable option; diagnose before building")
         # sum_o b_o m_o >= N_j
         add(pulp.LpAffineExpression(terms) >= data.num_requests[j])
+        # valid: every job starts at least one instance (sum_o K_o >= 1; the LP alone allows 1/u_o)
+        add(pulp.LpAffineExpression(runs[j]) >= 1)
     elastic: list[tuple[pulp.LpVariable, float]] = []
     for (q, t), terms in sorted(usage.items()):
         limit_q = data.quotas[q]

@@ -17,7 +17,7 @@ import numpy as np
 
 from llmopt_solver.errors import InputError
 from llmopt_solver.milp.single_job import JobCoefficients, build_single_job
-from llmopt_solver.milp.solver import SolverName, Status, _silence_stdout_fd, solve_problem
+from llmopt_solver.milp.solver import SolverName, Status, silence_stdout_fd, solve_problem
 
 
 class SloResolver:
@@ -69,7 +69,7 @@ class SloResolver:
             sol.col_value = (self.cand == self._last).astype(float).tolist()
             sol.value_valid = True
             h.setSolution(sol)
-        with _silence_stdout_fd(True):
+        with silence_stdout_fd(True):
             h.run()
         ms = h.getModelStatus()
         if ms == highspy.HighsModelStatus.kInfeasible:
@@ -103,7 +103,7 @@ def _highs_model(c: JobCoefficients, cand: np.ndarray, time_limit_s: float | Non
     lp.a_matrix_.index_ = np.tile(np.arange(rows.shape[0], dtype=np.int32), n)
     lp.a_matrix_.value_ = np.asarray(rows.T.reshape(-1), dtype=float)
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n
-    with _silence_stdout_fd(True):
+    with silence_stdout_fd(True):
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)

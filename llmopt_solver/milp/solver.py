@@ -83,6 +83,22 @@ def _make_solver(name: SolverName, time_limit_s: float | None, gap_rel: float, t
     raise InputError(f"--solver: {name!r} is not a solver; allowed: cbc, highs.")
 
 
+def cbc_relaxation(prob: pulp.LpProblem, time_limit_s: float | None = None) -> float | None:
+    """Returns the optimum of ``prob``'s LP relaxation on CBC (a lower bound), or None if unsolved.
+
+    Overwrites the variables' values (set a warm start again afterwards).
+    """
+    with tempfile.TemporaryDirectory(prefix="llmopt-") as tmp:
+        s = _make_solver("cbc", time_limit_s, 0.0, tmp)
+        s.mip = False
+        try:
+            prob.solve(s)
+        except pulp.PulpSolverError:
+            return None
+    obj = pulp.value(prob.objective)
+    return float(obj) if prob.status == pulp.LpStatusOptimal and obj is not None else None
+
+
 def _cbc_log_bound(path: str) -> tuple[float | None, float | None]:
     """Returns CBC's final (lower bound, gap) from its log's "Result" block, or Nones."""
     with open(path, encoding="utf-8", errors="replace") as fh:
@@ -207,7 +223,7 @@ def _solve_highs(prob: pulp.LpProblem, variables: dict[Any, pulp.LpVariable], ti
 
 
 @contextlib.contextmanager
-def _silence_stdout_fd(active: bool) -> Iterator[None]:
+def silence_stdout_fd(active: bool) -> Iterator[None]:
     """Points file descriptor 1 at /dev/null while active: HiGHS prints its banner from C++
     straight to fd 1 (even with msg=False), which would corrupt ``--json`` output on stdout."""
     if not active:
@@ -250,7 +266,7 @@ def solve_problem(
     if solver == "highs":
         return _highs_result(prob, variables, time_limit_s, gap_rel, warm_start, t0)
     cbc_bound: tuple[float | None, float | None] = (None, None)  # the MIP's proven bound (CBC or HiGHS)
-    with tempfile.TemporaryDirectory(prefix="llmopt-") as tmp, _silence_stdout_fd(solver == "highs"):
+    with tempfile.TemporaryDirectory(prefix="llmopt-") as tmp, silence_stdout_fd(solver == "highs"):
         s = _make_solver(solver, time_limit_s, gap_rel, tmp, warm_start=warm_start and solver == "cbc",
                          cbc_options=cbc_options)
         log_path = os.path.join(tmp, "cbc.log")
@@ -303,7 +319,7 @@ def _highs_result(prob: pulp.LpProblem, variables: dict[Any, pulp.LpVariable], t
         import highspy  # noqa: F401
     except ImportError:
         raise InputError("--solver: 'highs' needs the optional extra: pip install 'llmopt[highs]'; allowed: cbc, highs.") from None
-    with _silence_stdout_fd(True):
+    with silence_stdout_fd(True):
         state, obj, bound, values = _solve_highs(prob, variables, time_limit_s, gap_rel, warm_start, t0)
     wall = time.perf_counter() - t0
     if state == "infeasible":

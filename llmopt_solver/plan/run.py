@@ -96,7 +96,7 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
         raise InfeasibleError(explain_infeasible(plan, jobs, solver, time_limit_s))
     if not makespan and plan.budget_usd is not None and (res.objective or 0.0) > plan.budget_usd + COST_EPS_USD:
         phases.append(res)
-        res, model = _within_budget(plan, jobs, data, res, solver, time_limit_s, gap_rel, say)
+        res = _within_budget(plan, jobs, model, res, solver, time_limit_s, gap_rel, say)
     phases.append(res)
     assignments = realize(plan, jobs, data, index, res.values)
     bound = res.best_bound if res.best_bound is not None else 0.0
@@ -112,28 +112,53 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
     return out
 
 
-def _within_budget(plan: PlanFile, jobs: list, data: Any, free: SolveResult, solver: SolverName,
-                   time_limit_s: float | None, gap_rel: float, say: Progress) -> tuple[SolveResult, PlanModel]:
+def _within_budget(plan: PlanFile, jobs: list, model: PlanModel, free: SolveResult, solver: SolverName,
+                   time_limit_s: float | None, gap_rel: float, say: Progress) -> SolveResult:
     """Returns the cheapest plan within the budget, given ``free``, the best plan without it.
 
-    InfeasibleError when the budget is below the proven bound (no second solve), or when the
-    budgeted model finds no plan; both messages quote ``free``'s plan and bound.
+    The budget only bounds the objective, so the free model decides it: below the proven bound,
+    InfeasibleError at once (no second solve); between the bound and ``free``'s plan, one more
+    solve of the same model, warm-started from ``free``, with a gap narrow enough that it ends with
+    a plan within the budget or a bound above it. Every message quotes the best plan and the bound
+    (never a plan dearer than the one a run without the budget returns).
     """
     budget = float(plan.budget_usd or 0.0)
-    bound = max(free.best_bound if free.best_bound is not None else 0.0, quota_free_bound_usd(jobs))
-    bound = min(bound, float(free.objective or 0.0))
-    cheapest = (f"the cheapest plan costs ${free.objective:,.2f}" if free.status is Status.OPTIMAL else
-                f"the best plan found costs ${free.objective:,.2f} and none costs less than ${bound:,.2f}")
+    bound, best = _bound_usd(free, jobs), float(free.objective or 0.0)
     if bound > budget + COST_EPS_USD:
-        raise InfeasibleError(f"budget ${budget:,.2f} too small by ${bound - budget:,.2f}: {cheapest}")
-    say("solving again within the budget")
-    model = build_plan_milp(data, "cost")
-    res = solve_model(model, solver, time_limit_s, gap_rel, None, on_progress=progress_of(say) if say is not _silent else None,
-                      allow_none=True)
-    if not res.has_solution:
-        why = "proven infeasible" if res.status is Status.INFEASIBLE else f"none found in {time_limit_s} s"
-        raise InfeasibleError([f"budget ${budget:,.2f}: no plan within it ({why})", cheapest])
-    return res, model
+        raise InfeasibleError(f"budget ${budget:,.2f} too small by {_short(bound - budget)}: {_cheapest(free, bound)}")
+    say("solving again to decide the budget")
+    # stops once (best - bound) <= gap * best: at the free plan that means a bound above the budget
+    gap = min(gap_rel, 0.5 * (best - budget) / best) if best > 0 else gap_rel
+    res = solve_model(model, solver, time_limit_s, max(gap, 1e-9), free.values,
+                      on_progress=progress_of(say) if say is not _silent else None, allow_none=True)
+    if not res.has_solution or res.objective is None:
+        res = free
+    if res.objective is not None and res.objective <= budget + COST_EPS_USD:
+        return res
+    bound, best = _bound_usd(res, jobs), float(res.objective or best)
+    if bound > budget + COST_EPS_USD:
+        raise InfeasibleError(f"budget ${budget:,.2f} too small by {_short(bound - budget)}: {_cheapest(res, bound)}")
+    raise InfeasibleError([f"budget ${budget:,.2f}: undecided in the time limit ({time_limit_s} s): the best plan found "
+                           f"costs ${best:,.2f}, above the budget, and no plan costs less than ${bound:,.2f}, below it",
+                           "raise --time-limit to decide, or the budget to the plan found"])
+
+
+def _short(usd: float) -> str:
+    """Returns a shortfall in USD, with cents, or two significant digits below a cent."""
+    return f"${usd:,.2f}" if usd >= 0.01 else f"${usd:.2g}"
+
+
+def _bound_usd(res: SolveResult, jobs: list) -> float:
+    """Returns the proven lower bound (USD) of a cost solve: the solver's or the quota-free one."""
+    bound = max(res.best_bound if res.best_bound is not None else 0.0, quota_free_bound_usd(jobs))
+    return min(bound, float(res.objective or 0.0))
+
+
+def _cheapest(res: SolveResult, bound: float) -> str:
+    """Returns how a message quotes the best plan of ``res``: exact when proven, else with its bound."""
+    if res.status is Status.OPTIMAL or (res.objective or 0.0) - bound <= COST_EPS_USD:
+        return f"the cheapest plan costs ${res.objective:,.2f}"
+    return f"the best plan found costs ${res.objective:,.2f} and none costs less than ${bound:,.2f}"
 
 
 def plan_from_file(path: str | Path, extra_catalogs: tuple[str, ...] = (), confidence: float | None = None,
