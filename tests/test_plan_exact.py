@@ -10,8 +10,6 @@ With quotas, the plan equals the MILP over every option (pruning turned off), bo
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -175,7 +173,5 @@ def test_cbc_closes_the_gap_on_a_plan_of_a_few_cents(catalog, monkeypatch):
     full = run_plan(plan, catalog, gap_rel=0.0, time_limit_s=60, repredict=False, tables=tables(catalog))
     assert res.total_cost_usd == pytest.approx(full.total_cost_usd, rel=1e-9)
     # HiGHS (its own tolerances, no cutoff increment) on the unpruned model is the reference.
-    with warnings.catch_warnings():  # pulp's HiGHS path reads prob.constraints as a dict (deprecated in pulp 3.x)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ref = run_plan(plan, catalog, solver="highs", gap_rel=0.0, time_limit_s=60, repredict=False, tables=tables(catalog))
+    ref = run_plan(plan, catalog, solver="highs", gap_rel=0.0, time_limit_s=60, repredict=False, tables=tables(catalog))
     assert res.total_cost_usd == pytest.approx(ref.total_cost_usd, rel=1e-7)
