@@ -151,7 +151,8 @@ def test_small_example_has_the_obvious_answer(catalog):
 
 @pytest.mark.parametrize("name", ["plan_small.json", "plan_quota.json", "plan_budget.json"])
 def test_examples_replan_and_recheck(name):
-    res = plan_from_file(EXAMPLES / name)
+    # 15 s per solve: the plan is re-checked against predict whatever its gap (no default limit in the API)
+    res = plan_from_file(EXAMPLES / name, time_limit_s=15)
     check_plan(res)
     assert res.lower_bound_usd <= res.total_cost_usd + 1e-9
     assert res.total_cost_usd == pytest.approx(sum(res.cost(a) for a in res.assignments))

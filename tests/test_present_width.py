@@ -41,10 +41,10 @@ def test_engine_named_in_frontier_and_sweep():
     assert one.exit_code == 0, one.output
     tail = one.output[one.output.index("\nFrontier:"):]
     assert tail.count("(every row)") == 2  # frontier and sweep
-    mixed = CliRunner().invoke(cli, BASE + ["--engine", "vllm,sglang", "--frontier", "--sweep-slo", "0:4000:3"])
+    mixed = CliRunner().invoke(cli, BASE + ["--engine", "vllm,flexgen", "--frontier", "--sweep-slo", "0:4000:3"])
     assert mixed.exit_code == 0, mixed.output
     tail = mixed.output[mixed.output.index("\nFrontier:"):]
     header = tail.splitlines()[2]
     assert header.split()[:3] == ["#", "engine", "instance"]
-    assert "sglang" in tail and "vllm" in tail
+    assert "flexgen" in tail and "vllm" in tail
     assert max(len(line.rstrip()) for line in tail.splitlines()) <= 100
