@@ -22,7 +22,7 @@ import numpy as np
 from llmopt_solver.catalog.loader import load_catalog
 from llmopt_solver.frontier import slo_values, sweep_options, sweep_slo
 from llmopt_solver.milp.single_job import solve_single_job
-from llmopt_solver.optimize import candidates, coefficients
+from llmopt_solver.optimize import coefficients, presolve
 from llmopt_solver.selection import offload_levels, select_instances
 from llmopt_solver.table.build import build_table
 from llmopt_solver.table.options import JobSpec, OptionTable
@@ -34,7 +34,7 @@ def rebuilt(table: OptionTable, slos: list[float], solver: str, pruned: bool) ->
     pool = sweep_options(table)
     for s in slos:
         t = dataclasses.replace(table, job=dataclasses.replace(table.job, slo_tps=s))
-        cand = candidates(t)
+        cand = presolve(t)  # what optimize hands the MILP at this SLO
         if pruned:
             cand = np.intersect1d(cand, pool)
         _, best = solve_single_job(coefficients(t), cand, solver=solver)  # type: ignore[arg-type]
@@ -67,7 +67,7 @@ def main() -> None:
                   output_len=512, safety_factor=0.87, slo_tps=0, offload_ratios=offload_levels(0.1))
     table = build_table(cat, job, pool)
     slos = slo_values(0, 8000, args.slos)
-    print(f"{len(table)} options, {len(candidates(table))} after the solve's presolve at SLO 0, "
+    print(f"{len(table)} options, {len(presolve(table))} after the solve's presolve at SLO 0, "
           f"{len(sweep_options(table))} undominated (the re-used model); {len(slos)} SLOs 0..8000 tok/s")
     solvers = ["cbc"]
     try:

@@ -36,39 +36,6 @@ def coefficients(table: OptionTable) -> JobCoefficients:
     )
 
 
-def candidates(table: OptionTable) -> np.ndarray:
-    """Returns indices of options the MILP may choose (exact presolve of its one-option rows).
-
-    Priced, supported, finite predictions; then two reductions that never change the optimum:
-    with ``sum x = 1`` every row ``sum a_o x_o <= 0`` forbids each option with a_o > 0 on its
-    own, so options violating memory or an SLO alone are dropped (keeping them also let CBC mix a
-    cheap infeasible option in at its integrality tolerance and pick an option ~1e-6 above the
-    true minimum); and per instance (same price and memory), an option no faster in tps and per
-    sequence and needing no less GPU and host memory than another is dropped (its cost per token
-    is no lower). Ties stay: ``optimize`` breaks them by ``OptionTable.sort_key``.
-    """
-    c = table.cost_per_million_tokens_usd
-    ok = table.usable & np.isfinite(c) & np.isfinite(table.pred.tps) & table.feasible
-    idx = np.nonzero(ok)[0]
-    if len(idx) == 0:
-        return idx
-    tps, seq = table.planning_tps[idx], table.planning_tps_per_seq[idx]
-    gpu, host = table.planning_gpu_need_gb[idx], table.pred.host_memory_needed_gb[idx]
-    inst = table.inst_idx[idx]
-    keep = np.ones(len(idx), dtype=bool)
-    order = np.argsort(inst, kind="stable")
-    bounds = np.flatnonzero(np.diff(inst[order])) + 1
-    for grp in np.split(order, bounds):
-        if len(grp) < 2:
-            continue
-        t, q, g, h = tps[grp], seq[grp], gpu[grp], host[grp]
-        # a (row) is no worse than b (column) everywhere, and strictly better somewhere
-        le = (t[:, None] >= t[None, :]) & (q[:, None] >= q[None, :]) & (g[:, None] <= g[None, :]) & (h[:, None] <= h[None, :])
-        lt = (t[:, None] > t[None, :]) | (q[:, None] > q[None, :]) | (g[:, None] < g[None, :]) | (h[:, None] < h[None, :])
-        keep[grp] = ~(le & lt).any(axis=0)
-    return idx[keep]
-
-
 def presolve(table: OptionTable) -> np.ndarray:
     """Returns the options the single-job MILP needs: per instance type, the cheapest option (over
     engines, batch sizes and offload levels) that meets every constraint on its own. Exact: no

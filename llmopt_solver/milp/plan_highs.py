@@ -17,7 +17,7 @@ import pulp
 
 from llmopt_solver.errors import InputError
 from llmopt_solver.milp.plan_model import PlanModel
-from llmopt_solver.milp.solver import PROVEN_GAP, SolveResult, Status, silence_stdout_fd
+from llmopt_solver.milp.solver import PROVEN_GAP, SolveResult, Status, new_highs, silence_stdout_fd
 
 
 @dataclass
@@ -85,10 +85,7 @@ def _highs(arrays: PlanArrays, gap_rel: float) -> Any:
     lp.a_matrix_.index_ = arrays.index
     lp.a_matrix_.value_ = arrays.value
     lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in arrays.integer]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
-    h.setOptionValue("mip_rel_gap", float(gap_rel))
+    h = new_highs(gap_rel)
     h.passModel(lp)
     return h
 

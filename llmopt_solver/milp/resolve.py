@@ -17,7 +17,7 @@ import numpy as np
 
 from llmopt_solver.errors import InputError
 from llmopt_solver.milp.single_job import JobCoefficients, build_single_job
-from llmopt_solver.milp.solver import SolverName, Status, silence_stdout_fd, solve_problem
+from llmopt_solver.milp.solver import SolverName, Status, new_highs, silence_stdout_fd, solve_problem
 
 
 class SloResolver:
@@ -104,11 +104,6 @@ def _highs_model(c: JobCoefficients, cand: np.ndarray, time_limit_s: float | Non
     lp.a_matrix_.value_ = np.asarray(rows.T.reshape(-1), dtype=float)
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n
     with silence_stdout_fd(True):
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        h.setOptionValue("mip_rel_gap", 0.0)
-        if time_limit_s is not None:
-            h.setOptionValue("time_limit", float(time_limit_s))
+        h = new_highs(0.0, time_limit_s)
         h.passModel(lp)
     return h

@@ -192,12 +192,7 @@ def _solve_highs(prob: pulp.LpProblem, variables: dict[Any, pulp.LpVariable], ti
     lp.a_matrix_.value_ = np.asarray(value, dtype=float)
     lp.integrality_ = [highspy.HighsVarType.kInteger if v.cat == pulp.LpInteger else highspy.HighsVarType.kContinuous
                        for v in cols]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
-    h.setOptionValue("mip_rel_gap", float(gap_rel))
-    if time_limit_s is not None:
-        h.setOptionValue("time_limit", max(0.1, float(time_limit_s) - (time.perf_counter() - t0)))
+    h = new_highs(gap_rel, None if time_limit_s is None else max(0.1, float(time_limit_s) - (time.perf_counter() - t0)))
     h.passModel(lp)
     if warm_start:
         start = [v.varValue for v in cols]
@@ -220,6 +215,20 @@ def _solve_highs(prob: pulp.LpProblem, variables: dict[Any, pulp.LpVariable], ti
     status = "optimal" if ms == highspy.HighsModelStatus.kOptimal else "feasible"
     return status, float(info.objective_function_value), bound, values
 
+
+
+def new_highs(gap_rel: float, time_limit_s: float | None = None) -> Any:
+    """Returns a silent, single-threaded ``highspy.Highs`` with relative MIP gap ``gap_rel`` and
+    time limit ``time_limit_s`` (seconds, None: none): the one setup every HiGHS path shares."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("mip_rel_gap", float(gap_rel))
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(time_limit_s))
+    return h
 
 
 @contextlib.contextmanager
