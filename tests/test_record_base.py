@@ -56,11 +56,13 @@ def test_nested_records_and_dumps():
     assert u.model_copy(update={"sigma": 0.2}).sigma == 0.2 and u.sigma == 0.1
 
 
-def test_solve_does_not_import_pydantic_models():
-    """`solve` loads the built-in catalog without pydantic's model machinery (the start-up cost)."""
+@pytest.mark.parametrize("flags", [[], ["--json"]])
+def test_solve_imports_neither_pydantic_models_nor_rich(flags):
+    """`solve` loads the built-in catalog without pydantic's model machinery and writes its tables
+    without rich when they fit (the start-up cost: issue 11)."""
     code = ("import sys; from llmopt_solver.cli import main; sys.argv = ['llmopt', 'solve', '--model', 'OPT-2.7B', "
-            "'--slo-tps', '100', '--json']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
-            "bad = [m for m in ('pydantic.main', 'pydantic._internal._model_construction') if m in sys.modules]\n"
+            f"'--slo-tps', '100', *{flags!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "bad = [m for m in ('pydantic.main', 'pydantic._internal._model_construction', 'rich') if m in sys.modules]\n"
             "print('LOADED', bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("LOADED []"), out[-300:]
