@@ -18,10 +18,11 @@ def test_trusted_package_data_equals_validated():
     fast, checked = builtin_catalog(trusted=True), builtin_catalog(trusted=False)
     assert fast is not checked
     for name in ("gpus", "instances", "default_efficiency", "efficiency_overrides", "default_uncertainty",
-                 "uncertainties", "engines", "engine_efficiency", "engine_uncertainty", "calibrated_gpus"):
+                 "uncertainties", "engines", "engine_efficiency", "engine_uncertainty", "calibrated_gpus", "models"):
         # repr tells 24 from 24.0 and a list from a tuple
         assert repr(getattr(fast, name)) == repr(getattr(checked, name)), name
     assert fast.engines and fast.gpus and fast.instances
+    assert all(card.shape() == checked.models[name].shape() for name, card in fast.models.items())
 
 
 def test_validation_keeps_pydantic_rules_and_messages():

@@ -183,7 +183,7 @@ def builtin_catalog(trusted: bool = True) -> Catalog:
     cards = {}
     for entry in sorted(model_dir().iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".json"):
-            card = card_from_dict(json.loads(entry.read_text(encoding="utf-8")), entry.name)
+            card = card_from_dict(json.loads(entry.read_text(encoding="utf-8")), entry.name, check=not trusted)
             cards[card.name] = card
     cat.models = cards
     return cat

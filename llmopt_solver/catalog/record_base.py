@@ -52,7 +52,12 @@ class Record:
         return dataclasses.replace(self, **(update or {}))  # type: ignore[type-var]
 
 
+_SCALARS = (float, int, str, bool, type(None))
+
+
 def _dump(v: Any, mode: str) -> Any:
+    if type(v) in _SCALARS:
+        return v
     if isinstance(v, Record):
         return v.model_dump(mode)  # type: ignore[arg-type]
     if isinstance(v, tuple):
