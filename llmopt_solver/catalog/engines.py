@@ -9,7 +9,8 @@ GPU), merged by the catalog loader from efficiency/calibration files under
 ``efficiency.engines.<name>``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: field types stay objects, so record_base reads them
+# without compiling strings (package data loads ~10 ms faster).
 
 import re
 from dataclasses import dataclass

@@ -69,7 +69,11 @@ def _dump(v: Any, mode: str) -> Any:
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """Returns the field types of record ``cls`` (evaluated only when a module postpones them)."""
+    fields = dataclasses.fields(cls)
+    if any(isinstance(f.type, str) for f in fields):
+        return typing.get_type_hints(cls)
+    return {f.name: f.type for f in fields}
 
 
 def _is_record(tp: Any) -> bool:

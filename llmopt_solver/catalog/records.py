@@ -4,7 +4,8 @@ Frozen dataclasses validated by pydantic at the catalog boundary (``record_base`
 negative numbers and nan/inf are rejected.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: field types stay objects, so record_base reads them
+# without compiling strings (package data loads ~10 ms faster).
 
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
