@@ -20,7 +20,6 @@ from llmopt_solver.catalog.engines import EngineProfile
 from llmopt_solver.catalog.model_cards import ModelCard, card_from_dict, load_model_file, model_dir
 from llmopt_solver.catalog.record_base import Record, validation_error
 from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
-from llmopt_solver.catalog.user_file import read_user_file
 from llmopt_solver.errors import CatalogError, ModelConfigError, did_you_mean, first_validation_error
 
 
@@ -258,6 +257,8 @@ def merge_user_file(cat: Catalog, path: Path, flag: str = "--catalog") -> None:
 
     ``flag`` is the option errors name (--catalog, or --calibration for a profile)."""
     label = f"{flag} {path}"
+    from llmopt_solver.catalog.user_file import read_user_file  # csv: only for user files
+
     data = read_user_file(path, flag)
     for key, kind, table in (("gpus", GpuSpec, cat.gpus), ("instances", InstanceSpec, cat.instances)):
         recs = data.get(key) or []
