@@ -48,3 +48,30 @@ def test_engine_named_in_frontier_and_sweep():
     assert header.split()[:3] == ["#", "engine", "instance"]
     assert "flexgen" in tail and "vllm" in tail
     assert max(len(line.rstrip()) for line in tail.splitlines()) <= 100
+
+
+def test_text_table_plain_path_matches_rich():
+    """The tables written without rich are byte for byte what rich prints (random shapes and widths)."""
+    import random
+
+    from llmopt_solver.present.console import TextTable
+
+    rng = random.Random(7)
+    alphabet = "abcXYZ019 .-_%$/*()"
+    plain = 0
+    for case in range(300):
+        n_cols, n_rows = rng.randint(1, 7), rng.randint(1, 6)
+        t = TextTable(rng.choice(["", "Runners-up (next 5 of 99 options)", "T" * rng.randint(1, 60)]))
+        for _ in range(n_cols):
+            t.add_column(rng.choice(["#", "instance", "KV off", "$/M tok", "x" * rng.randint(1, 12)]),
+                         rng.choice(["left", "right"]))  # type: ignore[arg-type]
+        for _ in range(n_rows):
+            cells = ("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 18))) for _ in range(n_cols))
+            t.add_row(*(c.strip() if rng.random() < 0.95 else c for c in cells))
+        width = rng.choice([40, 60, 100, 160])
+        got, want = t._plain(width), t._rich(width)
+        if got is not None:
+            plain += 1
+            assert got == want, (case, width, got, want)
+        assert t.render(width) == want
+    assert plain > 100  # the fast path is the common one

@@ -19,8 +19,10 @@ from typing import NamedTuple, Protocol
 
 
 class _GpuLike(Protocol):
-    name: str
-    memory_gb: float
+    @property
+    def name(self) -> str: ...
+    @property
+    def memory_gb(self) -> float: ...
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,6 @@ CSV) merges over them by key: a record with the same name replaces the built-in 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,11 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from llmopt_solver.catalog import gpu_names
 from llmopt_solver.catalog.engines import EngineProfile
 from llmopt_solver.catalog.model_cards import ModelCard, card_from_dict, load_model_file, model_dir
+from llmopt_solver.catalog.record_base import Record, validation_error
 from llmopt_solver.catalog.records import Efficiency, EfficiencyOverride, GpuSpec, InstanceSpec, Uncertainty
 from llmopt_solver.errors import CatalogError, ModelConfigError, did_you_mean, first_validation_error
 
@@ -127,17 +124,23 @@ def _lookup(table: dict[str, Any], name: str) -> Any:
     return None
 
 
-def _first_error(exc: ValidationError) -> str:
+def _first_error(exc: Exception) -> str:
     loc, msg, _ = first_validation_error(exc)
     return f"field {loc or 'record'!r}: {msg}"
 
 
-def _records(label: str, records: Iterable[dict[str, Any]], kind: type[BaseModel]) -> list[Any]:
+def _parse(kind: type[Record], rec: Any, trusted: bool) -> Any:
+    """Returns the ``kind`` record of ``rec``: converted only when ``trusted`` (package data, checked by
+    tests/test_record_base.py), else validated (pydantic ValidationError on a broken rule)."""
+    return kind.trusted(rec) if trusted else kind.model_validate(rec)
+
+
+def _records(label: str, records: Iterable[dict[str, Any]], kind: type[Record], trusted: bool = False) -> list[Any]:
     out = []
     for i, rec in enumerate(records):
         try:
-            out.append(kind.model_validate(rec))
-        except ValidationError as exc:
+            out.append(_parse(kind, rec, trusted))
+        except validation_error() as exc:
             name = rec.get("name", f"#{i}") if isinstance(rec, dict) else f"#{i}"
             what = kind.__name__.removesuffix("Spec").removesuffix("Profile").lower()
             raise CatalogError(f"{label}: {what} {name!r}: {_first_error(exc)}.") from None
@@ -148,58 +151,60 @@ def _data_text(name: str) -> str:
     return resources.files("llmopt_solver").joinpath("data").joinpath(name).read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=1)
-def _builtin() -> Catalog:
+@lru_cache(maxsize=2)
+def builtin_catalog(trusted: bool = True) -> Catalog:
+    """Returns the package's catalog (shared: copy before changing); ``trusted=False`` validates every
+    record as a user file's (tests compare the two)."""
     cat = Catalog()
     gpus = json.loads(_data_text("gpus.json"))["gpus"]
-    cat.gpus = {g.name: g for g in _records("built-in gpus.json", gpus, GpuSpec)}
+    cat.gpus = {g.name: g for g in _records("built-in gpus.json", gpus, GpuSpec, trusted)}
     insts = json.loads(_data_text("instances.json"))["instances"]
-    cat.instances = {i.name: i for i in _records("built-in instances.json", insts, InstanceSpec)}
+    cat.instances = {i.name: i for i in _records("built-in instances.json", insts, InstanceSpec, trusted)}
     eff = json.loads(_data_text("efficiency.json"))
-    _merge_efficiency(cat, eff, "built-in efficiency.json")
+    _merge_efficiency(cat, eff, "built-in efficiency.json", trusted)
     cat.efficiency_sources = dict(eff.get("sources", {}))
-    _merge_uncertainty(cat, eff.get("uncertainty", {}), "built-in efficiency.json")
+    _merge_uncertainty(cat, eff.get("uncertainty", {}), "built-in efficiency.json", trusted)
     # Built-in calibration profile (fitted on the public sets by docs/make_accuracy.py): the
     # GPUs it names become "calibrated", with fitted efficiencies and error bands.
     cal_file = resources.files("llmopt_solver").joinpath("data").joinpath("calibration.json")
     if cal_file.is_file():
         cal = json.loads(cal_file.read_text(encoding="utf-8"))
-        _merge_efficiency(cat, cal.get("efficiency", {}), "built-in calibration.json")
+        _merge_efficiency(cat, cal.get("efficiency", {}), "built-in calibration.json", trusted)
         cat.default_transferred = "default" in cal.get("efficiency", {})
-        _merge_uncertainty(cat, cal.get("uncertainty", {}), "built-in calibration.json")
+        _merge_uncertainty(cat, cal.get("uncertainty", {}), "built-in calibration.json", trusted)
         for gpu in (cal.get("efficiency", {}).get("gpus") or {}):
             cat.calibrated_gpus[gpu] = str(cal.get("source", "built-in calibration.json"))
     engine_dir = resources.files("llmopt_solver").joinpath("data").joinpath("engines")
     for entry in sorted(engine_dir.iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".json"):
-            for prof in _engine_records(f"built-in engines/{entry.name}", [json.loads(entry.read_text(encoding="utf-8"))]):
+            for prof in _engine_records(f"built-in engines/{entry.name}", [json.loads(entry.read_text(encoding="utf-8"))], trusted):
                 cat.engines[prof.name] = prof
     cards = {}
     for entry in sorted(model_dir().iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".json"):
-            card = card_from_dict(json.loads(entry.read_text(encoding="utf-8")), entry.name)
+            card = card_from_dict(json.loads(entry.read_text(encoding="utf-8")), entry.name, check=not trusted)
             cards[card.name] = card
     cat.models = cards
     return cat
 
 
-def _merge_uncertainty(cat: Catalog, data: dict[str, Any], label: str) -> None:
+def _merge_uncertainty(cat: Catalog, data: dict[str, Any], label: str, trusted: bool = False) -> None:
     try:
         if "default" in data:
-            cat.default_uncertainty = Uncertainty.model_validate(data["default"])
+            cat.default_uncertainty = _parse(Uncertainty, data["default"], trusted)
         for gpu, rec in (data.get("gpus") or {}).items():
-            cat.uncertainties[gpu] = Uncertainty.model_validate(rec)
+            cat.uncertainties[gpu] = _parse(Uncertainty, rec, trusted)
         for engine, block in (data.get("engines") or {}).items():
             if "default" in block:
-                cat.engine_uncertainty[(engine, None)] = Uncertainty.model_validate(block["default"])
+                cat.engine_uncertainty[(engine, None)] = _parse(Uncertainty, block["default"], trusted)
             for gpu, rec in (block.get("gpus") or {}).items():
-                cat.engine_uncertainty[(engine, gpu)] = Uncertainty.model_validate(rec)
-    except (ValidationError, AttributeError) as exc:
-        what = _first_error(exc) if isinstance(exc, ValidationError) else "engines.<name> must be an object"
+                cat.engine_uncertainty[(engine, gpu)] = _parse(Uncertainty, rec, trusted)
+    except (validation_error(), AttributeError) as exc:
+        what = _first_error(exc) if isinstance(exc, validation_error()) else "engines.<name> must be an object"
         raise CatalogError(f"{label}: uncertainty: {what}.") from None
 
 
-def _merge_engine_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
+def _merge_engine_efficiency(cat: Catalog, data: dict[str, Any], label: str, trusted: bool) -> None:
     """Merges ``efficiency.engines`` = {engine: {"default": {...}, "gpus": {gpu: {...}}}}."""
     for engine, block in (data.get("engines") or {}).items():
         if not isinstance(block, dict):
@@ -208,91 +213,43 @@ def _merge_engine_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> 
         recs += list((block.get("gpus") or {}).items())
         for gpu, rec in recs:
             try:
-                override = EfficiencyOverride.model_validate(rec)
-            except ValidationError as exc:
+                override = _parse(EfficiencyOverride, rec, trusted)
+            except validation_error() as exc:
                 raise CatalogError(f"{label}: efficiency for engine {engine!r}, GPU {gpu or 'default'!r}: "
                                    f"{_first_error(exc)}.") from None
             cat.engine_efficiency[(engine, gpu)] = override
 
 
-def _engine_records(label: str, recs: Any) -> list[EngineProfile]:
+def _engine_records(label: str, recs: Any, trusted: bool = False) -> list[EngineProfile]:
     if not isinstance(recs, list):
         raise CatalogError(f"{label}: 'engines' must be a list of engine profiles.")
-    return _records(label, recs, EngineProfile)
+    return _records(label, recs, EngineProfile, trusted)
 
 
-def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str) -> None:
+def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str, trusted: bool = False) -> None:
     if not isinstance(data, dict):
         raise CatalogError(f"{label}: 'efficiency' must be an object with 'default' and/or 'gpus'.")
     if "default" in data:
         base = cat.default_efficiency.model_dump() if cat.default_efficiency else {}
         try:
             if base:
-                cat.default_efficiency = EfficiencyOverride.model_validate(data["default"]).apply(cat.default_efficiency)  # type: ignore[arg-type]
+                cat.default_efficiency = _parse(EfficiencyOverride, data["default"], trusted).apply(cat.default_efficiency)
             else:
-                cat.default_efficiency = Efficiency.model_validate(data["default"])
-        except ValidationError as exc:
+                cat.default_efficiency = _parse(Efficiency, data["default"], trusted)
+        except validation_error() as exc:
             raise CatalogError(f"{label}: efficiency default: {_first_error(exc)}.") from None
-    _merge_engine_efficiency(cat, data, label)
+    _merge_engine_efficiency(cat, data, label, trusted)
     for gpu, rec in (data.get("gpus") or {}).items():
         try:
-            override = EfficiencyOverride.model_validate(rec)
-        except ValidationError as exc:
+            override = _parse(EfficiencyOverride, rec, trusted)
+        except validation_error() as exc:
             raise CatalogError(f"{label}: efficiency for GPU {gpu!r}: {_first_error(exc)}.") from None
         prev = cat.efficiency_overrides.get(gpu)
         if prev is not None:
             merged = {k: v for k, v in prev.model_dump().items() if v not in (None, "")}
             merged.update({k: v for k, v in override.model_dump().items() if v not in (None, "")})
-            override = EfficiencyOverride.model_validate(merged)
+            override = _parse(EfficiencyOverride, merged, trusted)
         cat.efficiency_overrides[gpu] = override
-
-
-
-def _read_user_file(path: Path, flag: str = "--catalog") -> dict[str, Any]:
-    label = f"{flag} {path}"
-    if not path.is_file():
-        raise CatalogError(f"{label}: file not found.")
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # with or without a BOM
-    except UnicodeDecodeError as exc:
-        raise CatalogError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CatalogError(f"{label}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
-        if not isinstance(data, dict) or not set(data) & {"gpus", "instances", "models", "efficiency", "uncertainty", "engines"}:
-            raise CatalogError(f"{label}: expected a JSON object with any of the keys 'gpus', 'instances', 'models', 'efficiency'.")
-        unknown = set(data) - {"gpus", "instances", "models", "efficiency", "uncertainty", "engines", "source", "as_of", "calibration"}
-        if unknown:
-            raise CatalogError(f"{label}: unknown key(s) {sorted(unknown)}; allowed: gpus, instances, models, efficiency, uncertainty, engines, source, as_of, calibration.")
-        return data
-    if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
-        if not rows:
-            raise CatalogError(f"{label}: CSV has no data rows.")
-        cols = set(rows[0])
-        clean = [{k: _csv_value(v) for k, v in r.items() if k and _csv_value(v) is not None} for r in rows]
-        if "gpu_count" in cols:
-            return {"instances": clean}
-        if "memory_bandwidth_gb_s" in cols:
-            return {"gpus": clean}
-        raise CatalogError(f"{label}: CSV columns not recognised: an instance file needs 'gpu_count', a GPU file 'memory_bandwidth_gb_s'.")
-    raise CatalogError(f"{label}: unsupported file type {path.suffix!r}; allowed: .json, .csv.")
-
-
-def _csv_value(v: str | None) -> Any:
-    if v is None or v.strip() == "":
-        return None
-    s = v.strip()
-    try:
-        return int(s)
-    except ValueError:
-        pass
-    try:
-        return float(s)
-    except ValueError:
-        return s
 
 
 def merge_user_file(cat: Catalog, path: Path, flag: str = "--catalog") -> None:
@@ -300,7 +257,9 @@ def merge_user_file(cat: Catalog, path: Path, flag: str = "--catalog") -> None:
 
     ``flag`` is the option errors name (--catalog, or --calibration for a profile)."""
     label = f"{flag} {path}"
-    data = _read_user_file(path, flag)
+    from llmopt_solver.catalog.user_file import read_user_file  # csv: only for user files
+
+    data = read_user_file(path, flag)
     for key, kind, table in (("gpus", GpuSpec, cat.gpus), ("instances", InstanceSpec, cat.instances)):
         recs = data.get(key) or []
         if not isinstance(recs, list):
@@ -332,7 +291,7 @@ def merge_user_file(cat: Catalog, path: Path, flag: str = "--catalog") -> None:
 
 def load_catalog(user_files: Iterable[str | Path] = (), calibration: str | Path | None = None) -> Catalog:
     """Returns the built-in catalog with ``user_files``, then the ``calibration`` profile, merged over it."""
-    base = _builtin()
+    base = builtin_catalog()
     cat = Catalog(
         gpus=dict(base.gpus), instances=dict(base.instances),
         default_efficiency=base.default_efficiency,

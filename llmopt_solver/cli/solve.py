@@ -21,12 +21,11 @@ from llmopt_solver.errors import InfeasibleError, InputError
 from llmopt_solver.fileio import dumps, write_output
 from llmopt_solver.launch.emit import EMIT_CHOICES, engines_for_emit, launch
 from llmopt_solver.optimize import optimize
-from llmopt_solver.present.plotting import check_out_files, save
 from llmopt_solver.selection import offload_levels, select_instances
 from llmopt_solver.table.engines import grid_rows
 
-# The frontier, the sweep and their presenters are imported where used (``solve`` without
-# --frontier/--sweep-slo/--plot/--report needs none of them); rich comes with the presenter.
+# The frontier, the sweep, plotting and their presenters are imported where used (``solve`` without
+# --frontier/--sweep-slo/--plot/--report needs none of them); rich only when a table must fold.
 
 
 @click.command()
@@ -81,7 +80,10 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
         from llmopt_solver.frontier import parse_sweep
 
         sweep = parse_sweep(sweep_slo)
-    check_out_files(plot_file, report_file)  # exit 2 before any work (suffix; matplotlib missing)
+    if plot_file or report_file:
+        from llmopt_solver.present.plotting import check_out_files
+
+        check_out_files(plot_file, report_file)  # exit 2 before any work (suffix; matplotlib missing)
     catalog = open_catalog(catalog_files, calibration)
     ratios = offload_levels(offload_step)
     job = make_job(catalog, model, batch_size, input_len, output_len, safety_factor, precision,
@@ -144,6 +146,7 @@ def solve(model: str, batch_size: int | str, input_len: int, output_len: int, sa
     if plot_file:
         assert front is not None
         from llmopt_solver.present.plot_solve import frontier_figure
+        from llmopt_solver.present.plotting import save
 
         save(frontier_figure(front), plot_file)
     if report_file:

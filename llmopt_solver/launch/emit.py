@@ -6,10 +6,9 @@ from typing import Any
 
 from llmopt_solver.errors import InputError
 from llmopt_solver.launch.flags import RECIPE_ENGINES
-from llmopt_solver.launch.recipes import recipe
-from llmopt_solver.launch.skypilot import task_yaml
 from llmopt_solver.table.options import OptionTable
 
+# recipes and skypilot are imported by ``launch``: ``solve`` without --emit needs neither.
 EMIT_CHOICES = RECIPE_ENGINES + ("skypilot",)
 
 
@@ -33,6 +32,9 @@ def launch(table: OptionTable, i: int, emit: str, num_nodes: int = 1, comment: s
         raise InputError(field="--emit", problem=f"{emit!r} is not the engine of the prediction ({engine})",
                          allowed=f"{engine}, skypilot" if engine in RECIPE_ENGINES else "skypilot",
                          hint=f"Use --engine {emit} to predict for {emit}.")
+    from llmopt_solver.launch.recipes import recipe
+    from llmopt_solver.launch.skypilot import task_yaml
+
     rec = recipe(table, i)
     doc = rec.doc()
     if emit == "skypilot":

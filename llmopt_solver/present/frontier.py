@@ -5,11 +5,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from rich import box
-from rich.table import Table
-
 from llmopt_solver.frontier import JOB_ASSUMPTION, Frontier, SweepRow, job_cost_usd, job_time_h
-from llmopt_solver.present.console import TERMINAL_WIDTH, console
+from llmopt_solver.present.console import TERMINAL_WIDTH, TextTable
 from llmopt_solver.present.solve import OPTION_COLUMNS, WIDE_WIDTH, option_rows_table
 from llmopt_solver.table.options import OptionTable
 
@@ -34,14 +31,14 @@ def frontier_text(f: Frontier, wide: bool = False) -> str:
     """Returns the frontier tables: over (cost per million tokens, TPS), and over (job cost, job
     time) when a request count was given; the pick is marked '*'."""
     buf = io.StringIO()
-    con = console(buf, WIDE_WIDTH if wide else TERMINAL_WIDTH)
+    width = WIDE_WIDTH if wide else TERMINAL_WIDTH
     t = f.table
     marks = ["*" if i == f.pick else str(k) for k, i in enumerate(f.points, 1)]
     n = len(f.points)
     buf.write(f"\nFrontier: {n} Pareto-optimal options over (cost per million tokens, TPS); * = the pick\n")
     cols, note = engine_cols(t, f.points, FRONTIER_COLUMNS, wide)
     buf.write(note)
-    con.print(option_rows_table(t, f.points, "", wide, only=cols, marks=marks))
+    buf.write(option_rows_table(t, f.points, "", wide, only=cols, marks=marks).render(width))
     if f.num_requests is not None and f.job_points is not None:
         pts = f.job_points
         hours, cost = job_time_h(t, f.num_requests), job_cost_usd(t, f.num_requests)
@@ -52,7 +49,7 @@ def frontier_text(f: Frontier, wide: bool = False) -> str:
         marks = ["*" if i == f.pick else str(k) for k, i in enumerate(pts, 1)]
         cols, note = engine_cols(t, pts, JOB_COLUMNS, wide)
         buf.write(note)
-        con.print(option_rows_table(t, pts, "", wide, only=cols, extra=extra, marks=marks))
+        buf.write(option_rows_table(t, pts, "", wide, only=cols, extra=extra, marks=marks).render(width))
     if f.pick is not None and f.pick not in f.points:  # only on exact cost ties; said, not hidden
         buf.write("Note: the pick ties in cost with a faster option on the frontier.\n")
     return buf.getvalue()
@@ -62,22 +59,21 @@ def sweep_text(table: OptionTable, rows: list[SweepRow], wide: bool = False) -> 
     """Returns the SLO sweep: the cheapest option for each SLO (tokens/s); ``wide`` adds the
     provider, weight offload and $/hour."""
     buf = io.StringIO()
-    con = console(buf, WIDE_WIDTH if wide else TERMINAL_WIDTH)
     buf.write(f"\nSLO sweep: the cheapest option per throughput SLO ({len(rows)} solves of one MILP, "
               f"only the SLO changed)\n")
-    tb = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    tb = TextTable()
     names, note = engine_cols(table, [r.option for r in rows if r.option is not None], SWEEP_COLUMNS, wide)
     buf.write(note)
     cols = [c for c in OPTION_COLUMNS if c.header in names or (wide and c.header in SWEEP_WIDE)]
-    tb.add_column("SLO tok/s", justify="right")
+    tb.add_column("SLO tok/s", "right")
     for c in cols:
-        tb.add_column(c.header, justify=c.justify, overflow="fold")  # type: ignore[arg-type]
+        tb.add_column(c.header, c.justify)  # type: ignore[arg-type]
     for r in rows:
         if r.option is None:
             tb.add_row(f"{r.slo_tps:g}", f"({r.status})", *([""] * (len(cols) - 1)))
         else:
             tb.add_row(f"{r.slo_tps:g}", *(c.cell(table, r.option) for c in cols))
-    con.print(tb)
+    buf.write(tb.render(WIDE_WIDTH if wide else TERMINAL_WIDTH))
     return buf.getvalue()
 
 

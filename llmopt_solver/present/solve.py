@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from rich import box
-from rich.table import Table
 
 from llmopt_solver.optimize import Outcome
-from llmopt_solver.present.console import TERMINAL_WIDTH, console
+from llmopt_solver.present.console import TERMINAL_WIDTH, TextTable
 from llmopt_solver.table.options import OptionTable
 
 WIDE_WIDTH = 160  # --wide: every column
@@ -67,12 +65,11 @@ OPTION_COLUMNS: tuple[Column, ...] = (
 
 def option_rows_table(table: OptionTable, idx: list[int], title: str, wide: bool = False,
                       extra: Sequence[tuple[str, Sequence[str]]] = (), only: Sequence[str] | None = None,
-                      marks: Sequence[str] | None = None) -> Table:
-    """Returns a rich Table of options ``idx``; ``wide`` adds the wide-only columns; ``only`` keeps
+                      marks: Sequence[str] | None = None) -> TextTable:
+    """Returns a table of options ``idx``; ``wide`` adds the wide-only columns; ``only`` keeps
     just these headers (unless ``wide``); ``extra`` appends (header, one cell per option) columns;
     ``marks`` replaces the rank numbers (e.g. '*' for the pick)."""
-    t = Table(title=title, title_justify="left", show_lines=False, pad_edge=False, box=box.SIMPLE_HEAD,
-              show_edge=False, padding=(0, 1, 0, 0))
+    t = TextTable(title)
     if wide:
         cols = list(OPTION_COLUMNS)
     elif only is not None:
@@ -81,9 +78,9 @@ def option_rows_table(table: OptionTable, idx: list[int], title: str, wide: bool
         cols = [c for c in OPTION_COLUMNS if not c.wide_only]
     t.add_column("#", justify="right")
     for c in cols:
-        t.add_column(c.header, justify=c.justify, overflow="fold")  # type: ignore[arg-type]
+        t.add_column(c.header, c.justify)  # type: ignore[arg-type]
     for name, _ in extra:
-        t.add_column(name, justify="right", overflow="fold")
+        t.add_column(name, "right")
     for rank, i in enumerate(idx, 1):
         t.add_row(str(rank) if marks is None else marks[rank - 1], *(c.cell(table, i) for c in cols), *(cells[rank - 1] for _, cells in extra))
     return t
@@ -151,11 +148,11 @@ def solve_text(outcome: Outcome, top: int, wide: bool = False) -> str:
         w(f"Prefill time: {p.prefill_s[i]:.4f} seconds\n")
         w(f"Decode time: {p.decode_s[i]:.4f} seconds\n")
         w(f"Total processing time: {p.total_s[i]:.4f} seconds\n")
-    con = console(buf, WIDE_WIDTH if wide else TERMINAL_WIDTH)
     runners = distinct_runners(table, outcome.ranking, top) if outcome.best is not None else []
     if runners:
         w("\n")
-        con.print(option_rows_table(table, runners, f"Runners-up (next {len(runners)} of {len(outcome.ranking) - 1} feasible options, by cost per million tokens)", wide))
+        title = f"Runners-up (next {len(runners)} of {len(outcome.ranking) - 1} feasible options, by cost per million tokens)"
+        w(option_rows_table(table, runners, title, wide).render(WIDE_WIDTH if wide else TERMINAL_WIDTH))
         if not wide:  # the 100-column table has no room for the engine column (--wide shows it)
             # a no-break space keeps each "row engine" pair on one line
             line = "Engine per row: " + ", ".join(f"{k}\u00a0{table.engine[i]}" for k, i in enumerate(runners, 1))

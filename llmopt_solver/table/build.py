@@ -25,33 +25,39 @@ def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: 
                     engine: str | None = None) -> Hardware:
     """Returns per-instance Hardware arrays for ``precision`` on ``engine`` (peak NaN where
     unsupported); runtime parameters are the (engine, GPU) ones, see Catalog.efficiency."""
-    rows: dict[str, list[float]] = {k: [] for k in Hardware.__dataclass_fields__}
-    per_gpu: dict[str, tuple[Any, Any]] = {}  # GPU name -> (spec, efficiency): resolved once per GPU type
+    per_gpu: dict[str, int] = {}  # GPU name -> row of ``gpu_rows``: resolved once per GPU type
+    gpu_rows: list[dict[str, float]] = []
+    limits: list[tuple[float, float, float]] = []  # host GB/s per vCPU, host GB/s cap, CPU GFLOP/s per vCPU
     for inst in instances:
-        if inst.gpu not in per_gpu:
-            g = catalog.gpu(inst.gpu)
-            per_gpu[inst.gpu] = (g, catalog.efficiency(g.name, engine))
-        g, e = per_gpu[inst.gpu]
+        if inst.gpu in per_gpu:
+            continue
+        per_gpu[inst.gpu] = len(gpu_rows)
+        g = catalog.gpu(inst.gpu)
+        e = catalog.efficiency(g.name, engine)
         peak = getattr(g, precision.peak_field)
         # NVLink figures are bidirectional per GPU; per direction is half. No NVLink: PCIe.
         link, link_eff = ((g.nvlink_gb_s / 2.0, e.nvlink) if g.nvlink_gb_s else (g.host_link_gb_s, e.pcie))
-        vals = dict(
+        gpu_rows.append(dict(
             gpu_memory_gb=g.memory_gb, mem_bw_gb_s=g.memory_bandwidth_gb_s,
             peak_tflops=np.nan if peak is None else peak, host_link_gb_s=g.host_link_gb_s,
-            gpu_link_gb_s=link, gpu_count=inst.gpu_count, host_memory_gb=inst.host_memory_gb,
-            host_bw_gb_s=min(e.host_bw_gb_s_per_vcpu * inst.vcpus, e.host_bw_max_gb_s),
-            cpu_gflops=e.cpu_gflops_per_vcpu * inst.vcpus,
-            eff_compute_prefill=e.compute_prefill, eff_compute_decode=e.compute_decode,
+            gpu_link_gb_s=link, eff_compute_prefill=e.compute_prefill, eff_compute_decode=e.compute_decode,
             eff_memory_bw=e.memory_bw, eff_kv_bw=e.memory_bw if e.kv_bw is None else e.kv_bw,
             eff_pcie=e.pcie, eff_gpu_link=link_eff if e.allreduce_bw is None else e.allreduce_bw,
             layer_overhead_s=e.layer_overhead_s, allreduce_latency_s=e.allreduce_latency_s,
             seq_overhead_s=e.seq_overhead_s, step_overhead_s=e.step_overhead_s,
             reserve_gb=e.reserve_gb, host_reserve_gb=e.host_reserve_gb,
-        )
-        for k, v in vals.items():
-            rows[k].append(float(v))
-    arrays = {k: np.asarray(v, dtype=float) for k, v in rows.items()}
-    arrays["gpu_count"] = arrays["gpu_count"].astype(np.int64)
+        ))
+        limits.append((e.host_bw_gb_s_per_vcpu, e.host_bw_max_gb_s, e.cpu_gflops_per_vcpu))
+    gi = np.asarray([per_gpu[x.gpu] for x in instances], dtype=np.int64)
+    arrays = {k: np.asarray([float(r[k]) for r in gpu_rows], dtype=float)[gi] for k in (gpu_rows[0] if gpu_rows else ())}
+    lim = np.asarray(limits, dtype=float).reshape(-1, 3)[gi]
+    vcpus = np.asarray([x.vcpus for x in instances], dtype=float)
+    arrays["gpu_count"] = np.asarray([x.gpu_count for x in instances], dtype=np.int64)
+    arrays["host_memory_gb"] = np.asarray([float(x.host_memory_gb) for x in instances], dtype=float)
+    arrays["host_bw_gb_s"] = np.minimum(lim[:, 0] * vcpus, lim[:, 1])
+    arrays["cpu_gflops"] = lim[:, 2] * vcpus
+    if not gpu_rows:  # no instances: every array empty
+        arrays.update({k: np.zeros(0) for k in Hardware.__dataclass_fields__ if k not in arrays})
     return Hardware(**arrays)
 
 
@@ -115,11 +121,15 @@ def extrapolation_doublings(unc: list[Any], inst: np.ndarray, batch: np.ndarray,
                             output_len: int) -> np.ndarray:
     """Returns per option the doublings outside its GPU's calibrated batch and length ranges."""
     out = np.zeros(len(inst))
+    by_ranges: dict[tuple[Any, Any, Any], list[int]] = {}  # instances sharing ranges: one pass
     for k, u in enumerate(unc):
-        m = inst == k
+        ranges = (u.batch_range, u.input_len_range, u.output_len_range)
+        if ranges != (None, None, None):  # no range: 0 doublings
+            by_ranges.setdefault(ranges, []).append(k)
+    for (b_rng, i_rng, o_rng), ks in by_ranges.items():
+        m = np.isin(inst, ks)
         if m.any():
-            out[m] = (_doublings(batch[m], u.batch_range) + _doublings(input_len, u.input_len_range)
-                      + _doublings(output_len, u.output_len_range))
+            out[m] = _doublings(batch[m], b_rng) + _doublings(input_len, i_rng) + _doublings(output_len, o_rng)
     return out
 
 
