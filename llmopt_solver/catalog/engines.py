@@ -40,6 +40,10 @@ class EngineMechanisms(BaseModel):
       the predictor charges writing and reading the fp16 copy every pass). Absent: unsupported.
     - ``kv_precisions``: KV-cache precisions the engine stores; ``kv_dequant``: those of them it
       decompresses to fp16 in memory before attention (FlexGen ``--compress-cache``).
+    - ``dequant_traffic_bytes``: GPU memory traffic per value dequantised in the framework, bytes,
+      on top of reading the packed value once: 4.0 is the least (write the fp16 copy, read it
+      back in the matmul); an engine that unpacks and rescales in several element-wise passes moves
+      more, counted pass by pass from its code (source in ``sources``).
     - ``batching``: "continuous" (in-flight) or "static".
     - ``tensor_parallel``: runs one model over several GPUs of an instance.
     - ``model_families``: HF ``model_type`` values the engine supports; None: any.
@@ -62,6 +66,7 @@ class EngineMechanisms(BaseModel):
     weight_precisions: dict[PrecisionName, KernelKind] = Field(default_factory=_all_fused)
     kv_precisions: tuple[PrecisionName, ...] = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
     kv_dequant: tuple[PrecisionName, ...] = ()
+    dequant_traffic_bytes: float = Field(default=4.0, ge=4.0, le=64.0)
     batching: Literal["continuous", "static"] = "static"
     tensor_parallel: bool = True
     model_families: tuple[str, ...] | None = None

@@ -16,6 +16,9 @@ from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.measure.placement import Placement
 from llmopt_solver.predictor.physics import Hardware, OffloadMode, predict
 from llmopt_solver.predictor.serving import continuous_batching
+from llmopt_solver.table.engines import EngineExecution
+
+NO_RULES = EngineExecution()  # no engine named: fused kernels, prefetching streams, any fraction
 
 # Share of GPU memory the serving frameworks use for weights + KV + activations: vLLM's
 # gpu_memory_utilization and TensorRT-LLM's kv_cache_free_gpu_mem_fraction both default to 0.9.
@@ -40,12 +43,15 @@ class RunTiming:
 
 
 def predict_placed(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placement, hw: Hardware,
-                   b: np.ndarray) -> Any:
-    """Returns ``predict`` for batches ``b`` with placement ``pl`` (same for every option)."""
+                   b: np.ndarray, ex: EngineExecution = NO_RULES) -> Any:
+    """Returns ``predict`` for batches ``b`` with placement ``pl`` (same for every option), run as
+    the engine executes it (``ex``: dequantisation, synchronous weight copies, as the option table)."""
     m = len(b)
     mode = np.full(m, int(OffloadMode.CPU if pl.cpu_attention else OffloadMode.STREAM))
     return predict(shape, s, n, wp.bytes_per_value, kvp.bytes_per_value, wp.activation_bytes, hw, b,
-                   np.full(m, pl.kv_offload), mode, pl.overlap, weight_offload=np.full(m, pl.weight_offload))
+                   np.full(m, pl.kv_offload), mode, pl.overlap, weight_offload=np.full(m, pl.weight_offload),
+                   weight_dequant_bytes=ex.weight_dequant_bytes, kv_dequant_bytes=ex.kv_dequant_bytes,
+                   weight_stream_sync=ex.weight_stream_sync, dequant_traffic_bytes=ex.dequant_traffic_bytes)
 
 
 def capacity_gb(hw: Hardware, fraction: float = 1.0) -> np.ndarray:
@@ -54,7 +60,7 @@ def capacity_gb(hw: Hardware, fraction: float = 1.0) -> np.ndarray:
 
 
 def static_in_waves(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placement, hw: Hardware,
-                    b: np.ndarray, plan: RunTiming | None = None) -> RunTiming:
+                    b: np.ndarray, plan: RunTiming | None = None, ex: EngineExecution = NO_RULES) -> RunTiming:
     """Returns timings of static batches ``b``, run in waves where the whole batch does not fit.
 
     vLLM and TensorRT-LLM never fail a static batch whose KV cache exceeds the free memory: their
@@ -70,7 +76,7 @@ def static_in_waves(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, p
     m = len(b)
 
     def run(batch: np.ndarray, rows: np.ndarray | None = None) -> Any:
-        return predict_placed(shape, s, n, wp, kvp, pl, hw if rows is None else hw.take(rows), batch)
+        return predict_placed(shape, s, n, wp, kvp, pl, hw if rows is None else hw.take(rows), batch, ex)
 
     if plan is not None and plan.b_fit is not None:
         return _timed_waves(run, b, plan.b_fit, plan.gpu_memory_needed_gb, plan.fits)
@@ -115,10 +121,11 @@ def _timed_waves(run: Any, b: np.ndarray, b_fit: np.ndarray, memory_gb: np.ndarr
 
 
 def online(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placement, hw: Hardware,
-           c: np.ndarray) -> RunTiming:
+           c: np.ndarray, ex: EngineExecution = NO_RULES) -> RunTiming:
     """Returns the per-request timing of online serving at concurrency ``c`` (continuous batching)."""
     cb = continuous_batching(shape, s, n, wp.bytes_per_value, kvp.bytes_per_value, wp.activation_bytes, hw, c,
-                             weight_offload=np.full(len(c), pl.weight_offload))
-    one = predict_placed(shape, s, n, wp, kvp, pl, hw, np.ones(len(c)))
+                             weight_offload=np.full(len(c), pl.weight_offload),
+                             dequant=(ex.weight_dequant_bytes, ex.kv_dequant_bytes, ex.dequant_traffic_bytes))
+    one = predict_placed(shape, s, n, wp, kvp, pl, hw, np.ones(len(c)), ex)
     fits = one.gpu_memory_needed_gb <= capacity_gb(hw, FRAMEWORK_MEMORY_FRACTION)
     return RunTiming(cb.request_s, cb.ttft_s, n * cb.decode_step_s, cb.gpu_memory_needed_gb, np.ones(len(c)), fits)

@@ -150,6 +150,7 @@ def predict(
     weight_dequant_bytes: float = 0.0,
     kv_dequant_bytes: float = 0.0,
     weight_stream_sync: bool = False,
+    dequant_traffic_bytes: float | None = None,
 ) -> Prediction:
     """Returns memory (GB) and time (s) of one static batch for every option.
 
@@ -164,6 +165,8 @@ def predict(
             writes to GPU memory and reads back before the matmul / attention (an engine that
             dequantises in the framework, e.g. FlexGen's group-wise int4 decompressed in PyTorch
             to fp16: 2.0); 0 for fused kernels that read the packed values directly.
+        dequant_traffic_bytes: GPU memory traffic per dequantised value beyond reading the packed
+            value once, bytes; None: write and read the copy once (2 x the copy's bytes per value).
         weight_stream_sync: weights copied with no prefetch (HF Accelerate): serial even if ``overlap``.
     """
     s, n = float(input_len), float(output_len)
@@ -225,8 +228,12 @@ def predict(
                  + 2.0 * b * V * h) / tp
     act_traffic = L * T * act_bytes * (6 * h + 2 * qd + 2 * kvd + routed * (model.ffn_width + model.intermediate_size)) / tp
     # Dequantise-in-framework: every pass writes and reads a full-precision copy of the weights.
-    dq_w = 2.0 * weight_dequant_bytes / bytes_per_weight
-    dq_kv = 2.0 * kv_dequant_bytes / kv_bytes
+    def dq_factor(copy_bytes: float, packed_bytes: float) -> float:
+        if copy_bytes <= 0:
+            return 0.0
+        return (2.0 * copy_bytes if dequant_traffic_bytes is None else dequant_traffic_bytes) / packed_bytes
+
+    dq_w, dq_kv = dq_factor(weight_dequant_bytes, bytes_per_weight), dq_factor(kv_dequant_bytes, kv_bytes)
     pre_bytes = (layer_weight_bytes(T) * (1.0 + dq_w) + head_params * bytes_per_weight / tp + T * kv_tok_gpu
                  + act_traffic)
     # A forward pass also pays the engine's fixed per-step host time (scheduling, input

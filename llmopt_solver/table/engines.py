@@ -11,6 +11,7 @@ capability per precision) and says why the others are left out.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from llmopt_solver.catalog.engines import EngineProfile
@@ -157,6 +158,40 @@ def dequant_bytes(prof: EngineProfile, precision: str, kv_precision: str) -> tup
     w = DEQUANT_TARGET_BYTES if m.weight_precisions.get(precision) == "dequant" else 0.0  # type: ignore[call-overload]
     kv = DEQUANT_TARGET_BYTES if kv_precision in m.kv_dequant else 0.0
     return w, kv
+
+
+@dataclass(frozen=True)
+class EngineExecution:
+    """How one engine executes a run, as ``predictor.physics.predict`` takes it: the one owner of
+    these engine rules for the option table (``table.build``) and the validation replay
+    (``measure.replay``), so both score the same physics.
+
+    ``weight_dequant_bytes`` / ``kv_dequant_bytes``: bytes per value of the dequantised copy (0:
+    fused kernels); ``dequant_traffic_bytes``: GPU memory traffic per dequantised value
+    (``EngineMechanisms.dequant_traffic_bytes``); ``weight_stream_sync``: offloaded weights
+    copied with no prefetch (HF Accelerate); ``weight_all_or_none``: weights offloaded whole
+    (ZeRO-Inference), so any offload is all of them.
+    """
+
+    weight_dequant_bytes: float = 0.0
+    kv_dequant_bytes: float = 0.0
+    dequant_traffic_bytes: float = 2.0 * DEQUANT_TARGET_BYTES
+    weight_stream_sync: bool = False
+    weight_all_or_none: bool = False
+
+    def weight_offload(self, fraction: float) -> float:
+        """Returns the weight fraction the engine actually offloads when ``fraction`` is asked for."""
+        return 1.0 if self.weight_all_or_none and fraction > 0 else fraction
+
+
+def execution(prof: EngineProfile | None, precision: str, kv_precision: str) -> EngineExecution:
+    """Returns how ``prof`` runs ``precision`` weights and a ``kv_precision`` KV cache (None: fused, no rules)."""
+    if prof is None:
+        return EngineExecution()
+    m = prof.mechanisms
+    w, kv = dequant_bytes(prof, precision, kv_precision)
+    return EngineExecution(w, kv, m.dequant_traffic_bytes, m.weight_stream_sync,
+                           m.weight_offload_fractions == "all_or_none")
 
 
 def grid_rows(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> int:
