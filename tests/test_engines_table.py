@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -204,3 +205,27 @@ def test_replay_applies_the_engine_rules_of_the_table(catalog):
     zero = execution(catalog.engine("deepspeed-zero"), "fp16", "fp16")
     assert zero.weight_all_or_none and zero.weight_offload(0.3) == 1.0 and zero.weight_offload(0.0) == 0.0
     assert execution(catalog.engine("hf-accelerate"), "fp16", "fp16").weight_stream_sync
+
+
+def test_tgi_gptq_dequantises_only_in_passes_of_8_tokens_or_more(catalog):
+    """TGI 1.0.x GPTQ (ExLlama v1, matmul_recons_thd = 8): a decode step of 8+ sequences
+    reconstructs the fp16 weights for cuBLAS (4 B per value written and read), fewer use the fused kernel."""
+    from llmopt_solver.measure.placement import Placement
+    from llmopt_solver.measure.schedule import predict_placed
+    from llmopt_solver.table.build import hardware_arrays
+    from llmopt_solver.table.engines import execution
+    inst = [catalog.instance("g5.xlarge")]
+    shape = catalog.model("Llama-2-7B").shape()
+    hw = hardware_arrays(catalog, inst, Precision.INT4)
+    ex = execution(catalog.engine("tgi"), "int4", "fp16")
+    assert ex.dequant_min_tokens == 8 and ex.weight_dequant_bytes == 2.0 and ex.dequant_traffic_bytes == 4.0
+
+    def step_s(b: float, rules=ex) -> float:
+        p = predict_placed(shape, 16, 64, Precision.INT4, Precision.FP16, Placement(), hw.take(np.array([0, 0])),
+                           np.array([b, b]), rules)
+        return float(p.decode_s[0]) / 64
+
+    fused = execution(catalog.engine("vllm"), "int4", "fp16")
+    assert step_s(4) == pytest.approx(step_s(4, fused), rel=1e-9)  # below the threshold: fused
+    # at 8 sequences the weight read grows from 0.53 B to 0.53 + 4 B per value (memory-bound step)
+    assert 4.0 < step_s(8) / step_s(8, fused) < (0.53125 + 4.0) / 0.53125 + 0.01

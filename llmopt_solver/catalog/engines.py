@@ -44,6 +44,9 @@ class EngineMechanisms(BaseModel):
       on top of reading the packed value once: 4.0 is the least (write the fp16 copy, read it
       back in the matmul); an engine that unpacks and rescales in several element-wise passes moves
       more, counted pass by pass from its code (source in ``sources``).
+    - ``dequant_min_tokens``: a "dequant" precision is dequantised only in forward passes of at
+      least this many tokens; smaller passes (small-batch decode) run a fused kernel. ExLlama's
+      ``matmul_recons_thd`` (TGI 1.0.x GPTQ: 8). 0: always dequantised.
     - ``batching``: "continuous" (in-flight) or "static".
     - ``tensor_parallel``: runs one model over several GPUs of an instance.
     - ``model_families``: HF ``model_type`` values the engine supports; None: any.
@@ -67,6 +70,7 @@ class EngineMechanisms(BaseModel):
     kv_precisions: tuple[PrecisionName, ...] = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
     kv_dequant: tuple[PrecisionName, ...] = ()
     dequant_traffic_bytes: float = Field(default=4.0, ge=4.0, le=64.0)
+    dequant_min_tokens: int = Field(default=0, ge=0)
     batching: Literal["continuous", "static"] = "static"
     tensor_parallel: bool = True
     model_families: tuple[str, ...] | None = None

@@ -51,7 +51,8 @@ def predict_placed(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl
     return predict(shape, s, n, wp.bytes_per_value, kvp.bytes_per_value, wp.activation_bytes, hw, b,
                    np.full(m, pl.kv_offload), mode, pl.overlap, weight_offload=np.full(m, pl.weight_offload),
                    weight_dequant_bytes=ex.weight_dequant_bytes, kv_dequant_bytes=ex.kv_dequant_bytes,
-                   weight_stream_sync=ex.weight_stream_sync, dequant_traffic_bytes=ex.dequant_traffic_bytes)
+                   weight_stream_sync=ex.weight_stream_sync, dequant_traffic_bytes=ex.dequant_traffic_bytes,
+                   dequant_min_tokens=ex.dequant_min_tokens)
 
 
 def capacity_gb(hw: Hardware, fraction: float = 1.0) -> np.ndarray:
@@ -125,7 +126,8 @@ def online(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placem
     """Returns the per-request timing of online serving at concurrency ``c`` (continuous batching)."""
     cb = continuous_batching(shape, s, n, wp.bytes_per_value, kvp.bytes_per_value, wp.activation_bytes, hw, c,
                              weight_offload=np.full(len(c), pl.weight_offload),
-                             dequant=(ex.weight_dequant_bytes, ex.kv_dequant_bytes, ex.dequant_traffic_bytes))
+                             dequant=(ex.weight_dequant_bytes, ex.kv_dequant_bytes, ex.dequant_traffic_bytes,
+                                      ex.dequant_min_tokens))
     one = predict_placed(shape, s, n, wp, kvp, pl, hw, np.ones(len(c)), ex)
     fits = one.gpu_memory_needed_gb <= capacity_gb(hw, FRAMEWORK_MEMORY_FRACTION)
     return RunTiming(cb.request_s, cb.ttft_s, n * cb.decode_step_s, cb.gpu_memory_needed_gb, np.ones(len(c)), fits)

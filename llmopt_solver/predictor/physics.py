@@ -151,6 +151,7 @@ def predict(
     kv_dequant_bytes: float = 0.0,
     weight_stream_sync: bool = False,
     dequant_traffic_bytes: float | None = None,
+    dequant_min_tokens: float = 0.0,
 ) -> Prediction:
     """Returns memory (GB) and time (s) of one static batch for every option.
 
@@ -167,6 +168,8 @@ def predict(
             to fp16: 2.0); 0 for fused kernels that read the packed values directly.
         dequant_traffic_bytes: GPU memory traffic per dequantised value beyond reading the packed
             value once, bytes; None: write and read the copy once (2 x the copy's bytes per value).
+        dequant_min_tokens: weights are dequantised only in passes of at least this many tokens;
+            smaller passes run a fused kernel (ExLlama's ``matmul_recons_thd``, TGI 1.0.x GPTQ: 8).
         weight_stream_sync: weights copied with no prefetch (HF Accelerate): serial even if ``overlap``.
     """
     s, n = float(input_len), float(output_len)
@@ -234,7 +237,7 @@ def predict(
         return (2.0 * copy_bytes if dequant_traffic_bytes is None else dequant_traffic_bytes) / packed_bytes
 
     dq_w, dq_kv = dq_factor(weight_dequant_bytes, bytes_per_weight), dq_factor(kv_dequant_bytes, kv_bytes)
-    pre_bytes = (layer_weight_bytes(T) * (1.0 + dq_w) + head_params * bytes_per_weight / tp + T * kv_tok_gpu
+    pre_bytes = (layer_weight_bytes(T) * (1.0 + np.where(T >= dequant_min_tokens, dq_w, 0.0)) + head_params * bytes_per_weight / tp + T * kv_tok_gpu
                  + act_traffic)
     # A forward pass also pays the engine's fixed per-step host time (scheduling, input
     # preparation, sampling launch, output handling): ``step_overhead_s``.
@@ -253,7 +256,8 @@ def predict(
     comp_a = (2.0 * L * model.layer_active_params * b + 2.0 * b * V * h) / tp / flops_dec
     comp_b = 4.0 * L * b * qd / tp * gpu_attn_share / flops_dec
     w_step = layer_weight_bytes(b) + head_params * bytes_per_weight / tp
-    mem_a = (w_step + layer_weight_bytes(b) * dq_w + b * kv_tok_gpu) / mem_bw  # weights + new KV write
+    dq_dec = np.where(b >= dequant_min_tokens, dq_w, 0.0)
+    mem_a = (w_step + layer_weight_bytes(b) * dq_dec + b * kv_tok_gpu) / mem_bw  # weights + new KV write
     mem_b = b * kv_tok_gpu * gpu_attn_share * (1.0 + dq_kv) / kv_bw
     new_kv_out = r * b * kv_tok_gpu / pcie  # the new token's offloaded KV goes back to the host
     stream_b = r * b * kv_tok_gpu / pcie

@@ -186,7 +186,7 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
         return predict(shape, job.input_len, job.output_len, job.precision.bytes_per_value,
                        job.kv.bytes_per_value, job.precision.activation_bytes, hw_rows.take(rows),
                        batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo, ex.weight_dequant_bytes,
-                       ex.kv_dequant_bytes, ex.weight_stream_sync, ex.dequant_traffic_bytes)
+                       ex.kv_dequant_bytes, ex.weight_stream_sync, ex.dequant_traffic_bytes, ex.dequant_min_tokens)
 
     everything = np.arange(len(ii))
     unc = [catalog.uncertainty(x.gpu, prof.name) for x in instances]

@@ -170,7 +170,8 @@ class EngineExecution:
     fused kernels); ``dequant_traffic_bytes``: GPU memory traffic per dequantised value
     (``EngineMechanisms.dequant_traffic_bytes``); ``weight_stream_sync``: offloaded weights
     copied with no prefetch (HF Accelerate); ``weight_all_or_none``: weights offloaded whole
-    (ZeRO-Inference), so any offload is all of them.
+    (ZeRO-Inference), so any offload is all of them; ``dequant_min_tokens``: passes of fewer
+    tokens run a fused kernel instead (``EngineMechanisms.dequant_min_tokens``).
     """
 
     weight_dequant_bytes: float = 0.0
@@ -178,6 +179,7 @@ class EngineExecution:
     dequant_traffic_bytes: float = 2.0 * DEQUANT_TARGET_BYTES
     weight_stream_sync: bool = False
     weight_all_or_none: bool = False
+    dequant_min_tokens: int = 0
 
     def weight_offload(self, fraction: float) -> float:
         """Returns the weight fraction the engine actually offloads when ``fraction`` is asked for."""
@@ -191,7 +193,7 @@ def execution(prof: EngineProfile | None, precision: str, kv_precision: str) -> 
     m = prof.mechanisms
     w, kv = dequant_bytes(prof, precision, kv_precision)
     return EngineExecution(w, kv, m.dequant_traffic_bytes, m.weight_stream_sync,
-                           m.weight_offload_fractions == "all_or_none")
+                           m.weight_offload_fractions == "all_or_none", m.dequant_min_tokens)
 
 
 def grid_rows(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> int:
