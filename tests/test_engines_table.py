@@ -229,3 +229,26 @@ def test_tgi_gptq_dequantises_only_in_passes_of_8_tokens_or_more(catalog):
     assert step_s(4) == pytest.approx(step_s(4, fused), rel=1e-9)  # below the threshold: fused
     # at 8 sequences the weight read grows from 0.53 B to 0.53 + 4 B per value (memory-bound step)
     assert 4.0 < step_s(8) / step_s(8, fused) < (0.53125 + 4.0) / 0.53125 + 0.01
+
+
+def test_deepspeed_fastgen_kv_cache_takes_all_but_its_1gb_reserve(catalog):
+    """DeepSpeed FastGen (MII) sizes its blocked KV cache to the free memory minus a 1e9-byte
+    reserve, not 90% of the GPU: a static batch too big for one pass runs in fewer, larger waves."""
+    from llmopt_solver.measure.placement import Placement
+    from llmopt_solver.measure.schedule import FRAMEWORK_MEMORY_FRACTION, capacity_gb, engine_capacity_gb, static_in_waves
+    from llmopt_solver.table.build import hardware_arrays
+    from llmopt_solver.table.engines import execution
+    gpu = next(g for g in catalog.gpus.values() if g.name == "A100-40GB-SXM")
+    inst = [next(i for i in catalog.instances.values() if i.gpu == gpu.name and i.gpu_count == 1)]
+    hw = hardware_arrays(catalog, inst, Precision.FP16)
+    mii = execution(catalog.engine("deepspeed-mii"), "fp16", "fp16")
+    vllm = execution(catalog.engine("vllm"), "fp16", "fp16")
+    assert mii.memory_reserve_gb == 1.0 and vllm.memory_reserve_gb is None
+    assert engine_capacity_gb(hw, mii)[0] == pytest.approx(capacity_gb(hw)[0] - 1.0)
+    assert engine_capacity_gb(hw, vllm)[0] == pytest.approx(FRAMEWORK_MEMORY_FRACTION * capacity_gb(hw)[0])
+    shape = catalog.model("Llama-2-7B").shape()
+    b = np.array([256.0])
+    w_mii = static_in_waves(shape, 1024, 1024, Precision.FP16, Precision.FP16, Placement(), hw, b, ex=mii)
+    w_vllm = static_in_waves(shape, 1024, 1024, Precision.FP16, Precision.FP16, Placement(), hw, b, ex=vllm)
+    assert w_vllm.b_fit is not None and w_mii.b_fit is not None
+    assert w_vllm.waves[0] > 1 and w_mii.b_fit[0] > w_vllm.b_fit[0] and w_mii.e2e_s[0] < w_vllm.e2e_s[0]

@@ -171,7 +171,9 @@ class EngineExecution:
     (``EngineMechanisms.dequant_traffic_bytes``); ``weight_stream_sync``: offloaded weights
     copied with no prefetch (HF Accelerate); ``weight_all_or_none``: weights offloaded whole
     (ZeRO-Inference), so any offload is all of them; ``dequant_min_tokens``: passes of fewer
-    tokens run a fused kernel instead (``EngineMechanisms.dequant_min_tokens``).
+    tokens run a fused kernel instead (``EngineMechanisms.dequant_min_tokens``);
+    ``memory_reserve_gb``: GPU memory the engine leaves free after sizing its KV cache (None: a
+    fraction of the GPU, ``measure.schedule.FRAMEWORK_MEMORY_FRACTION``).
     """
 
     weight_dequant_bytes: float = 0.0
@@ -180,6 +182,7 @@ class EngineExecution:
     weight_stream_sync: bool = False
     weight_all_or_none: bool = False
     dequant_min_tokens: int = 0
+    memory_reserve_gb: float | None = None
 
     def weight_offload(self, fraction: float) -> float:
         """Returns the weight fraction the engine actually offloads when ``fraction`` is asked for."""
@@ -193,7 +196,7 @@ def execution(prof: EngineProfile | None, precision: str, kv_precision: str) -> 
     m = prof.mechanisms
     w, kv = dequant_bytes(prof, precision, kv_precision)
     return EngineExecution(w, kv, m.dequant_traffic_bytes, m.weight_stream_sync,
-                           m.weight_offload_fractions == "all_or_none", m.dequant_min_tokens)
+                           m.weight_offload_fractions == "all_or_none", m.dequant_min_tokens, m.memory_reserve_gb)
 
 
 def grid_rows(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> int:
