@@ -124,8 +124,7 @@ def _concrete_placement(case: Case, shape: Any, catalog: Catalog, ex: EngineExec
     if budget < 0:  # device_map='auto': fill the GPU (90%: activations and KV need the rest) first
         budget = FRAMEWORK_MEMORY_FRACTION * catalog.gpu(case.gpu).memory_gb * GIB_PER_MARKETED_GB
     frac = ex.weight_offload(float(np.clip(1.0 - budget / weights_gb, 0.0, 1.0)))
-    return Placement(weight_offload=round(frac, 4), kv_offload=pl.kv_offload, cpu_attention=pl.cpu_attention,
-                     overlap=pl.overlap)
+    return replace(pl, weight_offload=round(frac, 4), gpu_weight_gb=None)
 
 
 def prepare(cases: list[Case], catalog: Catalog) -> Prepared:

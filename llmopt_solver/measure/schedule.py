@@ -52,7 +52,7 @@ def predict_placed(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl
                    np.full(m, pl.kv_offload), mode, pl.overlap, weight_offload=np.full(m, pl.weight_offload),
                    weight_dequant_bytes=ex.weight_dequant_bytes, kv_dequant_bytes=ex.kv_dequant_bytes,
                    weight_stream_sync=ex.weight_stream_sync, dequant_traffic_bytes=ex.dequant_traffic_bytes,
-                   dequant_min_tokens=ex.dequant_min_tokens)
+                   dequant_min_tokens=ex.dequant_min_tokens, disk=pl.disk, activation_batch=pl.gpu_batch)
 
 
 def capacity_gb(hw: Hardware, fraction: float = 1.0) -> np.ndarray:
