@@ -43,6 +43,16 @@ class EngineMechanisms(Record):
       the predictor charges writing and reading the fp16 copy every pass). Absent: unsupported.
     - ``kv_precisions``: KV-cache precisions the engine stores; ``kv_dequant``: those of them it
       decompresses to fp16 in memory before attention (FlexGen ``--compress-cache``).
+    - ``dequant_traffic_bytes``: GPU memory traffic per value dequantised in the framework, bytes,
+      on top of reading the packed value once: 4.0 is the least (write the fp16 copy, read it
+      back in the matmul); an engine that unpacks and rescales in several element-wise passes moves
+      more, counted pass by pass from its code (source in ``sources``).
+    - ``dequant_min_tokens``: a "dequant" precision is dequantised only in forward passes of at
+      least this many tokens; smaller passes (small-batch decode) run a fused kernel. ExLlama's
+      ``matmul_recons_thd`` (TGI 1.0.x GPTQ: 8). 0: always dequantised.
+    - ``memory_reserve_gb``: the engine sizes its KV cache to all free GPU memory but this
+      reserve, GB (DeepSpeed FastGen ``MemoryConfig`` RESERVE mode, 1e9 bytes); None: it uses a
+      fraction of the GPU (vLLM ``gpu_memory_utilization``, TensorRT-LLM ``kv_cache_free_gpu_mem_fraction``: 0.9).
     - ``batching``: "continuous" (in-flight) or "static".
     - ``tensor_parallel``: runs one model over several GPUs of an instance.
     - ``model_families``: HF ``model_type`` values the engine supports; None: any.
@@ -63,6 +73,9 @@ class EngineMechanisms(Record):
     weight_precisions: dict[PrecisionName, KernelKind] = rule(default_factory=_all_fused)
     kv_precisions: tuple[PrecisionName, ...] = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
     kv_dequant: tuple[PrecisionName, ...] = ()
+    dequant_traffic_bytes: float = Field(default=4.0, ge=4.0, le=64.0)
+    dequant_min_tokens: int = Field(default=0, ge=0)
+    memory_reserve_gb: float | None = Field(default=None, ge=0)
     batching: Literal["continuous", "static"] = "static"
     tensor_parallel: bool = True
     model_families: tuple[str, ...] | None = None

@@ -2,15 +2,17 @@
 
 A ``Placement`` says which share of the weights and of the KV cache lives in host memory, whether
 attention over host KV runs on the CPU, and whether transfers overlap compute. It is what the
-predictor's weight/KV offload inputs take; disk (NVMe) placement is not modelled and is reported.
+predictor's weight/KV offload inputs take; FlexGen's disk tier is modelled (``predictor.disk``)
+when the notes state the disk's bandwidth; ZeRO-Inference NVMe and Accelerate disk offload are not.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llmopt_solver.measure.rows import MeasurementRow
+from llmopt_solver.predictor.disk import DiskTier
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,8 @@ class Placement:
 
     ``gpu_weight_gb`` (HF Accelerate ``max_memory``): GPU budget for weights, GB; the rest of the
     weights is offloaded (the fraction is computed from the model size at replay time).
+    ``disk``: FlexGen's disk tier (shares of weights / KV on disk, the disk's bandwidth); the
+    offloaded fractions include the disk shares (a disk tensor also crosses PCIe).
     """
 
     weight_offload: float = 0.0
@@ -26,9 +30,34 @@ class Placement:
     cpu_attention: bool = False
     overlap: bool = False
     gpu_weight_gb: float | None = None
+    disk: DiskTier | None = None
+    gpu_batch: int | None = None  # FlexGen: sequences on the GPU at once ('gpu_batch G x N blocks')
 
 
 DISK = "weights or KV cache on disk ({}): disk offloading is not modelled (no sourced NVMe read bandwidth in the catalog)"
+DISK_BW = ("weights or KV cache on disk ({}): the notes state no disk bandwidth "
+           "(need e.g. '~2GB/s read, ~1GB/s write')")
+
+
+def _disk_bandwidth(notes: str) -> tuple[float, float] | None:
+    """Returns the (read, write) disk bandwidth in GB/s stated in the notes, or None."""
+    rd = re.search(r"(\d+(?:\.\d+)?)\s*gb/s\s*read", notes)
+    wr = re.search(r"(\d+(?:\.\d+)?)\s*gb/s\s*write", notes)
+    return (float(rd.group(1)), float(wr.group(1))) if rd and wr else None
+
+
+def _with_disk(wg: int, wc: int, kg: int, kc: int, notes: str, cpu: bool, overlap: bool,
+               what: str) -> tuple[Placement | None, str | None]:
+    """Returns the placement of GPU/CPU percentages whose remainder is on disk (FlexGen), with the
+    disk bandwidth the notes state (the measured host's), or why not."""
+    wd, kd = 100 - wg - wc, 100 - kg - kc
+    if wd == 0 and kd == 0:
+        return Placement(wc / 100.0, kc / 100.0, cpu, overlap), None
+    bw = _disk_bandwidth(notes)
+    if bw is None:
+        return None, DISK_BW.format(what)
+    return Placement((wc + wd) / 100.0, (kc + kd) / 100.0, cpu, overlap,
+                     disk=DiskTier(wd / 100.0, kd / 100.0, bw[0], bw[1])), None
 
 
 def _flexgen(notes: str, cpu: bool, overlap: bool) -> tuple[Placement | None, str | None]:
@@ -45,6 +74,14 @@ def _flexgen(notes: str, cpu: bool, overlap: bool) -> tuple[Placement | None, st
                 return Placement(overlap=overlap), None
             if re.search(r"weights?/kv/act 100% cpu", notes):
                 return Placement(1.0, 1.0, cpu, overlap), None
+            spelled = re.search(r"weights?\s+(\d+)\s*gpu\s*/\s*(\d+)\s*cpu\s*/\s*(\d+)\s*disk,\s*kv\s+(\d+)%\s*(gpu|cpu|disk)", notes)
+            if spelled:  # 'weights 0 GPU/50 CPU/50 disk, KV 100% disk'
+                wg, wc = int(spelled.group(1)), int(spelled.group(2))
+                kv_pct, where = int(spelled.group(4)), spelled.group(5)
+                kg, kc = (kv_pct if where == "gpu" else 0), (kv_pct if where == "cpu" else 0)
+                if kv_pct != 100 or wg + wc + int(spelled.group(3)) != 100:
+                    return None, "FlexGen placement in notes not understood (shares do not add up to 100)"
+                return _with_disk(wg, wc, kg, kc, notes, cpu, overlap, "FlexGen policy in notes")
             if "disk" in notes:
                 return None, DISK.format("FlexGen policy in notes")
             return None, "FlexGen placement in notes not understood (need 'percent a b c d e f', 'all GPU' or 'w G/C ..., KV G/C')"
@@ -53,9 +90,8 @@ def _flexgen(notes: str, cpu: bool, overlap: bool) -> tuple[Placement | None, st
         return None, f"FlexGen percent {wg} {wc} {kg} {kc}: GPU + CPU share above 100"
     # FlexGen's policy puts what is not on GPU or CPU on disk ("remainder on disk"): only a
     # non-zero remainder is a disk placement.
-    if wg + wc < 100 or kg + kc < 100:
-        return None, DISK.format(f"FlexGen percent leaves {100 - wg - wc}% of weights, {100 - kg - kc}% of KV on disk")
-    return Placement(wc / 100.0, kc / 100.0, cpu, overlap), None
+    return _with_disk(wg, wc, kg, kc, notes, cpu, overlap,
+                      f"FlexGen percent leaves {100 - wg - wc}% of weights, {100 - kg - kc}% of KV on disk")
 
 
 def _zero(notes: str) -> tuple[Placement | None, str | None]:
@@ -94,7 +130,9 @@ def offload_placement(row: MeasurementRow) -> tuple[Placement | None, str | None
     notes = row.notes.lower()
     fw = row.framework.lower()
     if "flexgen" in fw or "flexllmgen" in fw:
-        return _flexgen(notes, "cpu attention" in notes, "no overlap" not in notes)
+        pl, why = _flexgen(notes, "cpu attention" in notes, "no overlap" not in notes)
+        gb = re.search(r"gpu_batch\s+(\d+)", notes)
+        return (replace(pl, gpu_batch=int(gb.group(1))) if pl is not None and gb else pl), why
     if "zero" in fw or "zero-inference" in notes or "zero inference" in notes:
         return _zero(notes)
     if "accelerate" in fw or "device_map" in notes or "max_memory" in notes:

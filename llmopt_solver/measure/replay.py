@@ -34,6 +34,7 @@ from llmopt_solver.measure.schedule import (  # noqa: F401  (constants re-export
 from llmopt_solver.predictor.operators import ELEMENTWISE_OPS
 from llmopt_solver.predictor.physics import Hardware, decode_floor_s, gemm_roofline_s
 from llmopt_solver.table.build import hardware_arrays
+from llmopt_solver.table.engines import EngineExecution, execution
 
 _METRICS = {m.value for m in Metric}
 
@@ -106,22 +107,29 @@ def _hardware(catalog: Catalog, cases: list[Case], idx: np.ndarray, precision: P
     return _with_params(hw, np.array([cases[i].gpu for i in idx], dtype=object), groups, params)
 
 
-def _concrete_placement(case: Case, shape: Any, catalog: Catalog) -> Placement:
-    """Turns an Accelerate GPU weight budget into the offloaded weight fraction of this model."""
+def _execution(case: Case, catalog: Catalog) -> EngineExecution:
+    """Returns how the row's engine runs its precisions (``table.engines.execution``, as the table)."""
+    return execution(catalog.engine(case.engine) if case.engine else None, case.weight.value, case.kv.value)
+
+
+def _concrete_placement(case: Case, shape: Any, catalog: Catalog, ex: EngineExecution) -> Placement:
+    """Turns an Accelerate GPU weight budget into the offloaded weight fraction of this model, and
+    the fraction into what the engine executes (ZeRO-Inference: all weights or none)."""
     pl = case.placement
     if pl.gpu_weight_gb is None:
-        return pl
+        w = ex.weight_offload(pl.weight_offload)
+        return pl if w == pl.weight_offload else replace(pl, weight_offload=w)
     weights_gb = shape.total_params * case.weight.bytes_per_value / case.row.num_gpus / 1e9
     budget = pl.gpu_weight_gb
     if budget < 0:  # device_map='auto': fill the GPU (90%: activations and KV need the rest) first
         budget = FRAMEWORK_MEMORY_FRACTION * catalog.gpu(case.gpu).memory_gb * GIB_PER_MARKETED_GB
-    frac = float(np.clip(1.0 - budget / weights_gb, 0.0, 1.0))
-    return Placement(weight_offload=round(frac, 4), kv_offload=pl.kv_offload, cpu_attention=pl.cpu_attention,
-                     overlap=pl.overlap)
+    frac = ex.weight_offload(float(np.clip(1.0 - budget / weights_gb, 0.0, 1.0)))
+    return replace(pl, weight_offload=round(frac, 4), gpu_weight_gb=None)
 
 
 def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
-    """Returns the cases grouped by (model, lengths, precisions, placement, schedule) with Hardware."""
+    """Returns the cases grouped by (model, lengths, precisions, placement, engine execution,
+    schedule) with Hardware."""
     prep = Prepared(cases=cases)
     prep.gpu_of = np.array([c.gpu for c in cases], dtype=object)
     prep.group_of = np.array([f"{c.gpu}|{c.engine}" for c in cases], dtype=object)
@@ -144,8 +152,9 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
             ops.append(c.index)
         else:
             assert c.card is not None and c.row.output_len is not None
-            c.placement = _concrete_placement(c, prep.shapes[c.card.name], catalog)
-            key = (c.card.name, c.input_len, c.row.output_len, c.weight, c.kv, c.placement)
+            ex = _execution(c, catalog)
+            c.placement = _concrete_placement(c, prep.shapes[c.card.name], catalog, ex)
+            key = (c.card.name, c.input_len, c.row.output_len, c.weight, c.kv, c.placement, ex)
             by_key[key + (True,) if c.online else key].append(c.index)
     for key, idx_list in sorted(by_key.items(), key=lambda kv: str(kv[0])):
         idx = np.asarray(idx_list)
@@ -189,14 +198,14 @@ def _implied_time_s(metric: str, measured: float, b: float, s: int, n: int, g: f
 
 def _run(prep: Prepared, key: Any, hw: Hardware, b: np.ndarray, idx: np.ndarray | None = None) -> RunTiming:
     """Returns the timing of rows ``idx`` of one group (with their wave plan when ``idx`` is given)."""
-    name, s, n, wp, kvp, pl = key[:6]
-    if len(key) > 6:
-        return online(prep.shapes[name], s, n, wp, kvp, pl, hw, b)
+    name, s, n, wp, kvp, pl, ex = key[:7]
+    if len(key) > 7:
+        return online(prep.shapes[name], s, n, wp, kvp, pl, hw, b, ex)
     plan = None
     if idx is not None and len(prep.plan_b_fit):
         plan = RunTiming(b, b, b, prep.plan_memory_gb[idx], np.ones(len(b)), prep.plan_fits[idx],
                          b_fit=prep.plan_b_fit[idx])
-    return static_in_waves(prep.shapes[name], s, n, wp, kvp, pl, hw, b, plan=plan)
+    return static_in_waves(prep.shapes[name], s, n, wp, kvp, pl, hw, b, plan=plan, ex=ex)
 
 
 def _physically_possible(prep: Prepared, idx: np.ndarray, key: Any, hw: Hardware) -> np.ndarray:
@@ -208,9 +217,9 @@ def _physically_possible(prep: Prepared, idx: np.ndarray, key: Any, hw: Hardware
     (e.g. generation stopped early at an end-of-sequence token or a length cap), so it is neither
     scored nor fitted.
     """
-    _, s, n, wp, kvp, pl = key[:6]
+    _, s, n, wp, kvp, pl, ex = key[:7]
     b = prep.batch[idx]
-    p = predict_placed(prep.shapes[key[0]], s, n, wp, kvp, pl, hw, b)
+    p = predict_placed(prep.shapes[key[0]], s, n, wp, kvp, pl, hw, b, ex)
     meas = np.array([prep.cases[i].measured for i in idx])
     t = np.array([_implied_time_s(str(m), x, float(bb), s, n, float(g))
                   for m, x, bb, g in zip(prep.metric_of[idx], meas, b, prep.num_gpus[idx])])

@@ -16,6 +16,9 @@ from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.measure.placement import Placement
 from llmopt_solver.predictor.physics import Hardware, OffloadMode, predict
 from llmopt_solver.predictor.serving import continuous_batching
+from llmopt_solver.table.engines import EngineExecution
+
+NO_RULES = EngineExecution()  # no engine named: fused kernels, prefetching streams, any fraction
 
 # Share of GPU memory the serving frameworks use for weights + KV + activations: vLLM's
 # gpu_memory_utilization and TensorRT-LLM's kv_cache_free_gpu_mem_fraction both default to 0.9.
@@ -40,12 +43,16 @@ class RunTiming:
 
 
 def predict_placed(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placement, hw: Hardware,
-                   b: np.ndarray) -> Any:
-    """Returns ``predict`` for batches ``b`` with placement ``pl`` (same for every option)."""
+                   b: np.ndarray, ex: EngineExecution = NO_RULES) -> Any:
+    """Returns ``predict`` for batches ``b`` with placement ``pl`` (same for every option), run as
+    the engine executes it (``ex``: dequantisation, synchronous weight copies, as the option table)."""
     m = len(b)
     mode = np.full(m, int(OffloadMode.CPU if pl.cpu_attention else OffloadMode.STREAM))
     return predict(shape, s, n, wp.bytes_per_value, kvp.bytes_per_value, wp.activation_bytes, hw, b,
-                   np.full(m, pl.kv_offload), mode, pl.overlap, weight_offload=np.full(m, pl.weight_offload))
+                   np.full(m, pl.kv_offload), mode, pl.overlap, weight_offload=np.full(m, pl.weight_offload),
+                   weight_dequant_bytes=ex.weight_dequant_bytes, kv_dequant_bytes=ex.kv_dequant_bytes,
+                   weight_stream_sync=ex.weight_stream_sync, dequant_traffic_bytes=ex.dequant_traffic_bytes,
+                   dequant_min_tokens=ex.dequant_min_tokens, disk=pl.disk, activation_batch=pl.gpu_batch)
 
 
 def capacity_gb(hw: Hardware, fraction: float = 1.0) -> np.ndarray:
@@ -53,14 +60,23 @@ def capacity_gb(hw: Hardware, fraction: float = 1.0) -> np.ndarray:
     return fraction * hw.gpu_memory_gb * GIB_PER_MARKETED_GB
 
 
+def engine_capacity_gb(hw: Hardware, ex: EngineExecution) -> np.ndarray:
+    """Returns the memory an engine fills with weights, KV and activations, GB: the GPU minus the
+    engine's fixed reserve (``ex.memory_reserve_gb``, DeepSpeed FastGen) or else
+    FRAMEWORK_MEMORY_FRACTION of it (vLLM, TensorRT-LLM)."""
+    if ex.memory_reserve_gb is not None:
+        return capacity_gb(hw) - ex.memory_reserve_gb
+    return capacity_gb(hw, FRAMEWORK_MEMORY_FRACTION)
+
+
 def static_in_waves(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placement, hw: Hardware,
-                    b: np.ndarray, plan: RunTiming | None = None) -> RunTiming:
+                    b: np.ndarray, plan: RunTiming | None = None, ex: EngineExecution = NO_RULES) -> RunTiming:
     """Returns timings of static batches ``b``, run in waves where the whole batch does not fit.
 
     vLLM and TensorRT-LLM never fail a static batch whose KV cache exceeds the free memory: their
     schedulers admit as many sequences as the KV blocks allow and queue the rest. With equal
     lengths that is ceil(b / b_fit) waves of at most b_fit sequences, b_fit the largest batch
-    whose predicted need fits FRAMEWORK_MEMORY_FRACTION of the GPU memory. The measured sets show
+    whose predicted need fits the engine's share of the GPU memory (``engine_capacity_gb``). The measured sets show
     it: on A100-40GB, Llama-2-7B at 512+512 tokens takes 13.6 s at batch 32 and 25.8 s at 64.
     The reported memory need is that of the whole batch at once.
 
@@ -70,7 +86,7 @@ def static_in_waves(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, p
     m = len(b)
 
     def run(batch: np.ndarray, rows: np.ndarray | None = None) -> Any:
-        return predict_placed(shape, s, n, wp, kvp, pl, hw if rows is None else hw.take(rows), batch)
+        return predict_placed(shape, s, n, wp, kvp, pl, hw if rows is None else hw.take(rows), batch, ex)
 
     if plan is not None and plan.b_fit is not None:
         return _timed_waves(run, b, plan.b_fit, plan.gpu_memory_needed_gb, plan.fits)
@@ -81,7 +97,7 @@ def static_in_waves(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, p
         return RunTiming(full.total_s, full.prefill_s, full.decode_s, full.gpu_memory_needed_gb, np.ones(m), fits,
                          b_fit=b.astype(float))
     one = run(np.ones(m))
-    cap = capacity_gb(hw, FRAMEWORK_MEMORY_FRACTION)
+    cap = engine_capacity_gb(hw, ex)
     fits = one.gpu_memory_needed_gb <= cap
     per_seq = np.where(b > 1, (full.gpu_memory_needed_gb - one.gpu_memory_needed_gb) / np.maximum(b - 1, 1), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -115,10 +131,12 @@ def _timed_waves(run: Any, b: np.ndarray, b_fit: np.ndarray, memory_gb: np.ndarr
 
 
 def online(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placement, hw: Hardware,
-           c: np.ndarray) -> RunTiming:
+           c: np.ndarray, ex: EngineExecution = NO_RULES) -> RunTiming:
     """Returns the per-request timing of online serving at concurrency ``c`` (continuous batching)."""
     cb = continuous_batching(shape, s, n, wp.bytes_per_value, kvp.bytes_per_value, wp.activation_bytes, hw, c,
-                             weight_offload=np.full(len(c), pl.weight_offload))
-    one = predict_placed(shape, s, n, wp, kvp, pl, hw, np.ones(len(c)))
-    fits = one.gpu_memory_needed_gb <= capacity_gb(hw, FRAMEWORK_MEMORY_FRACTION)
+                             weight_offload=np.full(len(c), pl.weight_offload),
+                             dequant=(ex.weight_dequant_bytes, ex.kv_dequant_bytes, ex.dequant_traffic_bytes,
+                                      ex.dequant_min_tokens))
+    one = predict_placed(shape, s, n, wp, kvp, pl, hw, np.ones(len(c)), ex)
+    fits = one.gpu_memory_needed_gb <= engine_capacity_gb(hw, ex)
     return RunTiming(cb.request_s, cb.ttft_s, n * cb.decode_step_s, cb.gpu_memory_needed_gb, np.ones(len(c)), fits)

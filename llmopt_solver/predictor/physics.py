@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from llmopt_solver.catalog.model_shape import ModelShape, expected_experts_touched
+from llmopt_solver.predictor.disk import DiskTier, disk_time
 from llmopt_solver.predictor.memory import GB, activation_bytes, kv_bytes_per_token_per_gpu, weight_bytes
 
 __all__ = ["GB", "Hardware", "OffloadMode", "Prediction", "activation_bytes", "predict", "sum_max_lines"]
@@ -150,6 +151,10 @@ def predict(
     weight_dequant_bytes: float = 0.0,
     kv_dequant_bytes: float = 0.0,
     weight_stream_sync: bool = False,
+    dequant_traffic_bytes: float | None = None,
+    dequant_min_tokens: float = 0.0,
+    disk: DiskTier | None = None,
+    activation_batch: float | None = None,
 ) -> Prediction:
     """Returns memory (GB) and time (s) of one static batch for every option.
 
@@ -164,6 +169,14 @@ def predict(
             writes to GPU memory and reads back before the matmul / attention (an engine that
             dequantises in the framework, e.g. FlexGen's group-wise int4 decompressed in PyTorch
             to fp16: 2.0); 0 for fused kernels that read the packed values directly.
+        dequant_traffic_bytes: GPU memory traffic per dequantised value beyond reading the packed
+            value once, bytes; None: write and read the copy once (2 x the copy's bytes per value).
+        dequant_min_tokens: weights are dequantised only in passes of at least this many tokens;
+            smaller passes run a fused kernel (ExLlama's ``matmul_recons_thd``, TGI 1.0.x GPTQ: 8).
+        disk: FlexGen's disk tier (``predictor.disk``): shares of the offloaded weights / KV kept
+            on disk and read back every pass; None: none.
+        activation_batch: sequences whose activations are on the GPU at once (FlexGen's
+            ``gpu_batch``: a block of ``num_gpu_batches`` runs one GPU batch at a time); None: the batch.
         weight_stream_sync: weights copied with no prefetch (HF Accelerate): serial even if ``overlap``.
     """
     s, n = float(input_len), float(output_len)
@@ -186,7 +199,8 @@ def predict(
     staging = np.where(cpu, 0.0, 2.0 * r * kv_full_gpu / L)
     T = b * s
     routed = model.experts_per_token if model.num_experts > 1 else 1
-    activations = activation_bytes(model, b, s, act_bytes, tp)
+    activations = activation_bytes(model, b if activation_batch is None else np.minimum(b, activation_batch), s,
+                                   act_bytes, tp)
     reserve = hw.reserve_gb * GB
     # Offloaded weights live on the host; one layer's share is staged, double-buffered, on the GPU.
     w_staging = 2.0 * wo * weights / L
@@ -225,9 +239,13 @@ def predict(
                  + 2.0 * b * V * h) / tp
     act_traffic = L * T * act_bytes * (6 * h + 2 * qd + 2 * kvd + routed * (model.ffn_width + model.intermediate_size)) / tp
     # Dequantise-in-framework: every pass writes and reads a full-precision copy of the weights.
-    dq_w = 2.0 * weight_dequant_bytes / bytes_per_weight
-    dq_kv = 2.0 * kv_dequant_bytes / kv_bytes
-    pre_bytes = (layer_weight_bytes(T) * (1.0 + dq_w) + head_params * bytes_per_weight / tp + T * kv_tok_gpu
+    def dq_factor(copy_bytes: float, packed_bytes: float) -> float:
+        if copy_bytes <= 0:
+            return 0.0
+        return (2.0 * copy_bytes if dequant_traffic_bytes is None else dequant_traffic_bytes) / packed_bytes
+
+    dq_w, dq_kv = dq_factor(weight_dequant_bytes, bytes_per_weight), dq_factor(kv_dequant_bytes, kv_bytes)
+    pre_bytes = (layer_weight_bytes(T) * (1.0 + np.where(T >= dequant_min_tokens, dq_w, 0.0)) + head_params * bytes_per_weight / tp + T * kv_tok_gpu
                  + act_traffic)
     # A forward pass also pays the engine's fixed per-step host time (scheduling, input
     # preparation, sampling launch, output handling): ``step_overhead_s``.
@@ -239,6 +257,8 @@ def predict(
     w_stream_s = wo * (layer_weight_bytes(b) + head_bytes) / pcie
     sync, pre_w_s = float(weight_stream_sync), wo * (layer_weight_bytes(T) + head_bytes) / pcie
     pre_gpu, pre_offload = pre_gpu + sync * pre_w_s, r * T * kv_tok_gpu / pcie + (1.0 - sync) * pre_w_s
+    dk = disk_time(disk, layer_weight_bytes(b) + head_bytes, kv_tok_gpu, b, T, kv_full_gpu)  # FlexGen's disk tier
+    pre_offload = pre_offload + dk.prefill_s
     prefill = np.maximum(pre_gpu, pre_offload) if overlap else pre_gpu + pre_offload
 
     # --- decode: step time at context c is a max of lines a + slope * c; summed exactly
@@ -246,7 +266,8 @@ def predict(
     comp_a = (2.0 * L * model.layer_active_params * b + 2.0 * b * V * h) / tp / flops_dec
     comp_b = 4.0 * L * b * qd / tp * gpu_attn_share / flops_dec
     w_step = layer_weight_bytes(b) + head_params * bytes_per_weight / tp
-    mem_a = (w_step + layer_weight_bytes(b) * dq_w + b * kv_tok_gpu) / mem_bw  # weights + new KV write
+    dq_dec = np.where(b >= dequant_min_tokens, dq_w, 0.0)
+    mem_a = (w_step + layer_weight_bytes(b) * dq_dec + b * kv_tok_gpu) / mem_bw  # weights + new KV write
     mem_b = b * kv_tok_gpu * gpu_attn_share * (1.0 + dq_kv) / kv_bw
     new_kv_out = r * b * kv_tok_gpu / pcie  # the new token's offloaded KV goes back to the host
     stream_b = r * b * kv_tok_gpu / pcie
@@ -261,10 +282,11 @@ def predict(
         # Serving frameworks' per-step host work (scheduling, sampling) grows with the batch and
         # is serial with the GPU step in a synchronous engine.
         const = const + b * hw.seq_overhead_s
-    if overlap:
-        lines_a = np.stack([comp_a, mem_a, off_a], axis=1) + const[:, None]
-        lines_b = np.stack([comp_b, mem_b, off_b], axis=1)
+    if overlap:  # disk I/O is one more overlapped pipeline stage
+        lines_a = np.stack([comp_a, mem_a, off_a, dk.a], axis=1) + const[:, None]
+        lines_b = np.stack([comp_b, mem_b, off_b, dk.slope], axis=1)
     else:
+        off_a, off_b = off_a + dk.a, off_b + dk.slope
         lines_a = np.stack([comp_a + off_a, mem_a + off_a], axis=1) + const[:, None]
         lines_b = np.stack([comp_b + off_b, mem_b + off_b], axis=1)
     decode = sum_max_lines(lines_a, lines_b, int(input_len), int(output_len))
@@ -277,7 +299,7 @@ def predict(
     return Prediction(
         weights_gb=weights_gpu / GB, kv_cache_gb=kv_gpu / GB, activations_gb=activations / GB,
         staging_gb=(staging + w_staging) / GB, reserve_gb=reserve / GB,
-        gpu_memory_needed_gb=gpu_need / GB, host_memory_needed_gb=host_need / GB,
+        gpu_memory_needed_gb=gpu_need / GB, host_memory_needed_gb=host_need / GB - dk.disk_gb * tp,
         prefill_s=prefill, decode_s=decode, total_s=total, tps=tps, tps_per_seq=tps_per_seq,
         min_decode_s=min_decode,
     )

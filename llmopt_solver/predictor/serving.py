@@ -38,6 +38,7 @@ def continuous_batching(
     hw: Hardware,
     concurrency: np.ndarray,
     weight_offload: np.ndarray | None = None,
+    dequant: tuple[float, float, float | None, float] = (0.0, 0.0, None, 0.0),
 ) -> ContinuousBatching:
     """Returns the steady-state timing of continuous batching with ``concurrency`` requests in flight.
 
@@ -54,10 +55,11 @@ def continuous_batching(
     m = len(c)
     zeros = np.zeros(m)
     mode = np.full(m, int(OffloadMode.STREAM))
+    w_dq, kv_dq, traffic, min_tokens = dequant
     dec = predict(model, input_len, output_len, weight_bytes, kv_bytes, act_bytes, hw, c, zeros, mode, True,
-                  weight_offload=weight_offload)
+                  weight_offload, w_dq, kv_dq, dequant_traffic_bytes=traffic, dequant_min_tokens=min_tokens)
     one = predict(model, input_len, 1, weight_bytes, kv_bytes, act_bytes, hw, np.ones(m), zeros, mode, True,
-                  weight_offload=weight_offload)
+                  weight_offload, w_dq, kv_dq, dequant_traffic_bytes=traffic, dequant_min_tokens=min_tokens)
     n = float(output_len)
     step = dec.decode_s / n
     request = n * step + c * one.prefill_s

@@ -17,7 +17,7 @@ from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.errors import Reason, ReasonKind
 from llmopt_solver.predictor.physics import Hardware, OffloadMode, Prediction, predict
 from llmopt_solver.predictor.uncertainty import memory_quantile_factor
-from llmopt_solver.table.engines import dequant_bytes, engine_instances, engine_job
+from llmopt_solver.table.engines import engine_instances, engine_job, execution
 from llmopt_solver.table.options import JobSpec, OptionTable, fits_gpu, gpu_capacity_gb
 
 
@@ -180,7 +180,7 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
     """
     shape = job.model.shape()
     hw = hardware_arrays(catalog, instances, job.precision, prof.name)
-    dq_w, dq_kv = dequant_bytes(prof, job.precision.value, job.kv.value)
+    ex = execution(prof, job.precision.value, job.kv.value)
     n_i, ratios = len(instances), np.asarray(job.offload_ratios, dtype=float)
     batches = np.asarray(job.batch_sizes, dtype=np.int64)
     modes = {"auto": [OffloadMode.STREAM, OffloadMode.CPU], "stream": [OffloadMode.STREAM],
@@ -195,8 +195,8 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
     def run(rows: np.ndarray, wo: np.ndarray) -> Prediction:
         return predict(shape, job.input_len, job.output_len, job.precision.bytes_per_value,
                        job.kv.bytes_per_value, job.precision.activation_bytes, hw_rows.take(rows),
-                       batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo, dq_w, dq_kv,
-                       prof.mechanisms.weight_stream_sync)
+                       batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo, ex.weight_dequant_bytes,
+                       ex.kv_dequant_bytes, ex.weight_stream_sync, ex.dequant_traffic_bytes, ex.dequant_min_tokens)
 
     everything = np.arange(len(ii))
     unc = [catalog.uncertainty(x.gpu, prof.name) for x in instances]

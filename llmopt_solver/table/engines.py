@@ -11,6 +11,7 @@ capability per precision) and says why the others are left out.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from llmopt_solver.catalog.engines import EngineProfile
@@ -157,6 +158,45 @@ def dequant_bytes(prof: EngineProfile, precision: str, kv_precision: str) -> tup
     w = DEQUANT_TARGET_BYTES if m.weight_precisions.get(precision) == "dequant" else 0.0  # type: ignore[call-overload]
     kv = DEQUANT_TARGET_BYTES if kv_precision in m.kv_dequant else 0.0
     return w, kv
+
+
+@dataclass(frozen=True)
+class EngineExecution:
+    """How one engine executes a run, as ``predictor.physics.predict`` takes it: the one owner of
+    these engine rules for the option table (``table.build``) and the validation replay
+    (``measure.replay``), so both score the same physics.
+
+    ``weight_dequant_bytes`` / ``kv_dequant_bytes``: bytes per value of the dequantised copy (0:
+    fused kernels); ``dequant_traffic_bytes``: GPU memory traffic per dequantised value
+    (``EngineMechanisms.dequant_traffic_bytes``); ``weight_stream_sync``: offloaded weights
+    copied with no prefetch (HF Accelerate); ``weight_all_or_none``: weights offloaded whole
+    (ZeRO-Inference), so any offload is all of them; ``dequant_min_tokens``: passes of fewer
+    tokens run a fused kernel instead (``EngineMechanisms.dequant_min_tokens``);
+    ``memory_reserve_gb``: GPU memory the engine leaves free after sizing its KV cache (None: a
+    fraction of the GPU, ``measure.schedule.FRAMEWORK_MEMORY_FRACTION``).
+    """
+
+    weight_dequant_bytes: float = 0.0
+    kv_dequant_bytes: float = 0.0
+    dequant_traffic_bytes: float = 2.0 * DEQUANT_TARGET_BYTES
+    weight_stream_sync: bool = False
+    weight_all_or_none: bool = False
+    dequant_min_tokens: int = 0
+    memory_reserve_gb: float | None = None
+
+    def weight_offload(self, fraction: float) -> float:
+        """Returns the weight fraction the engine actually offloads when ``fraction`` is asked for."""
+        return 1.0 if self.weight_all_or_none and fraction > 0 else fraction
+
+
+def execution(prof: EngineProfile | None, precision: str, kv_precision: str) -> EngineExecution:
+    """Returns how ``prof`` runs ``precision`` weights and a ``kv_precision`` KV cache (None: fused, no rules)."""
+    if prof is None:
+        return EngineExecution()
+    m = prof.mechanisms
+    w, kv = dequant_bytes(prof, precision, kv_precision)
+    return EngineExecution(w, kv, m.dequant_traffic_bytes, m.weight_stream_sync,
+                           m.weight_offload_fractions == "all_or_none", m.dequant_min_tokens, m.memory_reserve_gb)
 
 
 def grid_rows(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> int:
