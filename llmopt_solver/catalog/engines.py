@@ -73,9 +73,9 @@ class EngineMechanisms(Record):
     weight_precisions: dict[PrecisionName, KernelKind] = rule(default_factory=_all_fused)
     kv_precisions: tuple[PrecisionName, ...] = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
     kv_dequant: tuple[PrecisionName, ...] = ()
-    dequant_traffic_bytes: float = Field(default=4.0, ge=4.0, le=64.0)
-    dequant_min_tokens: int = Field(default=0, ge=0)
-    memory_reserve_gb: float | None = Field(default=None, ge=0)
+    dequant_traffic_bytes: float = rule(default=4.0, ge=4.0, le=64.0)
+    dequant_min_tokens: int = rule(default=0, ge=0)
+    memory_reserve_gb: float | None = rule(default=None, ge=0)
     batching: Literal["continuous", "static"] = "static"
     tensor_parallel: bool = True
     model_families: tuple[str, ...] | None = None
