@@ -33,3 +33,25 @@ def test_unknown_engine_names_field_and_allowed():
         load_catalog().engine("no-such-engine")
     assert str(exc.value).startswith("--engine: unknown engine 'no-such-engine'; allowed: ")
     assert exc.value.field == "--engine"
+
+
+def test_users_gpu_calibration_is_not_overridden_by_builtin_engine_layers(tmp_path):
+    """A per-GPU profile from `llmopt calibrate` (no --per-engine) is the user's data: the built-in vLLM
+    engine default (a transfer rule) and the built-in (vllm, A100) fit must not replace its values."""
+    builtin = load_catalog()
+    assert builtin.efficiency("L4", "vllm").seq_overhead_s != 3.3e-4  # the built-in rule applies without it
+    f = tmp_path / "my_profile.json"
+    f.write_text(json.dumps({"efficiency": {"gpus": {"L4": {"seq_overhead_s": 3.3e-4},
+                                                     "A100-40GB-SXM": {"step_overhead_s": 2.2e-3}}},
+                             "uncertainty": {"gpus": {"A100-40GB-SXM": {"bias": 0.0, "sigma": 0.31}}}}))
+    cat = load_catalog(calibration=f)
+    assert cat.efficiency("L4", "vllm").seq_overhead_s == 3.3e-4
+    assert cat.efficiency("A100-40GB-SXM", "vllm").step_overhead_s == 2.2e-3
+    assert cat.efficiency("A100-40GB-SXM", "vllm").kv_bw == builtin.efficiency("A100-40GB-SXM", "vllm").kv_bw
+    assert cat.uncertainty("A100-40GB-SXM", "vllm").sigma >= 0.31
+    # the user's own (engine, GPU) layer is still more specific than their per-GPU one
+    g = tmp_path / "both.json"
+    g.write_text(json.dumps({"efficiency": {"gpus": {"L4": {"seq_overhead_s": 3.3e-4}},
+                                            "engines": {"vllm": {"gpus": {"L4": {"seq_overhead_s": 4.4e-4}}}}}}))
+    assert load_catalog(calibration=g).efficiency("L4", "vllm").seq_overhead_s == 4.4e-4
+    assert load_catalog(calibration=g).efficiency("L4", "sglang").seq_overhead_s == 3.3e-4

@@ -42,12 +42,18 @@ class Catalog:
     # without (engine, GPU) data). Applied over the GPU's own efficiency.
     engine_efficiency: dict[tuple[str, str | None], EfficiencyOverride] = field(default_factory=dict)
     engine_uncertainty: dict[tuple[str, str | None], Uncertainty] = field(default_factory=dict)
+    # Layers a user file gave (--catalog, --calibration): (None, gpu) for a GPU's efficiency or
+    # band, (engine, gpu) / (engine, None) for an engine's. They apply after every built-in layer,
+    # so a user's own calibration is never overridden by a built-in engine default.
+    user_layers: set[tuple[str | None, str | None]] = field(default_factory=set)
+    user_gpu_efficiency: dict[str, EfficiencyOverride] = field(default_factory=dict)  # only the user's fields
 
     def uncertainty(self, gpu: str, engine: str | None = None) -> Uncertainty:
         """Returns the band for ``gpu`` on ``engine``: (engine, GPU); else the GPU's own (ranges kept) widened to
         the engine's transfer band (engine, default); else that band; else the spec-only default."""
         assert self.default_uncertainty is not None  # set by load_catalog
-        if engine is not None and (engine, gpu) in self.engine_uncertainty:
+        user_gpu_wins = (None, gpu) in self.user_layers and (engine, gpu) not in self.user_layers
+        if engine is not None and (engine, gpu) in self.engine_uncertainty and not user_gpu_wins:
             return self.engine_uncertainty[(engine, gpu)]
         transfer, own = self.engine_uncertainty.get((str(engine), None)), self.uncertainties.get(gpu)
         return own.model_copy(update={"sigma": max(own.sigma, transfer.sigma)}) if own and transfer else (
@@ -55,12 +61,19 @@ class Catalog:
 
     def efficiency(self, gpu: str, engine: str | None = None) -> Efficiency:
         """Returns the efficiency parameters for ``gpu`` (on ``engine``): defaults, then the GPU's
-        overrides, then the engine's default overrides, then its (engine, GPU) overrides."""
+        overrides, then the engine's default overrides, then its (engine, GPU) overrides; layers a
+        user file gave come after the built-in ones, in the same order."""
         assert self.default_efficiency is not None  # set by load_catalog
+        keys: list[tuple[str | None, str | None]] = [(None, gpu)]
+        if engine is not None:
+            keys += [(engine, None), (engine, gpu)]
+        keys.sort(key=lambda k: k in self.user_layers)  # stable: built-in first, then the user's
         eff = self.default_efficiency
-        for override in (self.efficiency_overrides.get(gpu),
-                         None if engine is None else self.engine_efficiency.get((engine, None)),
-                         None if engine is None else self.engine_efficiency.get((engine, gpu))):
+        if (None, gpu) in self.user_layers and gpu in self.efficiency_overrides:
+            eff = self.efficiency_overrides[gpu].apply(eff)  # built-in fields under the user's
+        for name, layer_gpu in keys:
+            override = (self.user_gpu_efficiency.get(gpu) or self.efficiency_overrides.get(gpu) if name is None
+                        else self.engine_efficiency.get((name, layer_gpu)))
             if override is not None:
                 eff = override.apply(eff)
         return eff
@@ -226,7 +239,7 @@ def _engine_records(label: str, recs: Any, trusted: bool = False) -> list[Engine
     return _records(label, recs, EngineProfile, trusted)
 
 
-def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str, trusted: bool = False) -> None:
+def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str, trusted: bool = False, user: bool = False) -> None:
     if not isinstance(data, dict):
         raise CatalogError(f"{label}: 'efficiency' must be an object with 'default' and/or 'gpus'.")
     if "default" in data:
@@ -244,12 +257,18 @@ def _merge_efficiency(cat: Catalog, data: dict[str, Any], label: str, trusted: b
             override = _parse(EfficiencyOverride, rec, trusted)
         except validation_error() as exc:
             raise CatalogError(f"{label}: efficiency for GPU {gpu!r}: {_first_error(exc)}.") from None
-        prev = cat.efficiency_overrides.get(gpu)
-        if prev is not None:
-            merged = {k: v for k, v in prev.model_dump().items() if v not in (None, "")}
-            merged.update({k: v for k, v in override.model_dump().items() if v not in (None, "")})
-            override = _parse(EfficiencyOverride, merged, trusted)
-        cat.efficiency_overrides[gpu] = override
+        cat.efficiency_overrides[gpu] = _over(cat.efficiency_overrides.get(gpu), override, trusted)
+        if user:
+            cat.user_gpu_efficiency[gpu] = _over(cat.user_gpu_efficiency.get(gpu), override, trusted)
+
+
+def _over(prev: EfficiencyOverride | None, override: EfficiencyOverride, trusted: bool) -> EfficiencyOverride:
+    """Returns ``override`` merged over ``prev`` field by field (fields it leaves unset keep prev's)."""
+    if prev is None:
+        return override
+    merged = {k: v for k, v in prev.model_dump().items() if v not in (None, "")}
+    merged.update({k: v for k, v in override.model_dump().items() if v not in (None, "")})
+    return _parse(EfficiencyOverride, merged, trusted)
 
 
 def merge_user_file(cat: Catalog, path: Path, flag: str = "--catalog") -> None:
@@ -278,15 +297,30 @@ def merge_user_file(cat: Catalog, path: Path, flag: str = "--catalog") -> None:
             raise ModelConfigError(f"{label} models[{i}]: {exc}") from None
         cat.models[card.name] = card
     if "efficiency" in data:
-        _merge_efficiency(cat, data["efficiency"], label)
+        _merge_efficiency(cat, data["efficiency"], label, user=True)
         src = str(data.get("source", path))
         for gpu in (data["efficiency"].get("gpus") or {}):
             cat.calibrated_gpus[gpu] = src
+    for section in ("efficiency", "uncertainty"):
+        if section in data:
+            cat.user_layers |= _layer_keys(data[section])
     if "uncertainty" in data:
         _merge_uncertainty(cat, data["uncertainty"], label)
     for inst in cat.instances.values():
         if _lookup(cat.gpus, inst.gpu) is None:
             raise CatalogError(f"{label}: instance {inst.name!r} uses GPU {inst.gpu!r}, which is not in the GPU catalog.{did_you_mean(inst.gpu, list(cat.gpus))}")
+
+
+def _layer_keys(section: Any) -> set[tuple[str | None, str | None]]:
+    """Returns the (engine, gpu) layer keys an efficiency or uncertainty section of a user file sets."""
+    if not isinstance(section, dict):
+        return set()
+    keys: set[tuple[str | None, str | None]] = {(None, str(g)) for g in (section.get("gpus") or {})}
+    for engine, block in (section.get("engines") or {}).items():
+        if isinstance(block, dict):
+            keys |= {(str(engine), None)} if "default" in block else set()
+            keys |= {(str(engine), str(g)) for g in (block.get("gpus") or {})}
+    return keys
 
 
 def load_catalog(user_files: Iterable[str | Path] = (), calibration: str | Path | None = None) -> Catalog:
@@ -301,6 +335,7 @@ def load_catalog(user_files: Iterable[str | Path] = (), calibration: str | Path 
         default_uncertainty=base.default_uncertainty, uncertainties=dict(base.uncertainties),
         default_transferred=base.default_transferred, engines=dict(base.engines),
         engine_efficiency=dict(base.engine_efficiency), engine_uncertainty=dict(base.engine_uncertainty),
+        user_layers=set(base.user_layers), user_gpu_efficiency=dict(base.user_gpu_efficiency),
     )
     for f in user_files:
         merge_user_file(cat, Path(f))
