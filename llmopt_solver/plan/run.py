@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llmopt_solver.catalog.loader import Catalog, load_catalog
-from llmopt_solver.errors import InfeasibleError
+from llmopt_solver.errors import InfeasibleError, SolverError
 from llmopt_solver.milp.plan_greedy import greedy_and_search, greedy_start, values_cost_usd
 from llmopt_solver.milp.plan_model import PlanData, PlanModel, build_plan_milp, option_limit
 from llmopt_solver.milp.solver import PROVEN_GAP, SolveResult, SolverName, Status
@@ -23,7 +23,7 @@ from llmopt_solver.plan.bound import quota_free_bound_usd
 from llmopt_solver.plan.check import COST_EPS_USD, check_plan
 from llmopt_solver.plan.data import canonical_quotas, plan_data, quota_limits
 from llmopt_solver.plan.explain import explain_infeasible
-from llmopt_solver.plan.input import PlanFile, load_plan
+from llmopt_solver.plan.input import MAX_MILP_JOBS, PlanFile, load_plan
 from llmopt_solver.plan.options import TableCache, build_job_options
 from llmopt_solver.plan.realize import realize
 from llmopt_solver.plan.result import Assignment, PlanResult
@@ -67,6 +67,11 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
         if quick is not None:
             return _finish(plan, jobs, data, index, quick, catalog, repredict, say, start_usd=quick.objective,
                            greedy_usd=values_cost_usd(data, pair[0]), build_s=0.0, phases=[quick])
+    if not makespan and len(jobs) > MAX_MILP_JOBS:
+        # too large for the MILP (README "Limits"): the searched plan, with its gap to the quota-free bound
+        res = _large(plan, jobs, data, pair, solver, t0)
+        return _finish(plan, jobs, data, index, res, catalog, repredict, say, start_usd=res.objective,
+                       greedy_usd=values_cost_usd(data, pair[0]) if pair else None, build_s=0.0, phases=[res])
     say(f"building the MILP ({len(data.options)} options)")
     phases: list[SolveResult] = []
     last_slot = None
@@ -130,6 +135,31 @@ def _bound_first(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, d
         return None
     return SolveResult(Status.OPTIMAL if gap <= PROVEN_GAP else Status.FEASIBLE, solver, time.perf_counter() - t0,
                        objective=start_usd, best_bound=bound, gap=gap, values=pair[1])
+
+
+def _large(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict] | None, solver: SolverName,
+           t0: float) -> SolveResult:
+    """Returns the searched greedy plan of a portfolio beyond MAX_MILP_JOBS, with its proven gap;
+    InfeasibleError when the bound exceeds the budget, SolverError when no plan is found."""
+    limit = f"{len(jobs)} jobs, above the MILP's {MAX_MILP_JOBS}"
+    bound = quota_free_bound_usd(jobs)
+    budget = plan.budget_usd
+    if budget is not None and bound > budget + COST_EPS_USD:
+        raise InfeasibleError(f"budget ${budget:,.2f} too small by {_short(bound - budget)}: no plan costs less than "
+                              f"${bound:,.2f}")
+    if pair is None:
+        raise SolverError(f"solver: the greedy plan could not place every job within the quotas ({limit}); "
+                          f"split the portfolio into plans of at most {MAX_MILP_JOBS} jobs")
+    usd = values_cost_usd(data, pair[1])
+    if budget is not None and usd > budget + COST_EPS_USD:
+        raise InfeasibleError([f"budget ${budget:,.2f}: undecided ({limit}): the best plan found costs ${usd:,.2f}, "
+                               f"above the budget, and no plan costs less than ${bound:,.2f}, below it",
+                               f"raise the budget to the plan found, or split the portfolio into plans of at most "
+                               f"{MAX_MILP_JOBS} jobs"])
+    bound = min(bound, usd)
+    gap = (usd - bound) / usd if usd > 0 else 0.0
+    return SolveResult(Status.OPTIMAL if gap <= PROVEN_GAP else Status.FEASIBLE, solver, time.perf_counter() - t0,
+                       objective=usd, best_bound=bound, gap=gap, values=pair[1])
 
 
 def _finish(plan: PlanFile, jobs: list, data: PlanData, index: list, res: SolveResult, catalog: Catalog,
