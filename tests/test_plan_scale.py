@@ -130,3 +130,32 @@ def test_makespan_beyond_the_milp_limit_is_bad_input():
     with pytest.raises(InputError, match=rf"jobs: {MAX_MILP_JOBS + 1} jobs with objective 'makespan'.*allowed: at most"):
         parse_plan({"jobs": jobs, "objective": "makespan"})
     parse_plan({"jobs": jobs})  # the cost objective takes them
+
+
+@pytest.mark.parametrize("batch", [1, 32, 1024])
+def test_fixed_batch_table_cut_from_auto_equals_its_own_build(catalog, batch):
+    import dataclasses
+
+    import numpy as np
+
+    from llmopt_solver.plan.options import job_spec
+    from llmopt_solver.selection import select_instances
+    from llmopt_solver.table.build import build_table
+
+    doc = {"jobs": [{"name": "a", "model": "OPT-2.7B", "num_requests": 1000, "input_len": 512, "output_len": 64,
+                     "batch_size": "auto", "deadline_h": 4},
+                    {"name": "b", "model": "OPT-2.7B", "num_requests": 1000, "input_len": 512, "output_len": 64,
+                     "batch_size": batch, "deadline_h": 4}], "offload_step": 0.5}
+    plan = parse_plan(doc)
+    pool = select_instances(catalog, None, None, None)
+    cache = TableCache(catalog)
+    cache.want(job_spec(catalog, catalog.model("OPT-2.7B"), plan.jobs[0], plan, "a"), pool)
+    spec = job_spec(catalog, catalog.model("OPT-2.7B"), plan.jobs[1], plan, "b")
+    cut, built = cache.get(spec, pool), build_table(catalog, spec, pool)
+    assert len(cache) == 2 and len(cut) == len(built) > 0 and cut.job == spec
+    for f in dataclasses.fields(built):
+        a, b = getattr(cut, f.name), getattr(built, f.name)
+        if isinstance(a, np.ndarray):
+            assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f.name
+    for f in dataclasses.fields(built.pred):
+        assert np.array_equal(getattr(cut.pred, f.name), getattr(built.pred, f.name), equal_nan=True), f.name

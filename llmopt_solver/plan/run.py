@@ -60,18 +60,19 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
     usable = {od.job for od in data.options if option_limit(od, data.quotas) > 0 and od.cap_batches > 0}
     if len(usable) < len(jobs):
         raise InfeasibleError(explain_infeasible(plan, jobs, solver, time_limit_s))
+    t_opts = time.perf_counter()  # options and data built: what follows is the plan's search
     pair = None if makespan else greedy_and_search(data)
     if pair is not None:
         # the bound first: a start within the gap of the quota-free bound needs no MILP at all
-        quick = _bound_first(plan, jobs, data, pair, solver, gap_rel, t0)
+        quick = _bound_first(plan, jobs, data, pair, solver, gap_rel, t_opts)
         if quick is not None:
             return _finish(plan, jobs, data, index, quick, catalog, repredict, say, start_usd=quick.objective,
-                           greedy_usd=values_cost_usd(data, pair[0]), build_s=0.0, phases=[quick])
+                           greedy_usd=values_cost_usd(data, pair[0]), build_s=t_opts - t0, phases=[quick])
     if not makespan and len(jobs) > MAX_MILP_JOBS:
         # too large for the MILP (README "Limits"): the searched plan, with its gap to the quota-free bound
-        res = _large(plan, jobs, data, pair, solver, t0)
+        res = _large(plan, jobs, data, pair, solver, t_opts)
         return _finish(plan, jobs, data, index, res, catalog, repredict, say, start_usd=res.objective,
-                       greedy_usd=values_cost_usd(data, pair[0]) if pair else None, build_s=0.0, phases=[res])
+                       greedy_usd=values_cost_usd(data, pair[0]) if pair else None, build_s=t_opts - t0, phases=[res])
     say(f"building the MILP ({len(data.options)} options)")
     phases: list[SolveResult] = []
     last_slot = None

@@ -118,8 +118,8 @@ def plan_text(res: PlanResult) -> str:
     wall = sum(p.wall_s for p in res.phases) or s.wall_s
     opts = sum(len(j) for j in res.jobs)
     if size["variables"] == 0:  # plan.run._bound_first: the searched greedy plan, within the gap of the bound
-        w(f"Solver: none needed, {wall:.2f} s; {opts} options; greedy plan + local search within the gap "
-          "of the quota-free bound\n")
+        w(f"Solver: no MILP, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options; greedy plan + local search, "
+          "gap to the quota-free bound\n")
     else:
         w(f"Solver: {s.solver}, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options, "
           f"{size['variables']} variables ({size['integer_variables']} integer), {size['constraints']} constraints\n")
