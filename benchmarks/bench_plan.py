@@ -1,7 +1,7 @@
 """Times `llmopt plan` on random portfolios with binding quotas, CBC and HiGHS side by side.
 
 Run: python benchmarks/bench_plan.py [--sizes 100 1000] [--seeds 1] [--solvers cbc highs]
-(plan files hold at most 1,000 jobs, ``MAX_JOBS`` in plan/input.py: 10,000 exits 2; above
+(plan files hold at most 10,000 jobs, ``MAX_JOBS`` in plan/input.py; above
 ``MAX_MILP_JOBS`` = 200 no MILP is built, the searched greedy plan and the quota-free bound decide)
 Per run (one `llmopt plan --json` subprocess): wall time, peak memory (max RSS of the child),
 status, proven gap, plan cost, the plain greedy plan's cost and whether the plan beats it strictly

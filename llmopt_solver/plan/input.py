@@ -20,7 +20,7 @@ from llmopt_solver.errors import InputError, error_text, field_path
 MAX_NUM_REQUESTS = 10**9  # per job
 MAX_TOKENS = 10**7  # input_len, output_len
 MAX_BATCH_SIZE = 1 << 20
-MAX_JOBS = 1000  # measured: benchmarks/bench_plan.py (README "Limits")
+MAX_JOBS = 10_000  # measured: benchmarks/bench_plan.py (README "Limits")
 MAX_MILP_JOBS = 200  # beyond it no MILP is built: the searched greedy plan and the quota-free bound decide
 MAX_SLOTS = 1000  # latest deadline / slot_h
 MIN_OFFLOAD_STEP = 0.01  # at most 101 offload levels
