@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from llmopt_solver.cli import cli
+from llmopt_solver.plan.input import MAX_JOBS
 
 REPO = Path(__file__).resolve().parents[1]
 CSV_HEADER = "source,model,gpu,num_gpus,precision,framework,batch_size,input_len,output_len,metric,value,notes\n"
@@ -84,7 +85,7 @@ PLAN_CASES = [
     (_plan(spot="yes"), "spot"),
     (_plan(objective="fastest"), "objective"),
     (json.dumps({"jobs": []}), "jobs"),
-    (json.dumps({"jobs": [dict(JOB, name=f"j{i}") for i in range(201)]}), "jobs"),
+    (json.dumps({"jobs": [dict(JOB, name=f"j{i}") for i in range(MAX_JOBS + 1)]}), "jobs"),
     (json.dumps({"jobs": [JOB, JOB]}), "duplicate"),
     ("\ufeff" + _job(deadline_h=1e9), "deadline_h"),  # BOM is fine; the deadline is not
 ]

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from llmopt_solver.errors import InfeasibleError
 from llmopt_solver.milp.solver import Status
 from llmopt_solver.plan import options as plan_options
+from llmopt_solver.plan.bound import quota_free_bound_usd
 from llmopt_solver.plan.input import parse_plan
 from llmopt_solver.plan.options import FIT_EPS, TableCache, batches_in
 from llmopt_solver.plan.run import check_plan, run_plan
@@ -88,6 +89,7 @@ def test_one_job_plan_equals_brute_force_over_every_option(catalog, case):
     check_plan(res, repredict=False)
     assert res.total_cost_usd == pytest.approx(truth, rel=1e-7, abs=1e-9)
     assert res.lower_bound_usd <= res.total_cost_usd + 1e-9
+    assert quota_free_bound_usd(res.jobs) <= truth * (1 + 1e-9) + 1e-12  # the integral per-job bound is a bound
     # no fixed batch size beats 'auto' (each fixed plan is a sub-problem)
     fixed = {**doc, "jobs": [{**doc["jobs"][0], "batch_size": fixed_b}]}
     try:

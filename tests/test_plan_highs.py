@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llmopt_solver.milp.plan_model import build_plan_milp, greedy_start
+from llmopt_solver.milp.plan_greedy import greedy_start
+from llmopt_solver.milp.plan_model import build_plan_milp
 from llmopt_solver.milp.solver import Status
 from llmopt_solver.plan.data import canonical_quotas, plan_data
 from llmopt_solver.plan.input import load_plan

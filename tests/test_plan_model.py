@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from llmopt_solver.errors import InfeasibleError, InputError
-from llmopt_solver.milp.plan_model import OptionData, PlanData, build_plan_milp, greedy_start
+from llmopt_solver.milp.plan_greedy import greedy_start
+from llmopt_solver.milp.plan_model import OptionData, PlanData, build_plan_milp
 from llmopt_solver.milp.solver import Status
 from llmopt_solver.plan.input import parse_plan
 from llmopt_solver.plan.run import check_plan, plan_from_file, run_plan

@@ -20,7 +20,8 @@ from llmopt_solver.errors import InputError, error_text, field_path
 MAX_NUM_REQUESTS = 10**9  # per job
 MAX_TOKENS = 10**7  # input_len, output_len
 MAX_BATCH_SIZE = 1 << 20
-MAX_JOBS = 200
+MAX_JOBS = 10_000  # measured: benchmarks/bench_plan.py (README "Limits")
+MAX_MILP_JOBS = 200  # beyond it no MILP is built: the searched greedy plan and the quota-free bound decide
 MAX_SLOTS = 1000  # latest deadline / slot_h
 MIN_OFFLOAD_STEP = 0.01  # at most 101 offload levels
 
@@ -115,6 +116,9 @@ class PlanFile(_Strict):
             if job.name in seen:
                 raise ValueError(f"jobs[{i}].name: duplicate job name {job.name!r}; job names must be unique")
             seen.add(job.name)
+        if self.objective == "makespan" and len(self.jobs) > MAX_MILP_JOBS:
+            raise ValueError(f"jobs: {len(self.jobs)} jobs with objective 'makespan' (it needs the MILP, limit "
+                             f"{MAX_MILP_JOBS} jobs); allowed: at most {MAX_MILP_JOBS} jobs, or objective 'cost'")
         slots = self.horizon_h / self.slot_h
         if slots > MAX_SLOTS:
             i = max(range(len(self.jobs)), key=lambda k: self.jobs[k].deadline_h)

@@ -163,6 +163,7 @@ class TableCache:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._tables: dict[Any, OptionTable] = {}
+        self._wanted: set[Any] = set()
         self.hits = 0
 
     @staticmethod
@@ -172,14 +173,31 @@ class TableCache:
         model = (card.name, card.aliases, card.source, card.as_of, json.dumps(card.config, sort_keys=True, default=str))
         return (replace(spec, model=None), model, tuple(i.name for i in pool))  # type: ignore[arg-type]
 
+    def want(self, spec: JobSpec, pool: list[InstanceSpec]) -> None:
+        """Announces that ``spec``'s table will be asked for (fixed batch sizes are then cut from it)."""
+        self._wanted.add(self.key(spec, pool))
+
     def get(self, spec: JobSpec, pool: list[InstanceSpec]) -> OptionTable:
-        """Returns the option table of ``spec`` over ``pool``, built once per key."""
+        """Returns the option table of ``spec`` over ``pool``, built once per key.
+
+        A table of one batch size in AUTO_BATCH_SIZES is cut from the 'auto' table of the same
+        job when that one is built or announced (``want``): rows are predicted one by one, so the
+        rows of that batch size, in the same order, are the table a build would return.
+        """
         key = self.key(spec, pool)
         table = self._tables.get(key)
-        if table is None:
-            table = self._tables[key] = build_table(self.catalog, spec, pool)
-        else:
+        if table is not None:
             self.hits += 1
+            return table
+        auto = replace(spec, batch_sizes=AUTO_BATCH_SIZES)
+        if len(spec.batch_sizes) == 1 and spec.batch_sizes[0] in AUTO_BATCH_SIZES and spec != auto:
+            auto_key = self.key(auto, pool)
+            if auto_key in self._tables or auto_key in self._wanted:
+                whole = self.get(auto, pool)
+                cut = whole.take(np.nonzero(whole.batch_size == spec.batch_sizes[0])[0])
+                table = self._tables[key] = replace(cut, job=spec)
+                return table
+        table = self._tables[key] = build_table(self.catalog, spec, pool)
         return table
 
     def __len__(self) -> int:
@@ -201,11 +219,15 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
     elif tables.catalog is not catalog:
         raise ValueError("build_job_options: the table cache belongs to another catalog")
     out = []
+    specs = []
     for j, job in enumerate(plan.jobs):
         where = f"jobs[{j}] ({job.name!r})"
         card = _resolve_model(catalog, job, where, base)
-        spec = job_spec(catalog, card, job, plan, where, only_engines)
-        pool = _pool(catalog, job, plan, where)
+        specs.append((card, job_spec(catalog, card, job, plan, where, only_engines), _pool(catalog, job, plan, where)))
+        if job.batch_size == "auto":
+            tables.want(specs[-1][1], specs[-1][2])
+    for j, job in enumerate(plan.jobs):
+        card, spec, pool = specs[j]
         table = tables.get(spec, pool)
         weights_gb = float(weight_bytes(card.shape(), spec.precision.bytes_per_value)) / GB
         startup = plan.startup_s if plan.startup_s is not None else default_startup_s(weights_gb)

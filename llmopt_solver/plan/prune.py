@@ -107,15 +107,20 @@ def _dominates(c: _Cands, a: np.ndarray, o: np.ndarray) -> np.ndarray:
 
 def _quota_groups(table: OptionTable, rows: np.ndarray, weights: Weights) -> tuple[np.ndarray, np.ndarray]:
     """Returns (quota group per row, weights per group and quota key); group 0 weighs nothing."""
-    per_inst = [weights(x) for x in table.instance_list]
-    keys = sorted({k for d in per_inst for k in d})
+    uniq, inv = np.unique(table.inst_idx[rows], return_inverse=True)  # only the instances of ``rows``
+    by_name: dict[str, dict[QuotaKey, int]] = {}  # engines repeat instance types: weights once per name
+    for k in uniq:
+        x = table.instance_list[k]
+        if x.name not in by_name:
+            by_name[x.name] = weights(x)
+    keys = sorted({k for d in by_name.values() for k in d})
     sigs: dict[tuple[int, ...], int] = {tuple(0 for _ in keys): 0}
-    inst_group = np.asarray([sigs.setdefault(tuple(d.get(k, 0) for k in keys), len(sigs)) for d in per_inst],
-                            dtype=np.int64)
+    sig_of = {name: sigs.setdefault(tuple(d.get(k, 0) for k in keys), len(sigs)) for name, d in by_name.items()}
+    inst_group = np.asarray([sig_of[table.instance_list[k].name] for k in uniq], dtype=np.int64)
     w = np.zeros((len(sigs), len(keys)))
     for sig, gi in sigs.items():
         w[gi] = sig
-    return inst_group[table.inst_idx[rows]], w
+    return inst_group[inv.reshape(-1)], w
 
 
 def _select(d: np.ndarray) -> np.ndarray:

@@ -42,7 +42,8 @@ class PlanResult:
     build_s: float
     catalog: Catalog
     phases: list[SolveResult] = field(default_factory=list)
-    start_usd: float | None = None  # cost of the warm start handed to the solver (greedy or phase 1)
+    start_usd: float | None = None  # cost of the warm start handed to the solver (greedy + search, or phase 1)
+    greedy_usd: float | None = None  # cost of the plain greedy plan (cost objective), before the search
     # What lower_bound_usd bounds: "problem" (no option is timed: the MILP is exact for the
     # problem the README describes) or "slotted model" (timed runs start at slot boundaries and
     # count in a quota for every slot they touch, so the true optimum may be lower).

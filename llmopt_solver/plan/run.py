@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from llmopt_solver.catalog.loader import Catalog, load_catalog
-from llmopt_solver.errors import InfeasibleError
-from llmopt_solver.milp.plan_model import PlanModel, build_plan_milp, greedy_start, option_limit
-from llmopt_solver.milp.solver import SolveResult, SolverName, Status
+from llmopt_solver.errors import InfeasibleError, SolverError
+from llmopt_solver.milp.plan_greedy import greedy_and_search, greedy_start, values_cost_usd
+from llmopt_solver.milp.plan_model import PlanData, PlanModel, build_plan_milp, option_limit
+from llmopt_solver.milp.solver import PROVEN_GAP, SolveResult, SolverName, Status
 from llmopt_solver.plan.bound import quota_free_bound_usd
 from llmopt_solver.plan.check import COST_EPS_USD, check_plan
 from llmopt_solver.plan.data import canonical_quotas, plan_data, quota_limits
 from llmopt_solver.plan.explain import explain_infeasible
-from llmopt_solver.plan.input import PlanFile, load_plan
+from llmopt_solver.plan.input import MAX_MILP_JOBS, PlanFile, load_plan
 from llmopt_solver.plan.options import TableCache, build_job_options
 from llmopt_solver.plan.realize import realize
 from llmopt_solver.plan.result import Assignment, PlanResult
@@ -59,6 +60,19 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
     usable = {od.job for od in data.options if option_limit(od, data.quotas) > 0 and od.cap_batches > 0}
     if len(usable) < len(jobs):
         raise InfeasibleError(explain_infeasible(plan, jobs, solver, time_limit_s))
+    t_opts = time.perf_counter()  # options and data built: what follows is the plan's search
+    pair = None if makespan else greedy_and_search(data)
+    if pair is not None:
+        # the bound first: a start within the gap of the quota-free bound needs no MILP at all
+        quick = _bound_first(plan, jobs, data, pair, solver, gap_rel, t_opts)
+        if quick is not None:
+            return _finish(plan, jobs, data, index, quick, catalog, repredict, say, start_usd=quick.objective,
+                           greedy_usd=values_cost_usd(data, pair[0]), build_s=t_opts - t0, phases=[quick])
+    if not makespan and len(jobs) > MAX_MILP_JOBS:
+        # too large for the MILP (README "Limits"): the searched plan, with its gap to the quota-free bound
+        res = _large(plan, jobs, data, pair, solver, t_opts)
+        return _finish(plan, jobs, data, index, res, catalog, repredict, say, start_usd=res.objective,
+                       greedy_usd=values_cost_usd(data, pair[0]) if pair else None, build_s=t_opts - t0, phases=[res])
     say(f"building the MILP ({len(data.options)} options)")
     phases: list[SolveResult] = []
     last_slot = None
@@ -86,7 +100,13 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
         model = build_plan_milp(free, "cost")
         build_s = time.perf_counter() - t0
     # warm start: the makespan phase's plan (feasible here), or a greedy plan built job by job
-    start = {k: v for k, v in phases[0].values.items() if k[0] != "y"} if makespan else greedy_start(data)
+    greedy_usd = None
+    start: dict[Any, float] | None
+    if makespan:
+        start = {k: v for k, v in phases[0].values.items() if k[0] != "y"}
+    else:  # the greedy plan, improved by local search (plan_greedy.improve)
+        start = None if pair is None else pair[1]
+        greedy_usd = None if pair is None else values_cost_usd(data, pair[0])
     if makespan and start is not None and plan.budget_usd is not None and model_value(model, start) > plan.budget_usd:
         start = None
     start_usd = model_value(model, start) if start is not None else None
@@ -98,14 +118,63 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
         phases.append(res)
         res = _within_budget(plan, jobs, model, res, solver, time_limit_s, gap_rel, say)
     phases.append(res)
+    bound_of = "slotted model" if any(od.timed for od in data.options) else "problem"
+    return _finish(plan, jobs, data, index, res, catalog, repredict, say, start_usd=start_usd, greedy_usd=greedy_usd,
+                   build_s=build_s, phases=phases, model=model, bound_of=bound_of)
+
+
+def _bound_first(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict], solver: SolverName,
+                 gap_rel: float, t0: float) -> SolveResult | None:
+    """Returns the searched greedy plan as the answer when it is within ``gap_rel`` of the
+    quota-free bound (and within the budget), else None (the MILP decides)."""
+    start_usd, bound = values_cost_usd(data, pair[1]), quota_free_bound_usd(jobs)
+    if plan.budget_usd is not None and start_usd > plan.budget_usd + COST_EPS_USD:
+        return None
+    bound = min(bound, start_usd)
+    gap = (start_usd - bound) / start_usd if start_usd > 0 else 0.0
+    if gap > gap_rel:
+        return None
+    return SolveResult(Status.OPTIMAL if gap <= PROVEN_GAP else Status.FEASIBLE, solver, time.perf_counter() - t0,
+                       objective=start_usd, best_bound=bound, gap=gap, values=pair[1])
+
+
+def _large(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict] | None, solver: SolverName,
+           t0: float) -> SolveResult:
+    """Returns the searched greedy plan of a portfolio beyond MAX_MILP_JOBS, with its proven gap;
+    InfeasibleError when the bound exceeds the budget, SolverError when no plan is found."""
+    limit = f"{len(jobs)} jobs, above the MILP's {MAX_MILP_JOBS}"
+    bound = quota_free_bound_usd(jobs)
+    budget = plan.budget_usd
+    if budget is not None and bound > budget + COST_EPS_USD:
+        raise InfeasibleError(f"budget ${budget:,.2f} too small by {_short(bound - budget)}: no plan costs less than "
+                              f"${bound:,.2f}")
+    if pair is None:
+        raise SolverError(f"solver: the greedy plan could not place every job within the quotas ({limit}); "
+                          f"split the portfolio into plans of at most {MAX_MILP_JOBS} jobs")
+    usd = values_cost_usd(data, pair[1])
+    if budget is not None and usd > budget + COST_EPS_USD:
+        raise InfeasibleError([f"budget ${budget:,.2f}: undecided ({limit}): the best plan found costs ${usd:,.2f}, "
+                               f"above the budget, and no plan costs less than ${bound:,.2f}, below it",
+                               f"raise the budget to the plan found, or split the portfolio into plans of at most "
+                               f"{MAX_MILP_JOBS} jobs"])
+    bound = min(bound, usd)
+    gap = (usd - bound) / usd if usd > 0 else 0.0
+    return SolveResult(Status.OPTIMAL if gap <= PROVEN_GAP else Status.FEASIBLE, solver, time.perf_counter() - t0,
+                       objective=usd, best_bound=bound, gap=gap, values=pair[1])
+
+
+def _finish(plan: PlanFile, jobs: list, data: PlanData, index: list, res: SolveResult, catalog: Catalog,
+            repredict: bool, say: Progress, start_usd: float | None, greedy_usd: float | None, build_s: float,
+            phases: list[SolveResult], model: PlanModel | None = None, bound_of: str = "problem") -> PlanResult:
+    """Returns the plan of ``res`` (runs realized, bound, sizes), re-checked."""
     assignments = realize(plan, jobs, data, index, res.values)
     bound = res.best_bound if res.best_bound is not None else 0.0
-    if not makespan:
+    if plan.objective != "makespan":
         bound = max(bound, quota_free_bound_usd(jobs))
+    size = model_size(model) if model is not None else {"variables": 0, "integer_variables": 0, "constraints": 0}
     out = PlanResult(plan=plan, jobs=jobs, assignments=assignments, solve=res, lower_bound_usd=bound,
-                     model_size=model_size(model), build_s=build_s, catalog=catalog, phases=phases,
-                     start_usd=start_usd,
-                     bound_of="slotted model" if any(od.timed for od in data.options) else "problem")
+                     model_size=size, build_s=build_s, catalog=catalog, phases=phases,
+                     start_usd=start_usd, greedy_usd=greedy_usd, bound_of=bound_of)
     out.lower_bound_usd = min(out.lower_bound_usd, out.total_cost_usd)
     say("re-checking the plan")
     check_plan(out, repredict=repredict)

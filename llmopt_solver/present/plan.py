@@ -83,6 +83,7 @@ def plan_json(res: PlanResult) -> dict[str, Any]:
             "build_s": _r(res.build_s, 3),
             "mip_gap": None if s.gap is None else _r(s.gap),
             "start_usd": None if res.start_usd is None else _r(res.start_usd),
+            "greedy_usd": None if res.greedy_usd is None else _r(res.greedy_usd),
             "options": sum(len(jo) for jo in res.jobs),
             **res.model_size,
         },
@@ -115,8 +116,13 @@ def plan_text(res: PlanResult) -> str:
     w(f"Makespan: {res.makespan_h:.2f} h\n")
     size = res.model_size
     wall = sum(p.wall_s for p in res.phases) or s.wall_s
-    w(f"Solver: {s.solver}, {wall:.2f} s (build {res.build_s:.2f} s); {sum(len(j) for j in res.jobs)} options, "
-      f"{size['variables']} variables ({size['integer_variables']} integer), {size['constraints']} constraints\n")
+    opts = sum(len(j) for j in res.jobs)
+    if size["variables"] == 0:  # plan.run._bound_first: the searched greedy plan, within the gap of the bound
+        w(f"Solver: no MILP, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options; greedy plan + local search, "
+          "gap to the quota-free bound\n")
+    else:
+        w(f"Solver: {s.solver}, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options, "
+          f"{size['variables']} variables ({size['integer_variables']} integer), {size['constraints']} constraints\n")
     con = _console(buf)
     t = Table(title="Jobs", title_justify="left", pad_edge=False)
     for col, just in (("job", "left"), ("engine", "left"), ("instance", "left"), ("count", "right"), ("KV off", "right"),

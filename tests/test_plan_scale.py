@@ -1,0 +1,161 @@
+"""Plans at scale: the searched greedy plan, the quota-free bound, the no-MILP paths.
+
+Laws checked on random small portfolios with quotas (Hypothesis, derandomized):
+- the quota-free bound never exceeds the optimum (solved at a zero gap) — it bounds the problem;
+- a plan never costs more than the greedy plan it started from, nor less than its lower bound;
+- the greedy plan after the search is feasible for the MILP and never dearer than before it;
+- CBC and HiGHS agree on the optimum.
+Beyond MAX_MILP_JOBS no MILP is built: the plan is the searched greedy one, with its honest gap.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from llmopt_solver.errors import InfeasibleError, InputError
+from llmopt_solver.milp.plan_greedy import Greedy, greedy_placements, improve, plan_values, values_cost_usd
+from llmopt_solver.milp.plan_model import build_plan_milp
+from llmopt_solver.plan import run as plan_run
+from llmopt_solver.plan.bound import quota_free_bound_usd
+from llmopt_solver.plan.data import canonical_quotas, plan_data
+from llmopt_solver.plan.input import MAX_MILP_JOBS, parse_plan
+from llmopt_solver.plan.options import TableCache, build_job_options
+from llmopt_solver.plan.run import check_plan, run_plan
+
+TYPES = ["g4dn.xlarge", "g6.xlarge", "g5.xlarge"]
+PROPS = settings(max_examples=40, deadline=None, derandomize=True,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+_CACHE: dict[int, TableCache] = {}
+
+
+def tables(catalog) -> TableCache:
+    return _CACHE.setdefault(id(catalog), TableCache(catalog))
+
+
+@st.composite
+def portfolios(draw):
+    jobs = []
+    for k in range(draw(st.integers(1, 4))):
+        release = draw(st.sampled_from([0.0, 0.5, 1.0]))
+        jobs.append({"name": f"j{k}", "model": draw(st.sampled_from(["OPT-1.3B", "OPT-2.7B"])),
+                     "num_requests": draw(st.integers(50, 60000)), "input_len": 128,
+                     "output_len": draw(st.sampled_from([32, 64])), "batch_size": draw(st.sampled_from([16, 64, "auto"])),
+                     "release_h": release, "deadline_h": release + draw(st.sampled_from([0.5, 1.0, 2.0])),
+                     "instances": draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=3, unique=True))})
+    quota_types = draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=3, unique=True))
+    return {"jobs": jobs, "quotas": {"instances": {t: draw(st.integers(1, 3)) for t in quota_types}},
+            "startup_s": 240, "slot_h": draw(st.sampled_from([0.5, 1.0])), "offload_step": 0.5}
+
+
+def solve(catalog, doc, **kw):
+    return run_plan(parse_plan(doc), catalog, time_limit_s=20, repredict=False, tables=tables(catalog), **kw)
+
+
+@PROPS
+@given(doc=portfolios())
+def test_bound_and_greedy_bracket_the_optimum(catalog, doc):
+    try:
+        exact = solve(catalog, doc, gap_rel=0.0)
+    except InfeasibleError:
+        assume(False)
+        return
+    check_plan(exact, repredict=False)
+    assert quota_free_bound_usd(exact.jobs) <= exact.total_cost_usd * (1 + 1e-9) + 1e-12
+    assert exact.lower_bound_usd <= exact.total_cost_usd + 1e-9
+    if exact.greedy_usd is not None:
+        assert exact.total_cost_usd <= exact.greedy_usd * (1 + 1e-9) + 1e-12
+    fast = solve(catalog, doc, gap_rel=0.005)
+    assert exact.total_cost_usd * (1 - 1e-9) - 1e-12 <= fast.total_cost_usd
+    assert fast.total_cost_usd <= max(fast.lower_bound_usd, 1e-12) / (1 - 0.005) * (1 + 1e-9) + 1e-12
+    if fast.greedy_usd is not None:
+        assert fast.total_cost_usd <= fast.greedy_usd * (1 + 1e-9) + 1e-12
+
+
+@PROPS
+@given(doc=portfolios())
+def test_search_keeps_the_plan_feasible_and_never_dearer(catalog, doc):
+    plan = canonical_quotas(catalog, parse_plan(doc))
+    jobs = build_job_options(catalog, plan, tables=tables(catalog))
+    assume(all(len(jo) for jo in jobs))
+    data, _ = plan_data(plan, jobs)
+    g = Greedy(data)
+    first = greedy_placements(g)
+    assume(first is not None)
+    assert first is not None
+    searched = improve(g, first)
+    before, after = values_cost_usd(data, plan_values(data, first)), values_cost_usd(data, plan_values(data, searched))
+    assert after <= before * (1 + 1e-12)
+    assert after >= quota_free_bound_usd(jobs) * (1 - 1e-9) - 1e-12
+    model = build_plan_milp(data)
+    values = plan_values(data, searched)
+    for key, v in model.variables.items():
+        v.varValue = values.get(key, 0.0)
+    assert all(c.valid(1e-9) for c in model.rows)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(doc=portfolios())
+def test_cbc_and_highs_agree_on_the_optimum(catalog, doc):
+    pytest.importorskip("highspy")
+    try:
+        cbc = solve(catalog, doc, gap_rel=0.0)
+    except InfeasibleError:
+        assume(False)
+        return
+    highs = solve(catalog, doc, gap_rel=0.0, solver="highs")
+    assert highs.total_cost_usd == pytest.approx(cbc.total_cost_usd, rel=1e-6, abs=1e-6)
+
+
+def test_beyond_the_milp_limit_the_searched_plan_is_returned_with_its_gap(catalog, monkeypatch):
+    doc = {"jobs": [{"name": f"j{k}", "model": "OPT-1.3B", "num_requests": 20000 + 1000 * k, "input_len": 128,
+                     "output_len": 32, "batch_size": "auto", "deadline_h": 2, "instances": ["g4dn.xlarge", "g5.xlarge"]}
+                    for k in range(3)],
+           "quotas": {"instances": {"g4dn.xlarge": 1}}, "startup_s": 240, "offload_step": 0.5}
+    monkeypatch.setattr(plan_run, "MAX_MILP_JOBS", 2)
+    res = solve(catalog, doc, gap_rel=0.0)
+    check_plan(res, repredict=False)
+    assert res.model_size["variables"] == 0  # no MILP built
+    assert res.lower_bound_usd == pytest.approx(min(quota_free_bound_usd(res.jobs), res.total_cost_usd))
+    assert res.gap == pytest.approx((res.total_cost_usd - res.lower_bound_usd) / res.total_cost_usd, abs=1e-9)
+    with pytest.raises(InfeasibleError, match=r"budget \$0.01 too small"):
+        solve(catalog, {**doc, "budget_usd": 0.01}, gap_rel=0.0)
+
+
+def test_makespan_beyond_the_milp_limit_is_bad_input():
+    jobs = [{"name": f"j{k}", "model": "OPT-1.3B", "num_requests": 10, "input_len": 8, "output_len": 8,
+             "deadline_h": 1} for k in range(MAX_MILP_JOBS + 1)]
+    with pytest.raises(InputError, match=rf"jobs: {MAX_MILP_JOBS + 1} jobs with objective 'makespan'.*allowed: at most"):
+        parse_plan({"jobs": jobs, "objective": "makespan"})
+    parse_plan({"jobs": jobs})  # the cost objective takes them
+
+
+@pytest.mark.parametrize("batch", [1, 32, 1024])
+def test_fixed_batch_table_cut_from_auto_equals_its_own_build(catalog, batch):
+    import dataclasses
+
+    import numpy as np
+
+    from llmopt_solver.plan.options import job_spec
+    from llmopt_solver.selection import select_instances
+    from llmopt_solver.table.build import build_table
+
+    doc = {"jobs": [{"name": "a", "model": "OPT-2.7B", "num_requests": 1000, "input_len": 512, "output_len": 64,
+                     "batch_size": "auto", "deadline_h": 4},
+                    {"name": "b", "model": "OPT-2.7B", "num_requests": 1000, "input_len": 512, "output_len": 64,
+                     "batch_size": batch, "deadline_h": 4}], "offload_step": 0.5}
+    plan = parse_plan(doc)
+    pool = select_instances(catalog, None, None, None)
+    cache = TableCache(catalog)
+    cache.want(job_spec(catalog, catalog.model("OPT-2.7B"), plan.jobs[0], plan, "a"), pool)
+    spec = job_spec(catalog, catalog.model("OPT-2.7B"), plan.jobs[1], plan, "b")
+    cut, built = cache.get(spec, pool), build_table(catalog, spec, pool)
+    assert len(cache) == 2 and len(cut) == len(built) > 0 and cut.job == spec
+    for f in dataclasses.fields(built):
+        a, b = getattr(cut, f.name), getattr(built, f.name)
+        if isinstance(a, np.ndarray):
+            assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f.name
+    for f in dataclasses.fields(built.pred):
+        assert np.array_equal(getattr(cut.pred, f.name), getattr(built.pred, f.name), equal_nan=True), f.name
