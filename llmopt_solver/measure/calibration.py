@@ -8,9 +8,9 @@ Robust and honest by construction:
 - a GPU is fitted only from at least ``MIN_CONFIGS`` distinct runs, never from one row;
 - k-fold cross-validation groups the rows of one run (its latency and its throughput) in the
   same fold and reports out-of-fold error next to the training fit; the uncertainty written to
-  the profile (median and 10th-90th percentile spread of ln(measured / predicted) throughput,
-  as a log-normal's bias and sigma) comes from out-of-fold residuals, so the error bars are
-  out-of-sample too.
+  the profile (median and split-conformal 10th and 90th percentiles of ln(measured / predicted)
+  throughput, as a split log-normal's bias and per-side widths, ``predictor.uncertainty.fit_band``)
+  comes from out-of-fold residuals, so the error bars are out-of-sample too.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from llmopt_solver.measure.validation import (  # re-exports of rows/replay/metr
     Prepared,
     evaluate,
 )
+from llmopt_solver.predictor.uncertainty import fit_band
 
 # Parameter -> (lower, upper) bound. Fractions of peak cannot exceed 1; overheads are per layer
 # per forward pass (kernel launches, framework bookkeeping) and per all-reduce.
@@ -60,7 +61,6 @@ HARDWARE_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw")
 ENGINE_KERNEL_PARAMS: tuple[str, ...] = ("kv_bw",)
 HUBER_DELTA = 0.1  # |ln error| beyond ~10% counts linearly, not quadratically
 MIN_CONFIGS = 8  # distinct runs needed before a GPU's parameters are fitted
-Z90 = 1.2815515655446004  # standard normal 90th percentile
 
 
 @cache
@@ -316,10 +316,7 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
     for gpu in fits:
         sel = usable & (keys == gpu) & np.isfinite(u)
         if sel.sum() >= 2:
-            # Matched to the band the option table shows (10th-90th percentile of a log-normal):
-            # bias = median, sigma = (P90 - P10) / (2 z_0.9), robust to a stray row yet honest
-            # about heavy tails at the band's own quantiles.
-            q10, q50, q90 = np.percentile(u[sel], [10, 50, 90])
-            res.uncertainty[gpu] = {"bias": round(float(q50), 4), "sigma": round(float((q90 - q10) / (2 * Z90)), 4),
-                                    "rows": int(sel.sum())}
+            # The band the option table shows: median, and the residuals' split-conformal 10th and
+            # 90th percentiles as one width per side (predictor/uncertainty.py: skew kept).
+            res.uncertainty[gpu] = fit_band(u[sel])
     return res
