@@ -5,8 +5,9 @@ Usage (from the repository root; prints its wall time at the end):
     python docs/make_accuracy.py            # writes llmopt_solver/data/calibration.json and
                                             # docs/accuracy.md
     python docs/make_accuracy.py --check    # refit and report, but write nothing
-    python docs/make_accuracy.py --jobs 1   # no worker processes (default 2: the 12 fits, shared and
-                                            # per engine x (all rows + 5 folds), run on 2 processes)
+    python docs/make_accuracy.py --jobs 1   # no worker processes (default 2: the 30 fits, shared and
+                                            # per engine x (all rows + 5 folds), plus the engine stage's
+                                            # 3 inner-CV fits per mask, run on 2 processes)
 
 Inputs: benchmarks/data/validation/*.csv (copies of the public sets, sources in the README there).
 The fit starts from the spec-only defaults (data/efficiency.json), never from a previous profile,
@@ -102,9 +103,9 @@ _WORK: dict[str, Any] = {}
 
 
 def _fit_task(task: FitTask) -> tuple[dict[str, GpuFit], dict[str, str]]:
-    mask, by, fixed = task
+    mask, by, fixed, start = task
     return fit_gpus(_WORK["prep"], _WORK["cat"], mask, by=by, grid_sweeps=GRID_SWEEPS, max_iter=MAX_ITER,
-                    grid_points=GRID_POINTS, fixed=fixed)
+                    grid_points=GRID_POINTS, fixed=fixed, start=start)
 
 
 def calibrate_both(prep: Prepared, cat: Catalog, jobs: int) -> tuple[Any, Any]:
@@ -379,8 +380,12 @@ def main() -> int:
           "Shared: one parameter set per GPU for every framework. Per engine (hierarchical): the GPU's hardware "
           "fractions (compute_prefill, compute_decode, memory_bw) are the shared fit's, refitted inside each fold; "
           "the engine's runtime terms and its attention kernel's kv_bw are fitted per (engine, GPU) on that "
-          "engine's rows (`efficiency.engines` in calibration.json; GPUs without data use the engine's default, "
-          "the geometric mean of its GPUs' runtime parameters).", "",
+          "engine's rows, starting from the shared fit of the same rows (`efficiency.engines` in calibration.json; "
+          "GPUs without data use the engine's default, the geometric mean of its GPUs' runtime parameters). "
+          "The engine's parameters are then the blend shared^(1−w) × engine^w with w ∈ {0, ¼, ½, ¾, 1} chosen per "
+          "(engine, GPU) and per training mask by 3-fold inner CV on that mask's rows only, minimising the median "
+          "absolute error (`llmopt_solver/measure/shrinkage.py`; w = 0 keeps the shared values); the held-out fold "
+          "never takes part. The weights of the final fit are in the parameter table below.", "",
           "| framework | rows | shared median | shared P90 | per-engine median | per-engine P90 | per-engine bias |",
           "|---|---|---|---|---|---|---|"]
     for fw in FIT_FRAMEWORKS:
@@ -419,17 +424,18 @@ def main() -> int:
           "profile) but are in no engine's fit or target, since their batch column is llama-bench's prompt batch.", "",
           md_table(dev[ARGONNE.name][1].summary["by_gpu_framework_metric"], ("GPU", "framework", "metric")), ""]
     L += ["## Fitted parameters (llmopt_solver/data/calibration.json)", "",
-          "| GPU / engine | " + " | ".join(DEFAULT_PARAMS) + " | bias | sigma low / high | rows |",
-          "|---|" + "---|" * (len(DEFAULT_PARAMS) + 3)]
+          "| GPU / engine | " + " | ".join(DEFAULT_PARAMS) + " | bias | sigma low / high | rows | w |",
+          "|---|" + "---|" * (len(DEFAULT_PARAMS) + 4)]
     for gpu, rec in doc["efficiency"]["gpus"].items():
         uu = doc["uncertainty"]["gpus"].get(gpu, {})
         L.append(f"| {gpu} (shared) | " + " | ".join(f"{rec[k]:.3g}" if k in rec else "–" for k in DEFAULT_PARAMS)
-                 + f" | {uu.get('bias', 0):+.3f} | {_sides(uu)} | {uu.get('rows', 0)} |")
+                 + f" | {uu.get('bias', 0):+.3f} | {_sides(uu)} | {uu.get('rows', 0)} | – |")
     for engine, block in eng_eff.items():
         for gpu, rec in block["gpus"].items():
             uu = eng_unc.get(engine, {}).get("gpus", {}).get(gpu, {})
             L.append(f"| {gpu} / {engine} | " + " | ".join(f"{rec[k]:.3g}" if k in rec else "–" for k in DEFAULT_PARAMS)
-                     + f" | {uu.get('bias', 0):+.3f} | {_sides(uu)} | {uu.get('rows', 0)} |")
+                     + f" | {uu.get('bias', 0):+.3f} | {_sides(uu)} | {uu.get('rows', 0)} | "
+                     f"{eres.fits[f'{gpu}|{engine}'].shrink:g} |")
     sources = json.loads((ROOT / "llmopt_solver" / "data" / "efficiency.json").read_text(encoding="utf-8"))["sources"]
     L += ["", "Runtime terms fitted per (engine, GPU) and their sources (`llmopt_solver/data/efficiency.json`; formulas "
           "in `llmopt_solver/predictor/physics.py`):", ""]

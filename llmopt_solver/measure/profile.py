@@ -110,7 +110,8 @@ def engine_sections(res: CalibrationResult, source: str, as_of: str | None = Non
         gpu, _, engine = key.partition("|")
         by_engine[engine].append(f)
         rec: dict[str, Any] = {k: float(f"{v:.4g}") for k, v in sorted(f.params.items())}
-        rec.update(source=f"fitted by llmopt calibrate per (engine, GPU) on {f.rows} rows ({f.configs} runs) of {source}",
+        rec.update(source=f"fitted by llmopt calibrate per (engine, GPU) on {f.rows} rows ({f.configs} runs) of {source}; "
+                          f"blend weight toward this fit vs the shared one {f.shrink:g} (inner CV)",
                    as_of=as_of)
         eff.setdefault(engine, {"gpus": {}})["gpus"][gpu] = rec
         if key in res.uncertainty:
