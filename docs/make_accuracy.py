@@ -48,6 +48,7 @@ from llmopt_solver.measure.calibration import (  # noqa: E402
     engine_rules,
     fit_gpus,
     fold_of,
+    run_ids,
     throughput_log_residual,
 )
 from llmopt_solver.measure.profile import engine_sections, error_table, profile_document  # noqa: E402
@@ -214,7 +215,7 @@ def _inside(u: np.ndarray, b: Any) -> np.ndarray:
 
 
 def band_covers(prep: Prepared, pred: Any, cat: Catalog) -> np.ndarray:
-    """Returns True where the measured figure lies in the band shown with TPS (split-conformal
+    """Returns True where the measured figure lies in the band shown with TPS (tolerance-bound
     10th-90th percentile, ``catalog.uncertainty(gpu, engine)``) around the prediction: the shipped
     band, built from these same out-of-fold residuals (in-sample for the band)."""
     u = throughput_log_residual(prep, pred.value)
@@ -230,14 +231,14 @@ def band_covers_cross_fitted(prep: Prepared, pred: Any, groups: np.ndarray) -> n
     but from the out-of-fold residuals of the *other* CV folds of the row's group (GPU, engine):
     the band is applied to rows whose residuals it never saw."""
     u = throughput_log_residual(prep, pred.value)
-    fold = fold_of(prep, FOLDS)
+    fold, runs = fold_of(prep, FOLDS), run_ids(prep)
     out = np.zeros(len(prep.cases), dtype=bool)
     ok = np.isfinite(u) & (fold >= 0)
     for g in np.unique(groups[ok]):
         for f in range(FOLDS):
             test, train = ok & (groups == g) & (fold == f), ok & (groups == g) & (fold != f)
             if test.any() and train.sum() >= 2:
-                out[test] = _inside(u[test], Uncertainty.model_validate(fit_band(u[train])))
+                out[test] = _inside(u[test], Uncertainty.model_validate(fit_band(u[train], runs=runs[train])))
     return out
 
 
@@ -361,9 +362,12 @@ def main() -> int:
     oom = sum(r.summary["predicted_oom"]["rows"] for _, r in dev.values())
     L += ["", f"Measured runs that llmopt predicts do not fit (predicted OOM, an error of its own kind, not in the % "
           f"figures): {oom} over the four dev files.", "",
-          "The TPS band is the split-conformal 10th–90th percentile band of a (GPU, engine) group's out-of-fold "
-          "residuals ln(measured/predicted): its median and one width per side, so skewed errors give an asymmetric "
-          "band (`llmopt_solver/predictor/uncertainty.py`, `fit_band`). Its coverage in the targets above is "
+          "The TPS band is the 10th–90th percentile band of a (GPU, engine) group's out-of-fold residuals "
+          "ln(measured/predicted): its median and one width per side, so skewed errors give an asymmetric band "
+          "(`llmopt_solver/predictor/uncertainty.py`, `fit_band`). Each end is a distribution-free tolerance bound: "
+          "the order statistic such that, with 90% confidence over the calibration sample, at most 10% of new runs "
+          "fall beyond it; the finite-sample rank counts runs, not rows (a run's latency and throughput rows are one "
+          "measurement), so a small group gets a wider band. Its coverage in the targets above is "
           "**cross-fitted**: each CV fold's rows are checked against the band built the same way from the other "
           "four folds' out-of-fold residuals of their group, never their own. The shipped band, built from all of "
           "a group's residuals, covers ≥ 80% of those same rows by construction (second column below). "

@@ -8,7 +8,7 @@ Robust and honest by construction:
 - a GPU is fitted only from at least ``MIN_CONFIGS`` distinct runs, never from one row;
 - k-fold cross-validation groups the rows of one run (its latency and its throughput) in the
   same fold and reports out-of-fold error next to the training fit; the uncertainty written to
-  the profile (median and split-conformal 10th and 90th percentiles of ln(measured / predicted)
+  the profile (median and tolerance-bound 10th and 90th percentiles of ln(measured / predicted)
   throughput, as a split log-normal's bias and per-side widths, ``predictor.uncertainty.fit_band``)
   comes from out-of-fold residuals, so the error bars are out-of-sample too.
 """
@@ -242,6 +242,12 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
     return fits, skipped
 
 
+def run_ids(prep: Prepared) -> np.ndarray:
+    """Returns an id per case shared by the rows of one run (its ``config_key``)."""
+    ids: dict[object, int] = {}
+    return np.array([ids.setdefault(c.config_key, len(ids)) for c in prep.cases])
+
+
 def fold_of(prep: Prepared, k: int, seed: int = 0) -> np.ndarray:
     """Returns the fold (0..k-1) of every case; the rows of one run share a fold (-1: unusable)."""
     keys = sorted({prep.cases[i].config_key for i in np.nonzero(_usable(prep))[0]}, key=repr)
@@ -338,7 +344,7 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
     for gpu in fits:
         sel = usable & (keys == gpu) & np.isfinite(u)
         if sel.sum() >= 2:
-            # The band the option table shows: median, and the residuals' split-conformal 10th and
-            # 90th percentiles as one width per side (predictor/uncertainty.py: skew kept).
-            res.uncertainty[gpu] = fit_band(u[sel])
+            # The band the option table shows: median, and the residuals' tolerance-bound 10th and
+            # 90th percentiles (runs as units) as one width per side (predictor/uncertainty.py).
+            res.uncertainty[gpu] = fit_band(u[sel], runs=run_ids(prep)[sel])
     return res

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmopt_solver.measure.calibration import CalibrationResult, GpuFit, _usable, throughput_log_residual
+from llmopt_solver.measure.calibration import CalibrationResult, GpuFit, _usable, run_ids, throughput_log_residual
 from llmopt_solver.measure.validation import Predicted, Prepared, evaluate
 from llmopt_solver.predictor.uncertainty import fit_band
 
@@ -55,7 +55,8 @@ def transfer_prior(prep: Prepared, res: CalibrationResult, keys: tuple[str, ...]
         value[sel], mem[sel], waves[sel] = p.value[sel], p.gpu_memory_needed_gb[sel], p.waves[sel]
     logo = Predicted(value=value, gpu_memory_needed_gb=mem, waves=waves)
     u = throughput_log_residual(prep, value)
-    unc = fit_band(u[np.isfinite(u)])
+    ok = np.isfinite(u)
+    unc = fit_band(u[ok], runs=run_ids(prep)[ok])
     # A GPU without measurements is never reported as more certain than a measured one (per side).
     for side in ("sigma", "sigma_low", "sigma_high"):
         unc[side] = max(unc[side], max((g.get(side, g["sigma"]) for g in res.uncertainty.values()), default=0.0))
