@@ -263,16 +263,38 @@ def test_engine_fit_refits_the_shared_stage_inside_each_fold(spec_cat):
 
     def fit_map(batch):
         tasks.extend(batch)
-        return [fit_gpus(prep, spec_cat, m, ("memory_bw", "layer_overhead_s"), 4, b, 1, 10, fixed=fx) for m, b, fx in batch]
+        return [fit_gpus(prep, spec_cat, m, ("memory_bw", "layer_overhead_s"), 4, b, 1, 10, fixed=fx, start=x0)
+                for m, b, fx, x0 in batch]
 
     res = calibrate(prep, spec_cat, folds=2, by="engine", min_configs=4, fit_map=fit_map)
     assert set(res.fits) == {"A10G|tgi"}
     shared = [t for t in tasks if t[1] == "gpu"]
-    engine = [t for t in tasks if t[1] == "engine"]
-    assert len(shared) == len(engine) == 3 and all(t[2] is None for t in shared)
-    for (m_s, _, _), (m_e, _, fixed) in zip(shared, engine):
+    engine = [t for t in tasks if t[1] == "engine"][:3]  # then 3 x 3 inner-CV fits (the shrinkage weight)
+    assert len(shared) == 3 and len(tasks) == 3 + 3 + 3 * 3 and all(t[2] is None for t in shared)
+    for (m_o, _, fx_o, x0_o), inner in zip(engine, [tasks[6 + 3 * i:9 + 3 * i] for i in range(3)]):
+        # Inner fits: inside their mask (never its held-out fold), each leaving a third of it out,
+        # with the mask's hardware and start.
+        assert all(not (t[0] & ~m_o).any() and t[0].sum() < m_o.sum() for t in inner)
+        assert all(t[2] == fx_o and t[3] == x0_o for t in inner)
+    assert all(0.0 <= f.shrink <= 1.0 for fits in res.mask_fits for f in fits.values())
+    for i, ((m_s, _, _, _), (m_e, _, fixed, x0)) in enumerate(zip(shared, engine)):
         assert np.array_equal(m_s, m_e)
         want = fit_gpus(prep, spec_cat, m_s, ("memory_bw", "layer_overhead_s"), 4, "gpu", 1, 10)[0]
         assert fixed == hardware_of(want) and "memory_bw" in fixed["A10G"]
+        # The engine stage starts at the shared fit of the same rows: never worse on them.
+        assert x0 == {"A10G": want["A10G"].params}
+        assert res.mask_fits[i]["A10G|tgi"].loss <= want["A10G"].loss * (1 + 1e-9)  # before the blend
         assert all(set(p) <= set(HARDWARE_PARAMS) for p in fixed.values())
     assert not np.array_equal(shared[1][0], shared[0][0])  # a fold's mask leaves its test rows out
+
+
+def test_shrinkage_blend_is_geometric_between_the_shared_and_the_engine_fit():
+    from llmopt_solver.measure.shrinkage import SHRINK_WEIGHTS, blend
+
+    shared, engine = {"kv_bw": 0.4, "step_overhead_s": 1e-4}, {"kv_bw": 0.9, "step_overhead_s": 1e-2, "seq_overhead_s": 3e-5}
+    assert blend(shared, engine, 0.0) == pytest.approx({**engine, **shared})  # w = 0: the shared values
+    assert blend(shared, engine, 1.0) == pytest.approx(engine)
+    half = blend(shared, engine, 0.5)
+    assert half["step_overhead_s"] == pytest.approx(1e-3) and half["kv_bw"] == pytest.approx(0.6)
+    assert half["seq_overhead_s"] == 3e-5  # not in the shared fit: the engine's own
+    assert SHRINK_WEIGHTS[0] == 0.0 and SHRINK_WEIGHTS[-1] == 1.0

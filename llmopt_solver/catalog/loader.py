@@ -56,7 +56,7 @@ class Catalog:
         if engine is not None and (engine, gpu) in self.engine_uncertainty and not user_gpu_wins:
             return self.engine_uncertainty[(engine, gpu)]
         transfer, own = self.engine_uncertainty.get((str(engine), None)), self.uncertainties.get(gpu)
-        return own.model_copy(update={"sigma": max(own.sigma, transfer.sigma)}) if own and transfer else (
+        return own.widened(transfer) if own and transfer else (
             own or transfer or self.default_uncertainty)
 
     def efficiency(self, gpu: str, engine: str | None = None) -> Efficiency:

@@ -123,15 +123,19 @@ class EfficiencyOverride(_Record):
 
 @dataclass(frozen=True, kw_only=True)
 class Uncertainty(_Record):
-    """Spread of measured/predicted throughput for one GPU type, as a log-normal.
+    """Spread of measured/predicted throughput for one GPU type, as a (split) log-normal.
 
-    ``bias`` and ``sigma`` are the mean and standard deviation of ln(measured / predicted) over
-    calibration rows (out-of-sample where cross-validated). A band at confidence P is
-    tps * exp(bias -/+ z_P * sigma).
+    ``bias`` is the median of ln(measured / predicted) over calibration rows (out-of-sample where
+    cross-validated). ``sigma_low`` and ``sigma_high`` are the band's widths below and above it
+    (from the residuals' band quantiles, ``predictor.uncertainty.fit_band``; skewed residuals give
+    an asymmetric band); a record with ``sigma`` only is symmetric. A band at confidence P is
+    tps * exp(bias - z_P * sigma_low) .. tps * exp(bias + z_P * sigma_high).
     """
 
-    bias: float = rule(description="mean of ln(measured/predicted)")
-    sigma: float = rule(ge=0, description="std of ln(measured/predicted)")
+    bias: float = rule(description="median of ln(measured/predicted)")
+    sigma: float = rule(ge=0, description="width of ln(measured/predicted) per z, both sides' mean")
+    sigma_low: float | None = rule(default=None, ge=0, description="width below the median per z; None = sigma")
+    sigma_high: float | None = rule(default=None, ge=0, description="width above the median per z; None = sigma")
     memory_sigma: float = rule(default=0.05, ge=0, description="std of ln(real/predicted) GPU memory need")
     rows: int = rule(default=0, ge=0, description="measurements behind it (0 = spec-only)")
     # Calibrated ranges [min, max] (written by `llmopt calibrate`); outside them the band widens.
@@ -139,3 +143,15 @@ class Uncertainty(_Record):
     input_len_range: tuple[int, int] | None = rule(default=None, description="input lengths of the calibration rows")
     output_len_range: tuple[int, int] | None = rule(default=None, description="output lengths of the calibration rows")
     source: str = ""
+
+    @property
+    def sides(self) -> tuple[float, float]:
+        """(sigma_low, sigma_high), either falling back to ``sigma``."""
+        return (self.sigma if self.sigma_low is None else self.sigma_low,
+                self.sigma if self.sigma_high is None else self.sigma_high)
+
+    def widened(self, other: "Uncertainty") -> "Uncertainty":
+        """Returns this band with each width at least ``other``'s (ranges and bias kept)."""
+        (lo, hi), (olo, ohi) = self.sides, other.sides
+        return self.model_copy(update={"sigma": max(self.sigma, other.sigma), "sigma_low": max(lo, olo),
+                                       "sigma_high": max(hi, ohi)})

@@ -8,9 +8,9 @@ Robust and honest by construction:
 - a GPU is fitted only from at least ``MIN_CONFIGS`` distinct runs, never from one row;
 - k-fold cross-validation groups the rows of one run (its latency and its throughput) in the
   same fold and reports out-of-fold error next to the training fit; the uncertainty written to
-  the profile (median and 10th-90th percentile spread of ln(measured / predicted) throughput,
-  as a log-normal's bias and sigma) comes from out-of-fold residuals, so the error bars are
-  out-of-sample too.
+  the profile (median and tolerance-bound 10th and 90th percentiles of ln(measured / predicted)
+  throughput, as a split log-normal's bias and per-side widths, ``predictor.uncertainty.fit_band``)
+  comes from out-of-fold residuals, so the error bars are out-of-sample too.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog, _data_text
 from llmopt_solver.errors import InputError
+from llmopt_solver.measure.shrinkage import INNER_FOLDS, blend, choose_weights
+from llmopt_solver.measure.shrinkage import inner_folds as inner_fold_of
 from llmopt_solver.measure.validation import (  # re-exports of rows/replay/metrics
     OP_PREFIX,
     TIME_METRICS,
@@ -32,6 +34,7 @@ from llmopt_solver.measure.validation import (  # re-exports of rows/replay/metr
     Prepared,
     evaluate,
 )
+from llmopt_solver.predictor.uncertainty import fit_band
 
 # Parameter -> (lower, upper) bound. Fractions of peak cannot exceed 1; overheads are per layer
 # per forward pass (kernel launches, framework bookkeeping) and per all-reduce.
@@ -60,7 +63,6 @@ HARDWARE_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw")
 ENGINE_KERNEL_PARAMS: tuple[str, ...] = ("kv_bw",)
 HUBER_DELTA = 0.1  # |ln error| beyond ~10% counts linearly, not quadratically
 MIN_CONFIGS = 8  # distinct runs needed before a GPU's parameters are fitted
-Z90 = 1.2815515655446004  # standard normal 90th percentile
 
 
 @cache
@@ -162,7 +164,8 @@ class GpuFit:
     params: dict[str, float]
     rows: int
     configs: int
-    loss: float
+    loss: float  # Huber loss of the fit (before any blend toward the shared fit)
+    shrink: float = 1.0  # engine stage: blend weight of its own fit vs the shared one (measure/shrinkage.py)
 
 
 @dataclass
@@ -194,11 +197,13 @@ def _keys(prep: Prepared, by: str) -> np.ndarray:
 
 def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: tuple[str, ...] = DEFAULT_PARAMS,
              min_configs: int = MIN_CONFIGS, by: str = "gpu", grid_sweeps: int = 2, max_iter: int = 60,
-             grid_points: int = 9, fixed: dict[str, dict[str, float]] | None = None
-             ) -> tuple[dict[str, GpuFit], dict[str, str]]:
+             grid_points: int = 9, fixed: dict[str, dict[str, float]] | None = None,
+             start: dict[str, dict[str, float]] | None = None) -> tuple[dict[str, GpuFit], dict[str, str]]:
     """Returns the fits on rows ``train`` (a mask) per GPU, or per (GPU, engine) with ``by='engine'``
     (keys 'gpu|engine'; rows of no known engine are not fitted there), and the keys left out with why.
-    ``fixed``: {gpu: {parameter: value}} held constant (not fitted) and carried in that GPU's fits."""
+    ``fixed``: {gpu: {parameter: value}} held constant (not fitted) and carried in that GPU's fits.
+    ``start``: {gpu: {parameter: value}} to start from instead of the catalog's values (the engine
+    stage starts at the shared fit of the same rows, so it never ends worse on its training rows)."""
     meas = np.array([c.measured for c in prep.cases])
     use = train & _usable(prep)
     keys = _keys(prep, by)
@@ -220,7 +225,9 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
         if not any(prep.cases[i].op == "" for i in np.nonzero(sel)[0]):
             names = [k for k in names if k in ("compute_prefill", "memory_bw")]  # GEMM rows only
         unset = {"kv_bw": eff.memory_bw, "allreduce_bw": eff.pcie}  # optional fields' effective defaults
-        start = {k: float(getattr(eff, k) if getattr(eff, k) is not None else unset.get(k, eff.memory_bw)) for k in names}
+        begin = (start or {}).get(gpu, {})
+        x0 = {k: float(begin[k] if k in begin else getattr(eff, k) if getattr(eff, k) is not None
+                       else unset.get(k, eff.memory_bw)) for k in names}
         sub = prep.restrict(sel)
 
         def resid(p: dict[str, float], sel: np.ndarray = sel, key: str = key, sub: Prepared = sub,
@@ -229,10 +236,16 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.log(pred[sel] / meas[sel])
 
-        params, loss = minimise_log_params(resid, start, BOUNDS, max_iter=max_iter, grid_sweeps=grid_sweeps,
+        params, loss = minimise_log_params(resid, x0, BOUNDS, max_iter=max_iter, grid_sweeps=grid_sweeps,
                                            grid_points=grid_points) if names else ({}, float(_huber(resid({})).sum()))
         fits[key] = GpuFit(gpu=key, params={**hold, **params}, rows=int(sel.sum()), configs=len(configs), loss=loss)
     return fits, skipped
+
+
+def run_ids(prep: Prepared) -> np.ndarray:
+    """Returns an id per case shared by the rows of one run (its ``config_key``)."""
+    ids: dict[object, int] = {}
+    return np.array([ids.setdefault(c.config_key, len(ids)) for c in prep.cases])
 
 
 def fold_of(prep: Prepared, k: int, seed: int = 0) -> np.ndarray:
@@ -253,8 +266,9 @@ def throughput_log_residual(prep: Prepared, pred: np.ndarray) -> np.ndarray:
     return np.where(op, np.nan, np.where(time, -lr, lr))
 
 
-# A fit task: (training mask, 'gpu' or 'engine', parameters held fixed per GPU or None).
-FitTask = tuple[np.ndarray, str, dict[str, dict[str, float]] | None]
+# A fit task: (training mask, 'gpu' or 'engine', parameters held fixed per GPU or None, start
+# values per GPU or None).
+FitTask = tuple[np.ndarray, str, dict[str, dict[str, float]] | None, dict[str, dict[str, float]] | None]
 FitMap = Callable[[list[FitTask]], list[tuple[dict[str, GpuFit], dict[str, str]]]]
 
 
@@ -268,7 +282,7 @@ def hardware_of(fits: dict[str, GpuFit]) -> dict[str, dict[str, float]]:
 def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tuple[str, ...] = DEFAULT_PARAMS,
               min_configs: int = MIN_CONFIGS, seed: int = 0, by: str = "gpu", grid_sweeps: int = 2,
               max_iter: int = 60, fit_map: FitMap | None = None,
-              shared: list[dict[str, GpuFit]] | None = None) -> CalibrationResult:
+              shared: list[dict[str, GpuFit]] | None = None, inner_folds: int = INNER_FOLDS) -> CalibrationResult:
     """Returns the fit on all usable rows plus ``folds``-fold out-of-fold predictions (0: no CV).
 
     ``by='engine'`` is hierarchical: per training mask (all rows, then each fold's) the shared
@@ -276,8 +290,10 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
     (``hardware_of``), then each (GPU, engine) fits its runtime terms on its own rows of that mask
     (keys 'gpu|engine'; rows of no known engine stay unfitted, NaN out-of-fold). ``shared``: that
     stage's fits per mask when already run (``CalibrationResult.mask_fits`` of a ``by='gpu'`` run
-    on the same prep, seed and folds). ``fit_map`` runs ``fit_gpus`` on a list of tasks (default:
-    one after the other; docs/make_accuracy.py passes a process pool).
+    on the same prep, seed and folds). The engine stage starts at the shared fit of its mask, and its
+    parameters are blended toward it by a weight chosen by ``inner_folds``-fold inner CV on the
+    mask's rows (measure/shrinkage.py; < 2: no blend). ``fit_map`` runs ``fit_gpus`` on a list of
+    tasks (default: one after the other; docs/make_accuracy.py passes a process pool).
     """
     usable = _usable(prep)
     if not usable.any():
@@ -285,15 +301,27 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
     fold = fold_of(prep, folds, seed) if folds >= 2 else np.full(len(prep.cases), -1)
     masks = [usable] + [usable & (fold != f) & (fold >= 0) for f in range(folds if folds >= 2 else 0)]
     run = fit_map or (lambda tasks: [fit_gpus(prep, catalog, m, param_names, min_configs, b, grid_sweeps, max_iter,
-                                              fixed=fx) for m, b, fx in tasks])
+                                              fixed=fx, start=x0) for m, b, fx, x0 in tasks])
     if by == "engine" and shared is None:
-        shared = [r[0] for r in run([(m, "gpu", None) for m in masks])]  # refitted per fold: no leakage
+        shared = [r[0] for r in run([(m, "gpu", None, None) for m in masks])]  # refitted per fold: no leakage
     fixed = [hardware_of(s) for s in shared] if by == "engine" and shared else [None] * len(masks)
-    results = run([(m, by, fx) for m, fx in zip(masks, fixed)])
+    starts = [{g: f.params for g, f in s.items()} for s in shared] if by == "engine" and shared else [None] * len(masks)
+    results = run([(m, by, fx, x0) for m, fx, x0 in zip(masks, fixed, starts)])
+    keys = _keys(prep, by)
+    if by == "engine" and shared and inner_folds >= 2:
+        inner = [inner_fold_of(prep, m, inner_folds, seed + 1) for m in masks]
+        inner_res = run([(m & (inn != j) & (inn >= 0), by, fx, x0) for m, inn, fx, x0 in zip(masks, inner, fixed, starts)
+                         for j in range(inner_folds)])
+        for mi, (m, inn, x0) in enumerate(zip(masks, inner, starts)):
+            w = choose_weights(prep, m, keys, x0 or {}, inn, [{k: f.params for k, f in r[0].items()} for r in
+                                                            inner_res[mi * inner_folds:(mi + 1) * inner_folds]])
+            for key, ef in results[mi][0].items():
+                wk = w.get(key, 1.0)
+                results[mi][0][key] = replace(ef, params=blend((x0 or {}).get(key.partition("|")[0], {}), ef.params, wk),
+                                              shrink=wk)
     fits, skipped = results[0]
     if not fits:
         raise InputError(f"calibrate: no GPU has enough measurements: {'; '.join(f'{g}: {r}' for g, r in skipped.items())}.")
-    keys = _keys(prep, by)
     fitted = np.isin(keys, list(fits))
     train_pred = evaluate(prep, {g: f.params for g, f in fits.items()}, subset=fitted if by == "engine" else None)
     cv_pred = None
@@ -316,10 +344,7 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
     for gpu in fits:
         sel = usable & (keys == gpu) & np.isfinite(u)
         if sel.sum() >= 2:
-            # Matched to the band the option table shows (10th-90th percentile of a log-normal):
-            # bias = median, sigma = (P90 - P10) / (2 z_0.9), robust to a stray row yet honest
-            # about heavy tails at the band's own quantiles.
-            q10, q50, q90 = np.percentile(u[sel], [10, 50, 90])
-            res.uncertainty[gpu] = {"bias": round(float(q50), 4), "sigma": round(float((q90 - q10) / (2 * Z90)), 4),
-                                    "rows": int(sel.sum())}
+            # The band the option table shows: median, and the residuals' tolerance-bound 10th and
+            # 90th percentiles (runs as units) as one width per side (predictor/uncertainty.py).
+            res.uncertainty[gpu] = fit_band(u[sel], runs=run_ids(prep)[sel])
     return res

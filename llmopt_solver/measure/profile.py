@@ -38,6 +38,12 @@ def error_table(prep: Prepared, pred: Predicted, mask: np.ndarray | None = None,
     return out
 
 
+def _band(u: dict[str, Any]) -> dict[str, Any]:
+    """Returns the profile fields of a band (``predictor.uncertainty.fit_band``'s keys present)."""
+    keys = ("bias", "sigma", "sigma_low", "sigma_high", "rows")
+    return {**{k: u[k] for k in keys if k in u}, "memory_sigma": 0.05}
+
+
 def measured_ranges(prep: Prepared, gpu: str) -> dict[str, list[int]]:
     """Returns the [min, max] batch size, input and output length of ``gpu``'s mapped rows
     (recorded in the profile so that predictions outside them are flagged and their band widened)."""
@@ -64,8 +70,7 @@ def profile_document(res: CalibrationResult, source: str, prep: Prepared, as_of:
         eff[gpu] = rec
         if gpu in res.uncertainty:
             u = res.uncertainty[gpu]
-            unc[gpu] = {"bias": u["bias"], "sigma": u["sigma"], "memory_sigma": 0.05, "rows": u["rows"],
-                        "source": f"ln(measured/predicted) throughput, {basis}, {source}"}
+            unc[gpu] = {**_band(u), "source": f"ln(measured/predicted) throughput, {basis}, {source}"}
             unc[gpu].update(measured_ranges(prep, gpu))
     cv = error_table(prep, res.cv_pred, key=lambda c: c.metric) if res.cv_pred is not None else None
     doc: dict[str, Any] = {
@@ -105,14 +110,14 @@ def engine_sections(res: CalibrationResult, source: str, as_of: str | None = Non
         gpu, _, engine = key.partition("|")
         by_engine[engine].append(f)
         rec: dict[str, Any] = {k: float(f"{v:.4g}") for k, v in sorted(f.params.items())}
-        rec.update(source=f"fitted by llmopt calibrate per (engine, GPU) on {f.rows} rows ({f.configs} runs) of {source}",
+        rec.update(source=f"fitted by llmopt calibrate per (engine, GPU) on {f.rows} rows ({f.configs} runs) of {source}; "
+                          f"blend weight toward this fit vs the shared one {f.shrink:g} (inner CV)",
                    as_of=as_of)
         eff.setdefault(engine, {"gpus": {}})["gpus"][gpu] = rec
         if key in res.uncertainty:
             u = res.uncertainty[key]
             unc.setdefault(engine, {"gpus": {}})["gpus"][gpu] = {
-                "bias": u["bias"], "sigma": u["sigma"], "memory_sigma": 0.05, "rows": u["rows"],
-                "source": f"ln(measured/predicted) throughput, {basis}, {engine} on {gpu}, {source}"}
+                **_band(u), "source": f"ln(measured/predicted) throughput, {basis}, {engine} on {gpu}, {source}"}
     for engine, fits in by_engine.items():
         fitted = {k: float(f"{v:.4g}") for k, v in _gmean(fits, keys).items()}
         # Parameters the engine's rule fixes (not fitted) are carried in its default, so that the
@@ -124,8 +129,9 @@ def engine_sections(res: CalibrationResult, source: str, as_of: str | None = Non
                                   "as_of": as_of}
         gpus_u = (unc.get(engine) or {}).get("gpus") or {}
         if gpus_u:
-            widest = max(gpus_u.values(), key=lambda u: u["sigma"])
-            unc[engine]["default"] = {"bias": widest["bias"], "sigma": widest["sigma"], "memory_sigma": 0.05,
-                                      "rows": sum(u["rows"] for u in gpus_u.values()),
+            widest = dict(max(gpus_u.values(), key=lambda u: u["sigma"]))
+            for side in ("sigma_low", "sigma_high"):  # and each side at least every GPU's
+                widest[side] = max(u.get(side, u["sigma"]) for u in gpus_u.values())
+            unc[engine]["default"] = {**_band(widest), "rows": sum(u["rows"] for u in gpus_u.values()),
                                       "source": f"widest band of {engine}'s calibrated GPUs, {basis}, {source}"}
     return eff, unc

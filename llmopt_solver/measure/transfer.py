@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmopt_solver.measure.calibration import Z90, CalibrationResult, GpuFit, _usable, throughput_log_residual
+from llmopt_solver.measure.calibration import CalibrationResult, GpuFit, _usable, run_ids, throughput_log_residual
 from llmopt_solver.measure.validation import Predicted, Prepared, evaluate
+from llmopt_solver.predictor.uncertainty import fit_band
 
 # Parameters that describe the serving runtime (kernels, scheduler, collectives) rather than the
 # memory/compute hardware: these transfer across GPU types (checked leave-one-GPU-out in
@@ -39,8 +40,8 @@ def transfer_prior(prep: Prepared, res: CalibrationResult, keys: tuple[str, ...]
 
     Needs at least two calibrated GPUs (None otherwise): each one is predicted with the geometric
     mean of the others' runtime parameters, and the residuals of those predictions give the
-    prior's uncertainty (bias = median, sigma from the 10th-90th percentile spread, but never
-    narrower than the widest calibrated GPU's band).
+    prior's uncertainty (``fit_band``: median and per-side widths, each never narrower than the
+    widest calibrated GPU's).
     """
     if len(res.fits) < 2:
         return None
@@ -55,10 +56,9 @@ def transfer_prior(prep: Prepared, res: CalibrationResult, keys: tuple[str, ...]
     logo = Predicted(value=value, gpu_memory_needed_gb=mem, waves=waves)
     u = throughput_log_residual(prep, value)
     ok = np.isfinite(u)
-    q10, q50, q90 = np.percentile(u[ok], [10, 50, 90])
-    # A GPU without measurements is never reported as more certain than a measured one.
-    widest = max((u["sigma"] for u in res.uncertainty.values()), default=0.0)
-    sigma = max(float((q90 - q10) / (2 * Z90)), widest)
-    unc = {"bias": round(float(q50), 4), "sigma": round(sigma, 4), "rows": int(ok.sum())}
+    unc = fit_band(u[ok], runs=run_ids(prep)[ok])
+    # A GPU without measurements is never reported as more certain than a measured one (per side).
+    for side in ("sigma", "sigma_low", "sigma_high"):
+        unc[side] = max(unc[side], max((g.get(side, g["sigma"]) for g in res.uncertainty.values()), default=0.0))
     return TransferPrior(params=_gmean(list(res.fits.values()), keys), uncertainty=unc, logo_pred=logo)
 

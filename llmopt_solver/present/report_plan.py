@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-from statistics import NormalDist
-
-import numpy as np
 
 from llmopt_solver.plan.run import PlanResult
-from llmopt_solver.predictor.uncertainty import BAND_CONFIDENCE
+from llmopt_solver.predictor.uncertainty import BAND_CONFIDENCE, band_factors
 from llmopt_solver.present.html import e, figure, kv_list, page, table
 from llmopt_solver.present.plan import plan_json
 from llmopt_solver.present.plotting import have_matplotlib, svg_inline
@@ -43,13 +40,13 @@ def _assumptions(res: PlanResult) -> str:
     insts = {res.jobs[a.job].table.instances[a.option].name: res.jobs[a.job].table.instances[a.option]
              for a in res.assignments}
     as_of = sorted({x.as_of for x in insts.values()})
-    z = NormalDist().inv_cdf(BAND_CONFIDENCE)
     cat = res.catalog
     rows = []
     for g in used:
         u = cat.uncertainty(g)
+        lo, hi = band_factors(u)
         rows.append((g, "calibrated" if g in cat.calibrated_gpus else "spec-only (parameters transferred)", u.rows,
-                     f"{100 * (np.exp(u.bias - z * u.sigma) - 1):+.0f}% / {100 * (np.exp(u.bias + z * u.sigma) - 1):+.0f}%"))
+                     f"{100 * (lo - 1):+.0f}% / {100 * (hi - 1):+.0f}%"))
     conf = res.plan.confidence
     items = [("Prices", f"{'spot' if res.plan.spot else 'on-demand'} list prices of the instances used, as of "
                         f"{', '.join(as_of) or 'n/a'}"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -10,7 +9,7 @@ import numpy as np
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.frontier import JOB_ASSUMPTION, Frontier, SweepRow, job_cost_usd, job_time_h
 from llmopt_solver.optimize import Outcome
-from llmopt_solver.predictor.uncertainty import BAND_CONFIDENCE
+from llmopt_solver.predictor.uncertainty import BAND_CONFIDENCE, band_factors
 from llmopt_solver.present.html import e, figure, kv_list, page, table
 from llmopt_solver.present.plotting import have_matplotlib, svg_inline
 from llmopt_solver.present.solve import OPTION_COLUMNS, band_text, workload_doc
@@ -71,11 +70,10 @@ def _assumptions(o: Outcome, catalog: Catalog) -> str:
     as_of = sorted({x.as_of for x in t.instance_list})
     gpus = sorted({x.gpu for x in t.instance_list})
     cal = [g for g in gpus if g in catalog.calibrated_gpus]
-    z = NormalDist().inv_cdf(BAND_CONFIDENCE)
     rows = []
     for g in gpus:
         u = catalog.uncertainty(g)
-        lo, hi = np.exp(u.bias - z * u.sigma) - 1, np.exp(u.bias + z * u.sigma) - 1
+        lo, hi = (x - 1 for x in band_factors(u))
         rows.append((g, "calibrated" if g in cal else "spec-only (parameters transferred)", u.rows,
                      f"{100 * lo:+.0f}% / {100 * hi:+.0f}%"))
     band = table(("GPU", "predictor", "measurements", f"{1 - BAND_CONFIDENCE:.0%}-{BAND_CONFIDENCE:.0%} band of measured/predicted - 1"), rows,

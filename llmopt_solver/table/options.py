@@ -70,8 +70,9 @@ class OptionTable:
     hourly_cost_usd: np.ndarray  # NaN where the instance has no price of the requested kind
     pred: Prediction
     inst_reasons: list[list[Reason]] = field(default_factory=list)  # per instance: reasons independent of memory/SLO
-    unc_bias: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean ln(measured/predicted)
-    unc_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))  # std ln(measured/predicted)
+    unc_bias: np.ndarray = field(default_factory=lambda: np.zeros(0))  # median ln(measured/predicted)
+    unc_sigma_low: np.ndarray = field(default_factory=lambda: np.zeros(0))  # band width per z below the median
+    unc_sigma_high: np.ndarray = field(default_factory=lambda: np.zeros(0))  # band width per z above the median
     unc_memory_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))
     best_batch: int | None = None
     engine: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))  # engine name per option
@@ -89,7 +90,8 @@ class OptionTable:
             host_memory_gb=self.host_memory_gb[idx], hourly_cost_usd=self.hourly_cost_usd[idx],
             pred=self.pred.take(idx),
             inst_reasons=self.inst_reasons, unc_bias=self.unc_bias[idx],
-            unc_sigma=self.unc_sigma[idx], unc_memory_sigma=self.unc_memory_sigma[idx],
+            unc_sigma_low=self.unc_sigma_low[idx], unc_sigma_high=self.unc_sigma_high[idx],
+            unc_memory_sigma=self.unc_memory_sigma[idx],
             engine=self.engine[idx], engine_rank=self.engine_rank[idx], engine_kv_offload=self.engine_kv_offload,
             engine_kv=self.engine_kv, engine_gpu_excluded=self.engine_gpu_excluded,
             extrapolation=self.extrapolation[idx] if len(self.extrapolation) else self.extrapolation,
@@ -107,17 +109,17 @@ class OptionTable:
     @property
     def tps_low(self) -> np.ndarray:
         """Lower end of the throughput band (10th percentile), tokens/s."""
-        return band(self.pred.tps, self.unc_bias, self.unc_sigma)[0]
+        return band(self.pred.tps, self.unc_bias, self.unc_sigma_low, self.unc_sigma_high)[0]
 
     @property
     def tps_high(self) -> np.ndarray:
         """Upper end of the throughput band (90th percentile), tokens/s."""
-        return band(self.pred.tps, self.unc_bias, self.unc_sigma)[1]
+        return band(self.pred.tps, self.unc_bias, self.unc_sigma_low, self.unc_sigma_high)[1]
 
     @property
     def planning_factor(self) -> np.ndarray:
         """Multiplier on predicted tps used by constraints: 1, or the pessimistic P-quantile."""
-        return pessimistic_factor(self.unc_bias, self.unc_sigma, self.job.confidence)
+        return pessimistic_factor(self.unc_bias, self.unc_sigma_low, self.job.confidence)
 
     @property
     def planning_tps(self) -> np.ndarray:
