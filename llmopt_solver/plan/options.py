@@ -21,10 +21,10 @@ from llmopt_solver.catalog.precision import parse_precision
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.errors import InputError
 from llmopt_solver.plan.input import PlanFile, PlanJob
-from llmopt_solver.plan.prune import FIT_EPS, QuotaKey, batches_in, batches_in_array, prune
+from llmopt_solver.plan.prune import FIT_EPS, QuotaGroups, QuotaKey, batches_in, batches_in_array, prune, quota_groups
 from llmopt_solver.predictor.memory import GB, weight_bytes
 from llmopt_solver.selection import AUTO_BATCH_SIZES, offload_levels, select_instances
-from llmopt_solver.table.build import build_table
+from llmopt_solver.table.build import BuildMemo, build_table
 from llmopt_solver.table.engines import resolve_engines
 from llmopt_solver.table.options import JobSpec, OptionTable
 
@@ -164,6 +164,7 @@ class TableCache:
         self.catalog = catalog
         self._tables: dict[Any, OptionTable] = {}
         self._wanted: set[Any] = set()
+        self.memo = BuildMemo()  # hardware arrays etc. per (engine, pool): shared by every table
         self.hits = 0
 
     @staticmethod
@@ -197,7 +198,7 @@ class TableCache:
                 cut = whole.take(np.nonzero(whole.batch_size == spec.batch_sizes[0])[0])
                 table = self._tables[key] = replace(cut, job=spec)
                 return table
-        table = self._tables[key] = build_table(self.catalog, spec, pool)
+        table = self._tables[key] = build_table(self.catalog, spec, pool, self.memo)
         return table
 
     def __len__(self) -> int:
@@ -220,6 +221,7 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
         raise ValueError("build_job_options: the table cache belongs to another catalog")
     out = []
     specs = []
+    groups: dict[tuple[str, ...], QuotaGroups] = {}  # per instance list (by names): quota groups
     for j, job in enumerate(plan.jobs):
         where = f"jobs[{j}] ({job.name!r})"
         card = _resolve_model(catalog, job, where, base)
@@ -236,8 +238,11 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
         def w(inst: InstanceSpec) -> dict[QuotaKey, int]:
             return quota_weights(inst, plan.quotas.instances, plan.quotas.gpus)
 
+        names = tuple(x.name for x in table.instance_list)
+        if names not in groups:
+            groups[names] = quota_groups(table.instance_list, w)
         keep, no_fit = prune(table, job.num_requests, startup, window, w, heuristic=plan.prune == "heuristic",
-                             runs=plan.objective == "cost")
+                             runs=plan.objective == "cost", groups=groups[names])
         sub = table.take(keep)
         opts = JobOptions(index=j, job=job, card=card, startup_s=startup, full=table, table=sub,
                           quota=[w(x) for x in sub.instances], dropped_no_fit=no_fit)

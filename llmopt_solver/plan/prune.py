@@ -105,22 +105,31 @@ def _dominates(c: _Cands, a: np.ndarray, o: np.ndarray) -> np.ndarray:
     return d
 
 
-def _quota_groups(table: OptionTable, rows: np.ndarray, weights: Weights) -> tuple[np.ndarray, np.ndarray]:
-    """Returns (quota group per row, weights per group and quota key); group 0 weighs nothing."""
-    uniq, inv = np.unique(table.inst_idx[rows], return_inverse=True)  # only the instances of ``rows``
-    by_name: dict[str, dict[QuotaKey, int]] = {}  # engines repeat instance types: weights once per name
-    for k in uniq:
-        x = table.instance_list[k]
+@dataclass(frozen=True)
+class QuotaGroups:
+    """Per instance of a table's ``instance_list``: its quota group (0 weighs nothing) and name;
+    per group and quota key: the weights. Depends only on the instance list and the quotas, so
+    tables sharing an instance list (the jobs of one pool) share it (``quota_groups``)."""
+
+    inst_group: np.ndarray
+    weights: np.ndarray
+    names: np.ndarray
+
+
+def quota_groups(instance_list: list[InstanceSpec], weights: Weights) -> QuotaGroups:
+    """Returns the ``QuotaGroups`` of ``instance_list`` under ``weights`` (weights once per name)."""
+    by_name: dict[str, dict[QuotaKey, int]] = {}  # engines repeat instance types
+    for x in instance_list:
         if x.name not in by_name:
             by_name[x.name] = weights(x)
     keys = sorted({k for d in by_name.values() for k in d})
     sigs: dict[tuple[int, ...], int] = {tuple(0 for _ in keys): 0}
     sig_of = {name: sigs.setdefault(tuple(d.get(k, 0) for k in keys), len(sigs)) for name, d in by_name.items()}
-    inst_group = np.asarray([sig_of[table.instance_list[k].name] for k in uniq], dtype=np.int64)
     w = np.zeros((len(sigs), len(keys)))
     for sig, gi in sigs.items():
         w[gi] = sig
-    return inst_group[inv.reshape(-1)], w
+    return QuotaGroups(inst_group=np.asarray([sig_of[x.name] for x in instance_list], dtype=np.int64), weights=w,
+                       names=np.asarray([x.name for x in instance_list], dtype=object))
 
 
 def _select(d: np.ndarray) -> np.ndarray:
@@ -144,10 +153,11 @@ def _select(d: np.ndarray) -> np.ndarray:
 
 
 def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: float, weights: Weights,
-          heuristic: bool = False, runs: bool = True) -> tuple[np.ndarray, int]:
+          heuristic: bool = False, runs: bool = True, groups: QuotaGroups | None = None) -> tuple[np.ndarray, int]:
     """Returns (indices of the options kept, feasible options dropped because one batch does not fit).
 
-    ``runs``: rule 3 (cost objective); ``heuristic``: rule 4 (not exact).
+    ``runs``: rule 3 (cost objective); ``heuristic``: rule 4 (not exact); ``groups``: the table's
+    ``quota_groups`` under ``weights`` when the caller has them (computed here otherwise).
     """
     price, ts = table.hourly_cost_usd, table.planning_total_s
     ok = table.feasible & np.isfinite(price) & np.isfinite(ts) & (ts > 0)
@@ -166,13 +176,14 @@ def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: flo
     first = np.ones(len(order), dtype=bool)
     first[1:] = (table.inst_idx[order][1:] != table.inst_idx[order][:-1]) | (beff[order][1:] != beff[order][:-1])
     rows = order[first]
-    group, w = _quota_groups(table, rows, weights)
+    qg = quota_groups(table.instance_list, weights) if groups is None else groups
+    group, w = qg.inst_group[table.inst_idx[rows]], qg.weights
     p, t, be = price[rows], ts[rows], beff[rows]
     cap = batches_in_array(window_s, startup_s, t)
     need = -(-num_requests // be)
     u = np.minimum(need, cap)
     alone = p * (startup_s * -(-need // u) + t * need)  # USD-seconds of the whole job on this option alone
-    names = np.asarray([table.instance_list[k].name for k in table.inst_idx[rows]])
+    names = qg.names[table.inst_idx[rows]].astype(str)
     rank = np.lexsort((names, -be, t, p, w.sum(axis=1)[group], alone))
     c = _Cands(p=p[rank], b=be[rank], t=t[rank], cap=cap[rank], u=u[rank], group=group[rank],
                free=(group[rank] == 0), w_le=np.all(w[:, None, :] <= w[None, :, :], axis=2), weights=w,
