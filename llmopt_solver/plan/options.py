@@ -52,10 +52,15 @@ class JobOptions:
     job: PlanJob
     card: ModelCard
     startup_s: float
-    full: OptionTable  # every option evaluated (for diagnostics)
+    full_of: Callable[[], OptionTable]  # every option evaluated (for diagnostics), fetched or rebuilt on demand
     table: OptionTable  # the pruned options
     quota: list[dict[QuotaKey, int]] = field(default_factory=list)  # per pruned option: key -> weight
     dropped_no_fit: int = 0  # feasible options whose start-up + one batch exceed the window
+
+    @property
+    def full(self) -> OptionTable:
+        """Every option evaluated for the job (rebuilt when the plan released it to save memory)."""
+        return self.full_of()
 
     @property
     def window_h(self) -> float:
@@ -174,6 +179,20 @@ class TableCache:
         model = (card.name, card.aliases, card.source, card.as_of, json.dumps(card.config, sort_keys=True, default=str))
         return (replace(spec, model=None), model, tuple(i.name for i in pool))  # type: ignore[arg-type]
 
+    def sources(self, spec: JobSpec, pool: list[InstanceSpec]) -> list[tuple[Any, ...]]:
+        """Returns the keys ``get(spec, pool)`` reads: its own, and the 'auto' table's when cut from it."""
+        key = self.key(spec, pool)
+        auto = replace(spec, batch_sizes=AUTO_BATCH_SIZES)
+        if len(spec.batch_sizes) == 1 and spec.batch_sizes[0] in AUTO_BATCH_SIZES and spec != auto:
+            auto_key = self.key(auto, pool)
+            if auto_key in self._tables or auto_key in self._wanted:
+                return [key, auto_key]
+        return [key]
+
+    def release(self, key: tuple[Any, ...]) -> None:
+        """Forgets the table of ``key`` (a later ``get`` builds it again, identically)."""
+        self._tables.pop(key, None)
+
     def want(self, spec: JobSpec, pool: list[InstanceSpec]) -> None:
         """Announces that ``spec``'s table will be asked for (fixed batch sizes are then cut from it)."""
         self._wanted.add(self.key(spec, pool))
@@ -215,6 +234,7 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
     ``tables``: the cache to build option tables through (a fresh one by default); it must belong
     to ``catalog``.
     """
+    own = tables is None  # a cache of our own: each table is released after its last job (memory)
     if tables is None:
         tables = TableCache(catalog)
     elif tables.catalog is not catalog:
@@ -228,6 +248,9 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
         specs.append((card, job_spec(catalog, card, job, plan, where, only_engines), _pool(catalog, job, plan, where)))
         if job.batch_size == "auto":
             tables.want(specs[-1][1], specs[-1][2])
+    last_use: dict[Any, int] = {}
+    for j, (_, spec, pool) in enumerate(specs):
+        last_use.update({k: j for k in tables.sources(spec, pool)})
     for j, job in enumerate(plan.jobs):
         card, spec, pool = specs[j]
         table = tables.get(spec, pool)
@@ -244,9 +267,24 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
         keep, no_fit = prune(table, job.num_requests, startup, window, w, heuristic=plan.prune == "heuristic",
                              runs=plan.objective == "cost", groups=groups[names])
         sub = table.take(keep)
-        opts = JobOptions(index=j, job=job, card=card, startup_s=startup, full=table, table=sub,
+        if own:
+            for k in tables.sources(spec, pool):
+                if last_use[k] == j:
+                    tables.release(k)
+        full_of = _refetch(tables, spec, pool) if own else _kept(table)
+        opts = JobOptions(index=j, job=job, card=card, startup_s=startup, full_of=full_of, table=sub,
                           quota=[w(x) for x in sub.instances], dropped_no_fit=no_fit)
         out.append(opts)
         if on_job is not None:
             on_job(j)
     return out
+
+
+def _refetch(tables: TableCache, spec: JobSpec, pool: list[InstanceSpec]) -> Callable[[], OptionTable]:
+    """Returns a function that returns the option table of ``spec`` over ``pool`` (rebuilt if released)."""
+    return lambda: tables.get(spec, pool)
+
+
+def _kept(table: OptionTable) -> Callable[[], OptionTable]:
+    """Returns a function that returns ``table`` (the caller's cache keeps it anyway)."""
+    return lambda: table
