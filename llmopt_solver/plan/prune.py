@@ -107,13 +107,13 @@ def _dominates(c: _Cands, a: np.ndarray, o: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class QuotaGroups:
-    """Per instance of a table's ``instance_list``: its quota group (0 weighs nothing) and name;
+    """Per instance of a table's ``instance_list``: its quota group (0 weighs nothing) and the rank of its name;
     per group and quota key: the weights. Depends only on the instance list and the quotas, so
     tables sharing an instance list (the jobs of one pool) share it (``quota_groups``)."""
 
     inst_group: np.ndarray
     weights: np.ndarray
-    names: np.ndarray
+    name_rank: np.ndarray
 
 
 def quota_groups(instance_list: list[InstanceSpec], weights: Weights) -> QuotaGroups:
@@ -128,8 +128,9 @@ def quota_groups(instance_list: list[InstanceSpec], weights: Weights) -> QuotaGr
     w = np.zeros((len(sigs), len(keys)))
     for sig, gi in sigs.items():
         w[gi] = sig
+    order = {name: r for r, name in enumerate(sorted(by_name))}  # names as ranks: sorting ints, not strings
     return QuotaGroups(inst_group=np.asarray([sig_of[x.name] for x in instance_list], dtype=np.int64), weights=w,
-                       names=np.asarray([x.name for x in instance_list], dtype=object))
+                       name_rank=np.asarray([order[x.name] for x in instance_list], dtype=np.int64))
 
 
 def _select(d: np.ndarray) -> np.ndarray:
@@ -183,8 +184,7 @@ def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: flo
     need = -(-num_requests // be)
     u = np.minimum(need, cap)
     alone = p * (startup_s * -(-need // u) + t * need)  # USD-seconds of the whole job on this option alone
-    names = qg.names[table.inst_idx[rows]].astype(str)
-    rank = np.lexsort((names, -be, t, p, w.sum(axis=1)[group], alone))
+    rank = np.lexsort((qg.name_rank[table.inst_idx[rows]], -be, t, p, w.sum(axis=1)[group], alone))
     c = _Cands(p=p[rank], b=be[rank], t=t[rank], cap=cap[rank], u=u[rank], group=group[rank],
                free=(group[rank] == 0), w_le=np.all(w[:, None, :] <= w[None, :, :], axis=2), weights=w,
                startup_s=startup_s, runs=runs)
