@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -77,17 +78,18 @@ class JobOptions:
     def price_usd_h(self) -> np.ndarray:
         return self.table.hourly_cost_usd
 
-    @property
+    @cached_property
     def batch_s(self) -> np.ndarray:
-        """Seconds per batch used for scheduling (pessimistic under ``confidence``)."""
+        """Seconds per batch used for scheduling (pessimistic under ``confidence``); this and the
+        two below are computed once (``table`` is never replaced)."""
         return self.table.planning_total_s
 
-    @property
+    @cached_property
     def requests_per_batch(self) -> np.ndarray:
         """Sequences one batch carries for this job: min(batch size, num_requests)."""
         return np.minimum(self.table.batch_size, self.job.num_requests).astype(np.int64)
 
-    @property
+    @cached_property
     def max_batches(self) -> np.ndarray:
         """Batches that cover the whole job on one option: ceil(num_requests / requests per batch)."""
         rpb = self.requests_per_batch
@@ -169,15 +171,18 @@ class TableCache:
         self.catalog = catalog
         self._tables: dict[Any, OptionTable] = {}
         self._wanted: set[Any] = set()
+        self._cards: dict[int, tuple[ModelCard, tuple[Any, ...]]] = {}  # card content key per card object
         self.memo = BuildMemo()  # hardware arrays etc. per (engine, pool): shared by every table
         self.hits = 0
 
-    @staticmethod
-    def key(spec: JobSpec, pool: list[InstanceSpec]) -> tuple[Any, ...]:
+    def key(self, spec: JobSpec, pool: list[InstanceSpec]) -> tuple[Any, ...]:
         """Returns the cache key: every JobSpec field (the model card by content) and the instances."""
         card = spec.model
-        model = (card.name, card.aliases, card.source, card.as_of, json.dumps(card.config, sort_keys=True, default=str))
-        return (replace(spec, model=None), model, tuple(i.name for i in pool))  # type: ignore[arg-type]
+        held = self._cards.get(id(card))
+        if held is None or held[0] is not card:  # the card is held, so its id is not reused
+            held = self._cards[id(card)] = (card, (card.name, card.aliases, card.source, card.as_of,
+                                                   json.dumps(card.config, sort_keys=True, default=str)))
+        return (replace(spec, model=None), held[1], tuple(i.name for i in pool))  # type: ignore[arg-type]
 
     def sources(self, spec: JobSpec, pool: list[InstanceSpec]) -> list[tuple[Any, ...]]:
         """Returns the keys ``get(spec, pool)`` reads: its own, and the 'auto' table's when cut from it."""
