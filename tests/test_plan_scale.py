@@ -23,6 +23,7 @@ from llmopt_solver.plan.data import canonical_quotas, plan_data
 from llmopt_solver.plan.input import MAX_MILP_JOBS, parse_plan
 from llmopt_solver.plan.options import TableCache, build_job_options
 from llmopt_solver.plan.run import check_plan, run_plan
+from llmopt_solver.present.plan import plan_json
 
 TYPES = ["g4dn.xlarge", "g6.xlarge", "g5.xlarge"]
 PROPS = settings(max_examples=40, deadline=None, derandomize=True,
@@ -66,6 +67,12 @@ def test_bound_and_greedy_bracket_the_optimum(catalog, doc):
     assert exact.lower_bound_usd <= exact.total_cost_usd + 1e-9
     if exact.greedy_usd is not None:
         assert exact.total_cost_usd <= exact.greedy_usd * (1 + 1e-9) + 1e-12
+    for res in (exact,):  # the label says which bound is quoted: the quota-free one bounds the problem
+        free = quota_free_bound_usd(res.jobs)
+        solver_bound = res.solve.best_bound if res.solve.best_bound is not None else 0.0
+        if free >= solver_bound:
+            assert res.bound_of == "problem"
+        assert (res.solve.solver == plan_run.NO_SOLVER) == (res.model_size["variables"] == 0)
     fast = solve(catalog, doc, gap_rel=0.005)
     assert exact.total_cost_usd * (1 - 1e-9) - 1e-12 <= fast.total_cost_usd
     assert fast.total_cost_usd <= max(fast.lower_bound_usd, 1e-12) / (1 - 0.005) * (1 + 1e-9) + 1e-12
@@ -118,6 +125,7 @@ def test_beyond_the_milp_limit_the_searched_plan_is_returned_with_its_gap(catalo
     res = solve(catalog, doc, gap_rel=0.0)
     check_plan(res, repredict=False)
     assert res.model_size["variables"] == 0  # no MILP built
+    assert plan_json(res)["solver"]["name"] == "greedy+search"  # what ran, not the solver asked for
     assert res.lower_bound_usd == pytest.approx(min(quota_free_bound_usd(res.jobs), res.total_cost_usd))
     assert res.gap == pytest.approx((res.total_cost_usd - res.lower_bound_usd) / res.total_cost_usd, abs=1e-9)
     with pytest.raises(InfeasibleError, match=r"budget \$0.01 too small"):
