@@ -167,3 +167,56 @@ def test_fixed_batch_table_cut_from_auto_equals_its_own_build(catalog, batch):
             assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f.name
     for f in dataclasses.fields(built.pred):
         assert np.array_equal(getattr(cut.pred, f.name), getattr(built.pred, f.name), equal_nan=True), f.name
+
+
+def _rows_hold(data, values) -> bool:
+    model = build_plan_milp(data)
+    for key, v in model.variables.items():
+        v.varValue = values.get(key, 0.0)
+    return all(c.valid(1e-9) for c in model.rows)
+
+
+def test_split_free_replaces_a_nearly_empty_last_instance():
+    from llmopt_solver.milp.plan_model import OptionData, PlanData
+    from llmopt_solver.milp.solver import Status
+
+    # A: 9 of its 10 batches per instance, so alone 2 instances: 10 (0.5 x 2 + 0.1 x 10) = $20;
+    # B alone: 2 (0.5 + 0.1 x 100) = $21; A's full instance + B for the last 100 requests: 14 + 3 = $17
+    a = OptionData(job=0, price_usd_h=10.0, batch_h=0.1, startup_h=0.5, requests_per_batch=100, max_batches=10, cap_batches=9)
+    b = OptionData(job=0, price_usd_h=2.0, batch_h=0.1, startup_h=0.5, requests_per_batch=10, max_batches=100, cap_batches=100)
+    data = PlanData(num_requests=(1000,), options=(a, b), quotas={}, n_slots=1, slot_h=1.0)
+    g = Greedy(data)
+    first = greedy_placements(g)
+    assert first is not None and first[0].cost_usd == pytest.approx(20.0)
+    searched = improve(g, first)
+    values = plan_values(data, searched)
+    assert values_cost_usd(data, values) == pytest.approx(17.0)
+    assert _rows_hold(data, values)
+    from llmopt_solver.plan.solving import solve_model
+
+    best = solve_model(build_plan_milp(data), "cbc", 20, 0.0)
+    assert best.status is Status.OPTIMAL and best.objective == pytest.approx(17.0)
+
+
+def test_split_uses_the_quota_left_for_part_of_a_job():
+    from llmopt_solver.milp.plan_model import OptionData, PlanData
+
+    # job 0 takes the only quota instance of A in slot 0 and 1 first (it gains most); job 1 finds A
+    # busy in slots 0-1 and free in 2-3: its cheap part there, the rest on the dearer free option B
+    slots = ((0, 1.0), (1, 1.0), (2, 1.0), (3, 1.0))
+    q = {("instance", "A"): 1}
+    a0 = OptionData(job=0, price_usd_h=1.0, batch_h=0.1, startup_h=0.1, requests_per_batch=10, max_batches=18,
+                    cap_batches=39, quota=q, slots=slots[:2])
+    b0 = OptionData(job=0, price_usd_h=50.0, batch_h=0.1, startup_h=0.1, requests_per_batch=10, max_batches=18, cap_batches=39)
+    a1 = OptionData(job=1, price_usd_h=1.0, batch_h=0.1, startup_h=0.1, requests_per_batch=10, max_batches=30,
+                    cap_batches=39, quota=q, slots=slots)
+    b1 = OptionData(job=1, price_usd_h=3.0, batch_h=0.1, startup_h=0.1, requests_per_batch=10, max_batches=30, cap_batches=39)
+    data = PlanData(num_requests=(180, 300), options=(a0, b0, a1, b1), quotas=q, n_slots=4, slot_h=1.0)
+    g = Greedy(data)
+    first = greedy_placements(g)
+    assert first is not None
+    before = values_cost_usd(data, plan_values(data, first))
+    searched = improve(g, first)
+    values = plan_values(data, searched)
+    assert values_cost_usd(data, values) < before * (1 - 1e-9)
+    assert searched[1].rest is not None and _rows_hold(data, values)
