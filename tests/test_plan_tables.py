@@ -25,7 +25,9 @@ JOBS = [{"name": "a", "model": "OPT-2.7B", "num_requests": 1000, "input_len": 51
         {"name": "c", "model": "OPT-1.3B", "num_requests": 500, "input_len": 256, "output_len": 128,
          "batch_size": "auto", "precision": "int8", "deadline_h": 3},
         {"name": "d", "model": "OPT-2.7B", "num_requests": 800, "input_len": 128, "output_len": 32,
-         "batch_size": "auto", "deadline_h": 5, "gpus": ["T4", "L4"]}]
+         "batch_size": "auto", "deadline_h": 5, "gpus": ["T4", "L4"]},
+        {"name": "e", "model": "OPT-1.3B", "num_requests": 900, "input_len": 64, "output_len": 64,
+         "batch_size": "auto", "deadline_h": 5}]  # a's pool, precision and grid: its hardware rows
 
 
 def same_table(a: OptionTable, b: OptionTable) -> None:
@@ -43,7 +45,7 @@ def same_table(a: OptionTable, b: OptionTable) -> None:
 def test_memoised_builds_equal_fresh_builds(catalog):
     plan = parse_plan({"jobs": JOBS, "offload_step": 0.5})
     memo = BuildMemo()
-    for j in (2, 0, 1, 3):  # the memo filled by the other jobs' pools and precisions first
+    for j in (2, 0, 1, 3, 4):  # the memo filled by the other jobs' pools and precisions first
         job = plan.jobs[j]
         card = catalog.model(job.model)
         spec = job_spec(catalog, card, job, plan, job.name)

@@ -239,7 +239,8 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
                                  np.arange(len(modes)), indexing="ij")
     ii, bb, rr, mm = ii.ravel(), bb.ravel(), rr.ravel(), mm.ravel()
     mode_arr = np.asarray([int(m) for m in modes], dtype=np.int64)[mm]
-    hw_rows = hw.take(ii)
+    hw_rows = memo.get(("hardware rows", job.precision.value, pool, len(batches), len(ratios), len(modes)),
+                       lambda: hw.take(ii))  # the grid's rows depend only on these sizes
 
     def run(rows: np.ndarray, wo: np.ndarray) -> Prediction:
         return predict(shape, job.input_len, job.output_len, job.precision.bytes_per_value,
