@@ -62,3 +62,29 @@ def test_released_tables_change_nothing(catalog, objective):
         same_table(a.table, b.table)
         assert a.quota == b.quota and a.dropped_no_fit == b.dropped_no_fit
         same_table(a.full, b.full)  # rebuilt on demand
+
+
+def test_rule1_order_kept_per_table_prunes_the_same(catalog):
+    from llmopt_solver.plan.options import quota_weights
+    from llmopt_solver.plan.prune import prune
+
+    plan = parse_plan({"jobs": JOBS[:1], "offload_step": 0.5})
+    job = plan.jobs[0]
+    spec = job_spec(catalog, catalog.model(job.model), job, plan, job.name)
+    table = build_table(catalog, spec, select_instances(catalog, None, None, None))
+
+    def w(inst):
+        return quota_weights(inst, {"g4dn.xlarge": 2}, {"L4": 4})
+
+    orders: dict = {}
+    for n, window_h, startup_s in ((5000, 4.0, 300.0), (200000, 24.0, 300.0), (1500, 1.0, 200.0), (700, 2.0, 300.0),
+                                   (5000, 0.5, 300.0)):
+        kept, no_fit = prune(table, n, startup_s, window_h, w, orders=orders)
+        again, no_fit2 = prune(table, n, startup_s, window_h, w)
+        assert np.array_equal(kept, again) and no_fit == no_fit2
+    assert len(orders) == 1
+    del table  # the kept order leaves with its table
+    import gc
+
+    gc.collect()
+    assert not orders

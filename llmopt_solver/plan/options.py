@@ -22,7 +22,7 @@ from llmopt_solver.catalog.precision import parse_precision
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.errors import InputError
 from llmopt_solver.plan.input import PlanFile, PlanJob
-from llmopt_solver.plan.prune import FIT_EPS, QuotaGroups, QuotaKey, batches_in, batches_in_array, prune, quota_groups
+from llmopt_solver.plan.prune import FIT_EPS, Orders, QuotaGroups, QuotaKey, batches_in, batches_in_array, prune, quota_groups
 from llmopt_solver.predictor.memory import GB, weight_bytes
 from llmopt_solver.selection import AUTO_BATCH_SIZES, offload_levels, select_instances
 from llmopt_solver.table.build import BuildMemo, build_table
@@ -247,6 +247,7 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
     out = []
     specs = []
     groups: dict[tuple[str, ...], QuotaGroups] = {}  # per instance list (by names): quota groups
+    orders: Orders = {}  # per table: rule 1's order (``prune``)
     for j, job in enumerate(plan.jobs):
         where = f"jobs[{j}] ({job.name!r})"
         card = _resolve_model(catalog, job, where, base)
@@ -270,7 +271,7 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
         if names not in groups:
             groups[names] = quota_groups(table.instance_list, w)
         keep, no_fit = prune(table, job.num_requests, startup, window, w, heuristic=plan.prune == "heuristic",
-                             runs=plan.objective == "cost", groups=groups[names])
+                             runs=plan.objective == "cost", groups=groups[names], orders=orders)
         sub = table.take(keep)
         if own:
             for k in tables.sources(spec, pool):

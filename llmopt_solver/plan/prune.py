@@ -29,6 +29,7 @@ Cost: O(n (kept + CHUNK)) pair tests instead of O(n^2) (4,000 candidates: ~0.1 s
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -133,6 +134,30 @@ def quota_groups(instance_list: list[InstanceSpec], weights: Weights) -> QuotaGr
                        name_rank=np.asarray([order[x.name] for x in instance_list], dtype=np.int64))
 
 
+Orders = dict[int, tuple["weakref.ref[OptionTable]", np.ndarray]]  # id(table) -> (the table, rule 1's order)
+
+
+def _rule1_sort(table: OptionTable, rows: np.ndarray, beff: np.ndarray) -> np.ndarray:
+    """Returns the positions of ``rows`` sorted by rule 1: instance, requests per batch (more
+    first), batch time, offload ratio, weight offload, batch size (larger first); stable."""
+    b, ts = table.batch_size, table.planning_total_s
+    return np.lexsort((-b[rows], table.weight_offload[rows], table.offload_ratio[rows], ts[rows], -beff[rows],
+                       table.inst_idx[rows]))
+
+
+def _usable_order(table: OptionTable, ok: np.ndarray, orders: Orders) -> np.ndarray:
+    """Returns the table's usable rows (``ok``) in rule 1's order with full batches, kept in
+    ``orders`` while the table lives (the entry leaves with it)."""
+    held = orders.get(id(table))
+    if held is not None and held[0]() is table:
+        return held[1]
+    usable = np.nonzero(ok)[0]
+    whole = usable[_rule1_sort(table, usable, table.batch_size.astype(np.int64))]
+    key = id(table)
+    orders[key] = (weakref.ref(table, lambda _: orders.pop(key, None)), whole)
+    return whole
+
+
 def _select(d: np.ndarray) -> np.ndarray:
     """Returns the rows to keep given D[i, j] (i dominates j), rows in order of preference: every
     dropped row is reachable from a kept one (undominated rows, then the first unreached per cycle)."""
@@ -154,11 +179,13 @@ def _select(d: np.ndarray) -> np.ndarray:
 
 
 def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: float, weights: Weights,
-          heuristic: bool = False, runs: bool = True, groups: QuotaGroups | None = None) -> tuple[np.ndarray, int]:
+          heuristic: bool = False, runs: bool = True, groups: QuotaGroups | None = None,
+          orders: Orders | None = None) -> tuple[np.ndarray, int]:
     """Returns (indices of the options kept, feasible options dropped because one batch does not fit).
 
     ``runs``: rule 3 (cost objective); ``heuristic``: rule 4 (not exact); ``groups``: the table's
-    ``quota_groups`` under ``weights`` when the caller has them (computed here otherwise).
+    ``quota_groups`` under ``weights`` when the caller has them (computed here otherwise);
+    ``orders``: where rule 1's order of each table is kept for the other jobs of that table.
     """
     price, ts = table.hourly_cost_usd, table.planning_total_s
     ok = table.feasible & np.isfinite(price) & np.isfinite(ts) & (ts > 0)
@@ -171,9 +198,13 @@ def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: flo
     b = table.batch_size
     beff = np.minimum(b, num_requests).astype(np.int64)
     # Rule 1: per (instance type, requests per batch) the fastest; ties: less offloaded, larger batch.
-    inst = table.inst_idx[cand]
-    order = cand[np.lexsort((-b[cand], table.weight_offload[cand], table.offload_ratio[cand], ts[cand],
-                             -beff[cand], inst))]
+    if orders is not None and len(b) and num_requests >= int(b.max()):
+        # every batch is full (beff = b): the order is the table's over its usable rows, cut to the
+        # rows that fit this window (a stable sort's order of a subset is the subset of its order)
+        whole = _usable_order(table, ok, orders)
+        order = whole[fits[whole]]
+    else:
+        order = cand[_rule1_sort(table, cand, beff)]
     first = np.ones(len(order), dtype=bool)
     first[1:] = (table.inst_idx[order][1:] != table.inst_idx[order][:-1]) | (beff[order][1:] != beff[order][:-1])
     rows = order[first]
