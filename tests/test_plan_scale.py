@@ -220,3 +220,24 @@ def test_split_uses_the_quota_left_for_part_of_a_job():
     values = plan_values(data, searched)
     assert values_cost_usd(data, values) < before * (1 - 1e-9)
     assert searched[1].rest is not None and _rows_hold(data, values)
+
+
+def test_bound_label_names_the_quota_free_bound_when_it_is_quoted(monkeypatch):
+    from pathlib import Path
+
+    from llmopt_solver.plan.run import plan_from_file
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "plan_quota.json"
+    res = plan_from_file(path, gap_rel=0.0, time_limit_s=30, repredict=False)
+    assert res.model_size["variables"] > 0 and res.solve.best_bound is not None  # the MILP ran
+    assert res.bound_of == "slotted model"  # its bound, above the quota-free one, is quoted
+    solver_bound = res.solve.best_bound
+    calls = []
+
+    def free_bound(jobs):  # 0 where the MILP is decided on (so it runs), then as large as the solver's
+        calls.append(1)
+        return 0.0 if len(calls) == 1 else solver_bound
+
+    monkeypatch.setattr(plan_run, "quota_free_bound_usd", free_bound)
+    again = plan_from_file(path, gap_rel=0.0, time_limit_s=30, repredict=False)
+    assert again.model_size["variables"] > 0 and again.bound_of == "problem"
