@@ -18,7 +18,7 @@ from llmopt_solver.errors import SolverError
 from llmopt_solver.milp.single_job import JobCoefficients, solve_single_job
 from llmopt_solver.milp.solver import SolveResult, SolverName, Status
 from llmopt_solver.predictor.memory import model_memory_gb
-from llmopt_solver.table.build import build_table
+from llmopt_solver.table.build import BuildMemo, build_table
 from llmopt_solver.table.options import JobSpec, OptionTable
 
 COST_TIE_REL = 1e-9  # options within this relative cost are ties, broken by OptionTable.sort_key
@@ -93,8 +93,11 @@ def memory_totals(table: OptionTable, batch_size: int | None = None, engine: str
                            kv.bytes_per_value, job.precision.activation_bytes)
 
 
-def recheck(catalog: Catalog, table: OptionTable, i: int) -> None:
-    """Re-predicts option ``i`` alone and raises SolverError if it disagrees with the table."""
+def recheck(catalog: Catalog, table: OptionTable, i: int, memo: BuildMemo | None = None) -> None:
+    """Re-predicts option ``i`` alone and raises SolverError if it disagrees with the table.
+
+    ``memo``: per-pool arrays shared across re-checks (never the table's own build's: independent).
+    """
     job = table.job
     mode = table.mode_name(i)
     single = JobSpec(**{**job.__dict__, "batch_sizes": (int(table.batch_size[i]),),
@@ -102,7 +105,7 @@ def recheck(catalog: Catalog, table: OptionTable, i: int) -> None:
                         "weight_offload_fixed": float(table.weight_offload[i]),
                         "engines": (str(table.engine[i]),),
                         "offload_mode": "auto" if mode == "none" else mode})
-    t1 = build_table(catalog, single, [table.instances[i]])
+    t1 = build_table(catalog, single, [table.instances[i]], memo)
     for name in ("total_s", "gpu_memory_needed_gb", "host_memory_needed_gb"):
         a, b = getattr(t1.pred, name)[0], getattr(table.pred, name)[i]
         if not np.isclose(a, b, rtol=1e-9, atol=0):

@@ -14,24 +14,11 @@ strictly. Deterministic (a fixed number of passes, no clock), so plans are repro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 from llmopt_solver.milp.plan_model import OptionData, PlanData, QuotaKey, option_limit
-
-Usage = dict[tuple[QuotaKey, int], float]
-COST_TOL_REL = 1e-9  # a change must lower the total cost by more than this fraction to be kept
-
-
-@dataclass(frozen=True)
-class Placement:
-    """One job's run: option ``o``, ``k`` instances; timed: slots ``first`` .. ``first + count - 1`` (positions)."""
-
-    o: int
-    k: int
-    cost_usd: float
-    first: int = -1
-    count: int = 0
+from llmopt_solver.milp.plan_split import COST_TOL_REL, Placement, Usage, split_pass
 
 
 def _alone_usd(od: OptionData) -> float:
@@ -82,16 +69,20 @@ class Greedy:
         return best
 
     def keys(self, p: Placement) -> list[tuple[QuotaKey, int]]:
-        """Returns the (quota, slot) cells a placed run occupies."""
+        """Returns the (quota, slot) cells a placed run (and its ``rest``) occupies."""
         od = self.data.options[p.o]
-        return [(q, od.slots[pos][0]) for pos in range(p.first, p.first + p.count)
-                for q in od.quota if q in self.data.quotas] if od.timed else []
+        own = [(q, od.slots[pos][0]) for pos in range(p.first, p.first + p.count)
+               for q in od.quota if q in self.data.quotas] if od.timed else []
+        return own + (self.keys(p.rest) if p.rest is not None else [])
 
     def occupy(self, p: Placement, sign: int = 1) -> None:
-        """Adds (``sign`` 1) or removes (-1) the quota usage of a placed run."""
-        od = self.data.options[p.o]
-        for cell in self.keys(p):
-            self.used[cell] = self.used.get(cell, 0) + sign * od.quota[cell[0]] * p.k
+        """Adds (``sign`` 1) or removes (-1) the quota usage of a placed run (and its ``rest``)."""
+        for run in (p, p.rest):
+            if run is None:
+                continue
+            od = self.data.options[run.o]
+            for cell in self.keys(replace(run, rest=None)):
+                self.used[cell] = self.used.get(cell, 0) + sign * od.quota[cell[0]] * run.k
 
 
 def greedy_placements(g: Greedy) -> dict[int, Placement] | None:
@@ -156,15 +147,16 @@ def improve(g: Greedy, plan: dict[int, Placement], passes: int = 2, max_ruin: in
                 g.occupy(plan[i])
         if not changed:
             break
-    return plan
+    return split_pass(g, plan)
 
 
 def plan_values(data: PlanData, plan: dict[int, Placement]) -> dict[Any, float]:
-    """Returns the model's variable values (keys of ``build_plan_milp``) of one run per job."""
+    """Returns the model's variable values (keys of ``build_plan_milp``) of one run (or two) per job."""
     values: dict[Any, float] = {}
-    for p in plan.values():
+    runs = [p for top in plan.values() for p in (top, top.rest) if p is not None]
+    for p in runs:
         od = data.options[p.o]
-        values[("m", p.o)] = od.max_batches
+        values[("m", p.o)] = od.max_batches if p.batches < 0 else p.batches
         if not od.timed:
             values[("k", p.o)] = p.k
             continue

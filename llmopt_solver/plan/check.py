@@ -6,6 +6,7 @@ from llmopt_solver.errors import SolverError
 from llmopt_solver.optimize import recheck
 from llmopt_solver.plan.data import TIME_EPS_H, quota_limits
 from llmopt_solver.plan.result import PlanResult
+from llmopt_solver.table.build import BuildMemo
 
 COST_EPS_USD = 1e-6
 
@@ -22,6 +23,7 @@ def check_plan(res: PlanResult, repredict: bool = True) -> None:
         if got != jo.job.num_requests:
             raise SolverError(f"re-check failed: {jo.label}: {got} requests planned of {jo.job.num_requests}.")
     seen: set[tuple[int, int]] = set()
+    memo = BuildMemo()  # the re-check's own hardware arrays, shared across its re-predictions only
     for a in res.assignments:
         jo = jobs[a.job]
         ts = float(jo.batch_s[a.option])
@@ -34,7 +36,7 @@ def check_plan(res: PlanResult, repredict: bool = True) -> None:
             raise SolverError(f"re-check failed: {jo.label}: {a.requests} requests do not match {a.count} x {a.batches} batches of {b}.")
         if repredict and (a.job, a.option) not in seen:
             seen.add((a.job, a.option))
-            recheck(res.catalog, jo.table, a.option)
+            recheck(res.catalog, jo.table, a.option, memo)
     limits = quota_limits(plan)
     for row in res.usage():
         for name, c in row["instances"].items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,10 @@ from llmopt_solver.catalog.precision import parse_precision
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.errors import InputError
 from llmopt_solver.plan.input import PlanFile, PlanJob
-from llmopt_solver.plan.prune import FIT_EPS, QuotaKey, batches_in, batches_in_array, prune
+from llmopt_solver.plan.prune import FIT_EPS, Orders, QuotaGroups, QuotaKey, batches_in, batches_in_array, prune, quota_groups
 from llmopt_solver.predictor.memory import GB, weight_bytes
 from llmopt_solver.selection import AUTO_BATCH_SIZES, offload_levels, select_instances
-from llmopt_solver.table.build import build_table
+from llmopt_solver.table.build import BuildMemo, build_table
 from llmopt_solver.table.engines import resolve_engines
 from llmopt_solver.table.options import JobSpec, OptionTable
 
@@ -52,10 +53,15 @@ class JobOptions:
     job: PlanJob
     card: ModelCard
     startup_s: float
-    full: OptionTable  # every option evaluated (for diagnostics)
+    full_of: Callable[[], OptionTable]  # every option evaluated (for diagnostics), fetched or rebuilt on demand
     table: OptionTable  # the pruned options
     quota: list[dict[QuotaKey, int]] = field(default_factory=list)  # per pruned option: key -> weight
     dropped_no_fit: int = 0  # feasible options whose start-up + one batch exceed the window
+
+    @property
+    def full(self) -> OptionTable:
+        """Every option evaluated for the job (rebuilt when the plan released it to save memory)."""
+        return self.full_of()
 
     @property
     def window_h(self) -> float:
@@ -72,17 +78,18 @@ class JobOptions:
     def price_usd_h(self) -> np.ndarray:
         return self.table.hourly_cost_usd
 
-    @property
+    @cached_property
     def batch_s(self) -> np.ndarray:
-        """Seconds per batch used for scheduling (pessimistic under ``confidence``)."""
+        """Seconds per batch used for scheduling (pessimistic under ``confidence``); this and the
+        two below are computed once (``table`` is never replaced)."""
         return self.table.planning_total_s
 
-    @property
+    @cached_property
     def requests_per_batch(self) -> np.ndarray:
         """Sequences one batch carries for this job: min(batch size, num_requests)."""
         return np.minimum(self.table.batch_size, self.job.num_requests).astype(np.int64)
 
-    @property
+    @cached_property
     def max_batches(self) -> np.ndarray:
         """Batches that cover the whole job on one option: ceil(num_requests / requests per batch)."""
         rpb = self.requests_per_batch
@@ -164,14 +171,32 @@ class TableCache:
         self.catalog = catalog
         self._tables: dict[Any, OptionTable] = {}
         self._wanted: set[Any] = set()
+        self._cards: dict[int, tuple[ModelCard, tuple[Any, ...]]] = {}  # card content key per card object
+        self.memo = BuildMemo()  # hardware arrays etc. per (engine, pool): shared by every table
         self.hits = 0
 
-    @staticmethod
-    def key(spec: JobSpec, pool: list[InstanceSpec]) -> tuple[Any, ...]:
+    def key(self, spec: JobSpec, pool: list[InstanceSpec]) -> tuple[Any, ...]:
         """Returns the cache key: every JobSpec field (the model card by content) and the instances."""
         card = spec.model
-        model = (card.name, card.aliases, card.source, card.as_of, json.dumps(card.config, sort_keys=True, default=str))
-        return (replace(spec, model=None), model, tuple(i.name for i in pool))  # type: ignore[arg-type]
+        held = self._cards.get(id(card))
+        if held is None or held[0] is not card:  # the card is held, so its id is not reused
+            held = self._cards[id(card)] = (card, (card.name, card.aliases, card.source, card.as_of,
+                                                   json.dumps(card.config, sort_keys=True, default=str)))
+        return (replace(spec, model=None), held[1], tuple(i.name for i in pool))  # type: ignore[arg-type]
+
+    def sources(self, spec: JobSpec, pool: list[InstanceSpec]) -> list[tuple[Any, ...]]:
+        """Returns the keys ``get(spec, pool)`` reads: its own, and the 'auto' table's when cut from it."""
+        key = self.key(spec, pool)
+        auto = replace(spec, batch_sizes=AUTO_BATCH_SIZES)
+        if len(spec.batch_sizes) == 1 and spec.batch_sizes[0] in AUTO_BATCH_SIZES and spec != auto:
+            auto_key = self.key(auto, pool)
+            if auto_key in self._tables or auto_key in self._wanted:
+                return [key, auto_key]
+        return [key]
+
+    def release(self, key: tuple[Any, ...]) -> None:
+        """Forgets the table of ``key`` (a later ``get`` builds it again, identically)."""
+        self._tables.pop(key, None)
 
     def want(self, spec: JobSpec, pool: list[InstanceSpec]) -> None:
         """Announces that ``spec``'s table will be asked for (fixed batch sizes are then cut from it)."""
@@ -197,7 +222,7 @@ class TableCache:
                 cut = whole.take(np.nonzero(whole.batch_size == spec.batch_sizes[0])[0])
                 table = self._tables[key] = replace(cut, job=spec)
                 return table
-        table = self._tables[key] = build_table(self.catalog, spec, pool)
+        table = self._tables[key] = build_table(self.catalog, spec, pool, self.memo)
         return table
 
     def __len__(self) -> int:
@@ -214,18 +239,24 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
     ``tables``: the cache to build option tables through (a fresh one by default); it must belong
     to ``catalog``.
     """
+    own = tables is None  # a cache of our own: each table is released after its last job (memory)
     if tables is None:
         tables = TableCache(catalog)
     elif tables.catalog is not catalog:
         raise ValueError("build_job_options: the table cache belongs to another catalog")
     out = []
     specs = []
+    groups: dict[tuple[str, ...], QuotaGroups] = {}  # per instance list (by names): quota groups
+    orders: Orders = {}  # per table: rule 1's order (``prune``)
     for j, job in enumerate(plan.jobs):
         where = f"jobs[{j}] ({job.name!r})"
         card = _resolve_model(catalog, job, where, base)
         specs.append((card, job_spec(catalog, card, job, plan, where, only_engines), _pool(catalog, job, plan, where)))
         if job.batch_size == "auto":
             tables.want(specs[-1][1], specs[-1][2])
+    last_use: dict[Any, int] = {}
+    for j, (_, spec, pool) in enumerate(specs):
+        last_use.update({k: j for k in tables.sources(spec, pool)})
     for j, job in enumerate(plan.jobs):
         card, spec, pool = specs[j]
         table = tables.get(spec, pool)
@@ -236,12 +267,30 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
         def w(inst: InstanceSpec) -> dict[QuotaKey, int]:
             return quota_weights(inst, plan.quotas.instances, plan.quotas.gpus)
 
+        names = tuple(x.name for x in table.instance_list)
+        if names not in groups:
+            groups[names] = quota_groups(table.instance_list, w)
         keep, no_fit = prune(table, job.num_requests, startup, window, w, heuristic=plan.prune == "heuristic",
-                             runs=plan.objective == "cost")
+                             runs=plan.objective == "cost", groups=groups[names], orders=orders)
         sub = table.take(keep)
-        opts = JobOptions(index=j, job=job, card=card, startup_s=startup, full=table, table=sub,
+        if own:
+            for k in tables.sources(spec, pool):
+                if last_use[k] == j:
+                    tables.release(k)
+        full_of = _refetch(tables, spec, pool) if own else _kept(table)
+        opts = JobOptions(index=j, job=job, card=card, startup_s=startup, full_of=full_of, table=sub,
                           quota=[w(x) for x in sub.instances], dropped_no_fit=no_fit)
         out.append(opts)
         if on_job is not None:
             on_job(j)
     return out
+
+
+def _refetch(tables: TableCache, spec: JobSpec, pool: list[InstanceSpec]) -> Callable[[], OptionTable]:
+    """Returns a function that returns the option table of ``spec`` over ``pool`` (rebuilt if released)."""
+    return lambda: tables.get(spec, pool)
+
+
+def _kept(table: OptionTable) -> Callable[[], OptionTable]:
+    """Returns a function that returns ``table`` (the caller's cache keeps it anyway)."""
+    return lambda: table

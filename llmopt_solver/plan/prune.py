@@ -29,6 +29,7 @@ Cost: O(n (kept + CHUNK)) pair tests instead of O(n^2) (4,000 candidates: ~0.1 s
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -105,22 +106,56 @@ def _dominates(c: _Cands, a: np.ndarray, o: np.ndarray) -> np.ndarray:
     return d
 
 
-def _quota_groups(table: OptionTable, rows: np.ndarray, weights: Weights) -> tuple[np.ndarray, np.ndarray]:
-    """Returns (quota group per row, weights per group and quota key); group 0 weighs nothing."""
-    uniq, inv = np.unique(table.inst_idx[rows], return_inverse=True)  # only the instances of ``rows``
-    by_name: dict[str, dict[QuotaKey, int]] = {}  # engines repeat instance types: weights once per name
-    for k in uniq:
-        x = table.instance_list[k]
+@dataclass(frozen=True)
+class QuotaGroups:
+    """Per instance of a table's ``instance_list``: its quota group (0 weighs nothing) and the rank of its name;
+    per group and quota key: the weights. Depends only on the instance list and the quotas, so
+    tables sharing an instance list (the jobs of one pool) share it (``quota_groups``)."""
+
+    inst_group: np.ndarray
+    weights: np.ndarray
+    name_rank: np.ndarray
+
+
+def quota_groups(instance_list: list[InstanceSpec], weights: Weights) -> QuotaGroups:
+    """Returns the ``QuotaGroups`` of ``instance_list`` under ``weights`` (weights once per name)."""
+    by_name: dict[str, dict[QuotaKey, int]] = {}  # engines repeat instance types
+    for x in instance_list:
         if x.name not in by_name:
             by_name[x.name] = weights(x)
     keys = sorted({k for d in by_name.values() for k in d})
     sigs: dict[tuple[int, ...], int] = {tuple(0 for _ in keys): 0}
     sig_of = {name: sigs.setdefault(tuple(d.get(k, 0) for k in keys), len(sigs)) for name, d in by_name.items()}
-    inst_group = np.asarray([sig_of[table.instance_list[k].name] for k in uniq], dtype=np.int64)
     w = np.zeros((len(sigs), len(keys)))
     for sig, gi in sigs.items():
         w[gi] = sig
-    return inst_group[inv.reshape(-1)], w
+    order = {name: r for r, name in enumerate(sorted(by_name))}  # names as ranks: sorting ints, not strings
+    return QuotaGroups(inst_group=np.asarray([sig_of[x.name] for x in instance_list], dtype=np.int64), weights=w,
+                       name_rank=np.asarray([order[x.name] for x in instance_list], dtype=np.int64))
+
+
+Orders = dict[int, tuple["weakref.ref[OptionTable]", np.ndarray]]  # id(table) -> (the table, rule 1's order)
+
+
+def _rule1_sort(table: OptionTable, rows: np.ndarray, beff: np.ndarray) -> np.ndarray:
+    """Returns the positions of ``rows`` sorted by rule 1: instance, requests per batch (more
+    first), batch time, offload ratio, weight offload, batch size (larger first); stable."""
+    b, ts = table.batch_size, table.planning_total_s
+    return np.lexsort((-b[rows], table.weight_offload[rows], table.offload_ratio[rows], ts[rows], -beff[rows],
+                       table.inst_idx[rows]))
+
+
+def _usable_order(table: OptionTable, ok: np.ndarray, orders: Orders) -> np.ndarray:
+    """Returns the table's usable rows (``ok``) in rule 1's order with full batches, kept in
+    ``orders`` while the table lives (the entry leaves with it)."""
+    held = orders.get(id(table))
+    if held is not None and held[0]() is table:
+        return held[1]
+    usable = np.nonzero(ok)[0]
+    whole = usable[_rule1_sort(table, usable, table.batch_size.astype(np.int64))]
+    key = id(table)
+    orders[key] = (weakref.ref(table, lambda _: orders.pop(key, None)), whole)
+    return whole
 
 
 def _select(d: np.ndarray) -> np.ndarray:
@@ -144,10 +179,13 @@ def _select(d: np.ndarray) -> np.ndarray:
 
 
 def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: float, weights: Weights,
-          heuristic: bool = False, runs: bool = True) -> tuple[np.ndarray, int]:
+          heuristic: bool = False, runs: bool = True, groups: QuotaGroups | None = None,
+          orders: Orders | None = None) -> tuple[np.ndarray, int]:
     """Returns (indices of the options kept, feasible options dropped because one batch does not fit).
 
-    ``runs``: rule 3 (cost objective); ``heuristic``: rule 4 (not exact).
+    ``runs``: rule 3 (cost objective); ``heuristic``: rule 4 (not exact); ``groups``: the table's
+    ``quota_groups`` under ``weights`` when the caller has them (computed here otherwise);
+    ``orders``: where rule 1's order of each table is kept for the other jobs of that table.
     """
     price, ts = table.hourly_cost_usd, table.planning_total_s
     ok = table.feasible & np.isfinite(price) & np.isfinite(ts) & (ts > 0)
@@ -160,20 +198,24 @@ def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: flo
     b = table.batch_size
     beff = np.minimum(b, num_requests).astype(np.int64)
     # Rule 1: per (instance type, requests per batch) the fastest; ties: less offloaded, larger batch.
-    inst = table.inst_idx[cand]
-    order = cand[np.lexsort((-b[cand], table.weight_offload[cand], table.offload_ratio[cand], ts[cand],
-                             -beff[cand], inst))]
+    if orders is not None and len(b) and num_requests >= int(b.max()):
+        # every batch is full (beff = b): the order is the table's over its usable rows, cut to the
+        # rows that fit this window (a stable sort's order of a subset is the subset of its order)
+        whole = _usable_order(table, ok, orders)
+        order = whole[fits[whole]]
+    else:
+        order = cand[_rule1_sort(table, cand, beff)]
     first = np.ones(len(order), dtype=bool)
     first[1:] = (table.inst_idx[order][1:] != table.inst_idx[order][:-1]) | (beff[order][1:] != beff[order][:-1])
     rows = order[first]
-    group, w = _quota_groups(table, rows, weights)
+    qg = quota_groups(table.instance_list, weights) if groups is None else groups
+    group, w = qg.inst_group[table.inst_idx[rows]], qg.weights
     p, t, be = price[rows], ts[rows], beff[rows]
     cap = batches_in_array(window_s, startup_s, t)
     need = -(-num_requests // be)
     u = np.minimum(need, cap)
     alone = p * (startup_s * -(-need // u) + t * need)  # USD-seconds of the whole job on this option alone
-    names = np.asarray([table.instance_list[k].name for k in table.inst_idx[rows]])
-    rank = np.lexsort((names, -be, t, p, w.sum(axis=1)[group], alone))
+    rank = np.lexsort((qg.name_rank[table.inst_idx[rows]], -be, t, p, w.sum(axis=1)[group], alone))
     c = _Cands(p=p[rank], b=be[rank], t=t[rank], cap=cap[rank], u=u[rank], group=group[rank],
                free=(group[rank] == 0), w_le=np.all(w[:, None, :] <= w[None, :, :], axis=2), weights=w,
                startup_s=startup_s, runs=runs)

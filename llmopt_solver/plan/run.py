@@ -32,6 +32,8 @@ from llmopt_solver.plan.solving import model_size, model_value, progress_of, sol
 __all__ = ["Assignment", "PlanResult", "check_plan", "plan_from_file", "quota_limits", "run_plan"]
 
 Progress = Callable[[str], None]
+# What ran when no MILP was solved (the searched greedy plan; ``solver.name`` of the JSON)
+NO_SOLVER = "greedy+search"
 
 
 def _silent(msg: str) -> None:
@@ -64,13 +66,13 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
     pair = None if makespan else greedy_and_search(data)
     if pair is not None:
         # the bound first: a start within the gap of the quota-free bound needs no MILP at all
-        quick = _bound_first(plan, jobs, data, pair, solver, gap_rel, t_opts)
+        quick = _bound_first(plan, jobs, data, pair, gap_rel, t_opts)
         if quick is not None:
             return _finish(plan, jobs, data, index, quick, catalog, repredict, say, start_usd=quick.objective,
                            greedy_usd=values_cost_usd(data, pair[0]), build_s=t_opts - t0, phases=[quick])
     if not makespan and len(jobs) > MAX_MILP_JOBS:
         # too large for the MILP (README "Limits"): the searched plan, with its gap to the quota-free bound
-        res = _large(plan, jobs, data, pair, solver, t_opts)
+        res = _large(plan, jobs, data, pair, t_opts)
         return _finish(plan, jobs, data, index, res, catalog, repredict, say, start_usd=res.objective,
                        greedy_usd=values_cost_usd(data, pair[0]) if pair else None, build_s=t_opts - t0, phases=[res])
     say(f"building the MILP ({len(data.options)} options)")
@@ -123,8 +125,8 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
                    build_s=build_s, phases=phases, model=model, bound_of=bound_of)
 
 
-def _bound_first(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict], solver: SolverName,
-                 gap_rel: float, t0: float) -> SolveResult | None:
+def _bound_first(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict], gap_rel: float,
+                 t0: float) -> SolveResult | None:
     """Returns the searched greedy plan as the answer when it is within ``gap_rel`` of the
     quota-free bound (and within the budget), else None (the MILP decides)."""
     start_usd, bound = values_cost_usd(data, pair[1]), quota_free_bound_usd(jobs)
@@ -134,12 +136,11 @@ def _bound_first(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, d
     gap = (start_usd - bound) / start_usd if start_usd > 0 else 0.0
     if gap > gap_rel:
         return None
-    return SolveResult(Status.OPTIMAL if gap <= PROVEN_GAP else Status.FEASIBLE, solver, time.perf_counter() - t0,
+    return SolveResult(Status.OPTIMAL if gap <= PROVEN_GAP else Status.FEASIBLE, NO_SOLVER, time.perf_counter() - t0,
                        objective=start_usd, best_bound=bound, gap=gap, values=pair[1])
 
 
-def _large(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict] | None, solver: SolverName,
-           t0: float) -> SolveResult:
+def _large(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict] | None, t0: float) -> SolveResult:
     """Returns the searched greedy plan of a portfolio beyond MAX_MILP_JOBS, with its proven gap;
     InfeasibleError when the bound exceeds the budget, SolverError when no plan is found."""
     limit = f"{len(jobs)} jobs, above the MILP's {MAX_MILP_JOBS}"
@@ -159,7 +160,7 @@ def _large(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict] |
                                f"{MAX_MILP_JOBS} jobs"])
     bound = min(bound, usd)
     gap = (usd - bound) / usd if usd > 0 else 0.0
-    return SolveResult(Status.OPTIMAL if gap <= PROVEN_GAP else Status.FEASIBLE, solver, time.perf_counter() - t0,
+    return SolveResult(Status.OPTIMAL if gap <= PROVEN_GAP else Status.FEASIBLE, NO_SOLVER, time.perf_counter() - t0,
                        objective=usd, best_bound=bound, gap=gap, values=pair[1])
 
 
@@ -170,7 +171,9 @@ def _finish(plan: PlanFile, jobs: list, data: PlanData, index: list, res: SolveR
     assignments = realize(plan, jobs, data, index, res.values)
     bound = res.best_bound if res.best_bound is not None else 0.0
     if plan.objective != "makespan":
-        bound = max(bound, quota_free_bound_usd(jobs))
+        free = quota_free_bound_usd(jobs)
+        if free >= bound:  # the quota-free bound holds for the problem, whatever the solver's bounded
+            bound, bound_of = free, "problem"
     size = model_size(model) if model is not None else {"variables": 0, "integer_variables": 0, "constraints": 0}
     out = PlanResult(plan=plan, jobs=jobs, assignments=assignments, solve=res, lower_bound_usd=bound,
                      model_size=size, build_s=build_s, catalog=catalog, phases=phases,

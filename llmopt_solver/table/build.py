@@ -5,6 +5,7 @@ call per engine, the offload mechanism and weight-offload fraction kept per opti
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -133,18 +134,48 @@ def extrapolation_doublings(unc: list[Any], inst: np.ndarray, batch: np.ndarray,
     return out
 
 
-def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> OptionTable:
+class BuildMemo:
+    """What tables of one catalog share, kept across tables: per (engine, precision, instance pool)
+    the instances the engine runs, the hardware arrays, the uncertainty records and the structural
+    reasons. Values are never mutated after they are stored. One per caller (e.g. a plan's
+    ``TableCache``), never global, so a changed catalog never sees stale entries."""
+
+    def __init__(self) -> None:
+        self._memo: dict[Any, Any] = {}
+
+    def has(self, key: Any) -> bool:
+        return key in self._memo
+
+    def put(self, key: Any, value: Any) -> None:
+        self._memo[key] = value
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        """Returns the value stored under ``key``, made by ``make()`` the first time."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+
+def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
+                memo: BuildMemo | None = None) -> OptionTable:
     """Returns the option table of ``job`` over engines x ``instances`` x offload levels x batch sizes.
 
     Each engine of ``job.engines`` contributes only what it can execute (``engine_job``,
     ``engine_instances``), predicted with its own runtime parameters; the tables are stacked.
+    ``memo``: per-pool work shared with other tables of the same catalog (a fresh one by default).
     """
+    memo = BuildMemo() if memo is None else memo
+    names = tuple(x.name for x in instances)
     parts = []
     for name in job.engines:
         prof = catalog.engine(name)
         ej = engine_job(job, prof)
-        kept, excluded = engine_instances(catalog, prof, ej, instances)
-        part = _build_engine(catalog, ej, kept, prof)
+        kv = ej.kv.value
+        key = ("engine_instances", prof.name, ej.precision.value, kv, names)
+        if not memo.has(key):
+            memo.put(key, engine_instances(catalog, prof, ej, instances))
+        kept, excluded = memo.get(key, lambda: None)
+        part = _build_engine(catalog, ej, kept, prof, memo)
         part.engine_gpu_excluded = {prof.name: excluded}
         parts.append(part)
     return _stack(job, parts)
@@ -173,14 +204,33 @@ def _stack(job: JobSpec, parts: list[OptionTable]) -> OptionTable:
     )
 
 
-def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec], prof: EngineProfile) -> OptionTable:
+def _uncertainty(catalog: Catalog, instances: list[InstanceSpec],
+                 prof: EngineProfile) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Returns per instance the uncertainty record on ``prof`` and its bias, lower and upper band
+    widths (``Uncertainty.sides``) and memory sigma."""
+    unc = [catalog.uncertainty(x.gpu, prof.name) for x in instances]
+    return (unc, np.asarray([u.bias for u in unc], dtype=float), np.asarray([u.sides[0] for u in unc], dtype=float),
+            np.asarray([u.sides[1] for u in unc], dtype=float), np.asarray([u.memory_sigma for u in unc], dtype=float))
+
+
+def _pool_reasons(job: JobSpec, shape: ModelShape, instances: list[InstanceSpec],
+                  hw: Hardware) -> tuple[np.ndarray, list[list[Reason]]]:
+    """Returns per instance its price (USD/h, NaN: none) and structural reasons (``_structural``)."""
+    inst_prices = [(x.spot_hourly_usd if job.spot else x.hourly_usd) for x in instances]
+    reasons = [_structural(job, shape, x, pk, pr) for x, pk, pr in zip(instances, hw.peak_tflops, inst_prices)]
+    return np.asarray([np.nan if p is None else p for p in inst_prices], dtype=float), reasons
+
+
+def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec], prof: EngineProfile,
+                  memo: BuildMemo) -> OptionTable:
     """Returns the option table of ``job`` on one engine (``job`` already narrowed to it).
 
     With ``offload_mode='auto'`` both mechanisms are predicted for every offloaded option and the
     one that fits memory and is faster is kept.
     """
     shape = job.model.shape()
-    hw = hardware_arrays(catalog, instances, job.precision, prof.name)
+    pool = (prof.name, tuple(x.name for x in instances))
+    hw = memo.get(("hardware", job.precision.value, pool), lambda: hardware_arrays(catalog, instances, job.precision, prof.name))
     ex = execution(prof, job.precision.value, job.kv.value)
     n_i, ratios = len(instances), np.asarray(job.offload_ratios, dtype=float)
     batches = np.asarray(job.batch_sizes, dtype=np.int64)
@@ -190,8 +240,9 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
     ii, bb, rr, mm = np.meshgrid(np.arange(n_i), np.arange(len(batches)), np.arange(len(ratios)),
                                  np.arange(len(modes)), indexing="ij")
     ii, bb, rr, mm = ii.ravel(), bb.ravel(), rr.ravel(), mm.ravel()
-    mode_arr = np.asarray([int(modes[k]) for k in mm], dtype=np.int64) if len(mm) else np.zeros(0, np.int64)
-    hw_rows = hw.take(ii)
+    mode_arr = np.asarray([int(m) for m in modes], dtype=np.int64)[mm]
+    hw_rows = memo.get(("hardware rows", job.precision.value, pool, len(batches), len(ratios), len(modes)),
+                       lambda: hw.take(ii))  # the grid's rows depend only on these sizes
 
     def run(rows: np.ndarray, wo: np.ndarray) -> Prediction:
         return predict(shape, job.input_len, job.output_len, job.precision.bytes_per_value,
@@ -200,8 +251,7 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
                        ex.kv_dequant_bytes, ex.weight_stream_sync, ex.dequant_traffic_bytes, ex.dequant_min_tokens)
 
     everything = np.arange(len(ii))
-    unc = [catalog.uncertainty(x.gpu, prof.name) for x in instances]
-    unc_memory_sigma = np.asarray([u.memory_sigma for u in unc], dtype=float)
+    unc, unc_bias, unc_sigma_low, unc_sigma_high, unc_memory_sigma = memo.get(("uncertainty", pool), lambda: _uncertainty(catalog, instances, prof))
     # The memory test of every choice below is the feasibility test: P-quantile need vs capacity.
     memory_factor = memory_quantile_factor(unc_memory_sigma[ii], job.confidence) if n_i else np.ones(0)
     if job.weight_offload_fixed is not None:
@@ -229,10 +279,9 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
     idx = np.nonzero(keep)[0]
     pred = pred.take(idx)
     sel = ii[idx]
-    inst_prices = [(x.spot_hourly_usd if job.spot else x.hourly_usd) for x in instances]
-    inst_reasons = [_structural(job, shape, x, pk, pr)
-                    for x, pk, pr in zip(instances, hw.peak_tflops, inst_prices)]
-    prices = np.asarray([np.nan if p is None else p for p in inst_prices], dtype=float)[sel] if n_i else np.zeros(0)
+    inst_prices, reasons = memo.get(("structural", job.precision.value, job.spot, shape.num_heads, pool),
+                                    lambda: _pool_reasons(job, shape, instances, hw))
+    prices = inst_prices[sel] if n_i else np.zeros(0)
     extra = extrapolation_doublings(unc, sel, batches[bb[idx]], job.input_len, job.output_len)
     return OptionTable(
         job=job, shape=shape, instance_list=list(instances), inst_idx=sel, batch_size=batches[bb[idx]],
@@ -240,10 +289,10 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
         gpu_memory_gb=hw.gpu_memory_gb[ii[idx]],
         gpu_count=hw.gpu_count[ii[idx]], host_memory_gb=hw.host_memory_gb[ii[idx]],
         hourly_cost_usd=prices,
-        pred=pred, inst_reasons=inst_reasons,
-        unc_bias=np.asarray([u.bias for u in unc], dtype=float)[sel],
-        unc_sigma_low=np.asarray([u.sides[0] for u in unc], dtype=float)[sel] * EXTRAPOLATION_SIGMA_FACTOR ** extra,
-        unc_sigma_high=np.asarray([u.sides[1] for u in unc], dtype=float)[sel] * EXTRAPOLATION_SIGMA_FACTOR ** extra,
+        pred=pred, inst_reasons=list(reasons),
+        unc_bias=unc_bias[sel],
+        unc_sigma_low=unc_sigma_low[sel] * EXTRAPOLATION_SIGMA_FACTOR ** extra,
+        unc_sigma_high=unc_sigma_high[sel] * EXTRAPOLATION_SIGMA_FACTOR ** extra,
         extrapolation=extra,
         unc_memory_sigma=unc_memory_sigma[sel],
         engine=np.full(len(idx), prof.name, dtype=object), engine_rank=np.full(len(idx), prof.tie_rank, dtype=np.int64),
