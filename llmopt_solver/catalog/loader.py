@@ -64,16 +64,13 @@ class Catalog:
         overrides, then the engine's default overrides, then its (engine, GPU) overrides; layers a
         user file gave come after the built-in ones, in the same order."""
         assert self.default_efficiency is not None  # set by load_catalog
-        keys: list[tuple[str | None, str | None]] = [(None, gpu)]
-        if engine is not None:
-            keys += [(engine, None), (engine, gpu)]
-        keys.sort(key=lambda k: k in self.user_layers)  # stable: built-in first, then the user's
+        engine_keys: list[tuple[str, str | None]] = [] if engine is None else [(engine, None), (engine, gpu)]
+        builtin = [self.engine_efficiency.get(k) for k in engine_keys if k not in self.user_layers]
+        user = [self.engine_efficiency.get(k) for k in engine_keys if k in self.user_layers]
         eff = self.default_efficiency
-        if (None, gpu) in self.user_layers and gpu in self.efficiency_overrides:
-            eff = self.efficiency_overrides[gpu].apply(eff)  # built-in fields under the user's
-        for name, layer_gpu in keys:
-            override = (self.user_gpu_efficiency.get(gpu) or self.efficiency_overrides.get(gpu) if name is None
-                        else self.engine_efficiency.get((name, layer_gpu)))
+        # efficiency_overrides holds the GPU's built-in and user fields merged; the user's are applied
+        # again after the built-in engine layers so that those never replace them.
+        for override in (self.efficiency_overrides.get(gpu), *builtin, self.user_gpu_efficiency.get(gpu), *user):
             if override is not None:
                 eff = override.apply(eff)
         return eff

@@ -29,11 +29,6 @@ def z_score(p: float) -> float:
     return NormalDist().inv_cdf(p)
 
 
-def sigma_from_spread(q10: float, q90: float) -> float:
-    """Returns the log-normal sigma whose 10th-90th percentile spread is (q10, q90)."""
-    return (q90 - q10) / (2.0 * z_score(BAND_CONFIDENCE))
-
-
 def band_rank(m: int, p: float = BAND_CONFIDENCE, trust: float = BAND_TRUST) -> int:
     """Returns the smallest rank k (<= m) such that the k-th smallest of m exchangeable draws lies at
     or above the distribution's p-quantile with probability >= ``trust``: P(Binomial(m, p) <= k - 1)
@@ -99,9 +94,9 @@ def band(value: np.ndarray, bias: np.ndarray, sigma_low: np.ndarray, sigma_high:
 
 def band_factors(unc: Uncertainty, p: float = BAND_CONFIDENCE) -> tuple[float, float]:
     """Returns (low, high): the multipliers on a predicted rate at the ends of record ``unc``'s band."""
-    z = z_score(p)
     lo_s, hi_s = unc.sides
-    return math.exp(unc.bias - z * lo_s), math.exp(unc.bias + z * hi_s)
+    lo, hi = band(np.ones(1), np.array([unc.bias]), np.array([lo_s]), np.array([hi_s]), p)
+    return float(lo[0]), float(hi[0])
 
 
 def memory_quantile_factor(memory_sigma: np.ndarray, p: float | None) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -143,12 +144,6 @@ class BuildMemo:
     def __init__(self) -> None:
         self._memo: dict[Any, Any] = {}
 
-    def has(self, key: Any) -> bool:
-        return key in self._memo
-
-    def put(self, key: Any, value: Any) -> None:
-        self._memo[key] = value
-
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
         """Returns the value stored under ``key``, made by ``make()`` the first time."""
         if key not in self._memo:
@@ -172,9 +167,7 @@ def build_table(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
         ej = engine_job(job, prof)
         kv = ej.kv.value
         key = ("engine_instances", prof.name, ej.precision.value, kv, names)
-        if not memo.has(key):
-            memo.put(key, engine_instances(catalog, prof, ej, instances))
-        kept, excluded = memo.get(key, lambda: None)
+        kept, excluded = memo.get(key, partial(engine_instances, catalog, prof, ej, instances))
         part = _build_engine(catalog, ej, kept, prof, memo)
         part.engine_gpu_excluded = {prof.name: excluded}
         parts.append(part)
