@@ -161,12 +161,16 @@ def solve_text(outcome: Outcome, top: int, wide: bool = False) -> str:
     if outcome.lost_gpus:
         w("\nOther GPU types, and why they lost:\n")
         for gpu, why in outcome.lost_gpus.items():
-            w(f"  {gpu}: {why}\n")
+            # a no-break space keeps "vs $x" on one line
+            text = textwrap.fill(f"{gpu}: {why}".replace(" vs ", "\u00a0vs\u00a0"), TERMINAL_WIDTH, initial_indent="  ",
+                                 subsequent_indent="    ", break_on_hyphens=False, break_long_words=False)
+            w(text.replace("\u00a0", " ") + "\n")
     r = outcome.result
     n_feas = int(np.sum(table.feasible))
     as_of = sorted({x.as_of for x in table.instances})
-    prices = f" Prices as of {', '.join(as_of)}." if as_of else ""  # no option: no instance priced
-    w(f"\nSolver: {r.solver} {r.status.value} in {r.wall_s:.3f} s; {len(table)} options evaluated, {n_feas} feasible.{prices}\n")
+    w(f"\nSolver: {r.solver} {r.status.value} in {r.wall_s:.3f} s; {len(table)} options evaluated, {n_feas} feasible.\n")
+    if as_of:  # no option: no instance priced
+        w(f"Prices as of {', '.join(as_of)}.\n")
     return buf.getvalue()
 
 
