@@ -53,7 +53,7 @@ def predict_placed(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl
                    weight_dequant_bytes=ex.weight_dequant_bytes, kv_dequant_bytes=ex.kv_dequant_bytes,
                    weight_stream_sync=ex.weight_stream_sync, dequant_traffic_bytes=ex.dequant_traffic_bytes,
                    dequant_min_tokens=ex.dequant_min_tokens, disk=pl.disk, activation_batch=pl.gpu_batch,
-                   kv_read_per_query_head=ex.kv_read_per_query_head)
+                   kv_read_per_query_head=ex.kv_read_per_query_head, routing_sequences=ex.routing_sequences)
 
 
 def capacity_gb(hw: Hardware, fraction: float = 1.0) -> np.ndarray:

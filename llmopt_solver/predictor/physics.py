@@ -156,6 +156,7 @@ def predict(
     disk: DiskTier | None = None,
     activation_batch: float | None = None,
     kv_read_per_query_head: bool = False,
+    routing_sequences: float | None = None,
 ) -> Prediction:
     """Returns memory (GB) and time (s) of one static batch for every option.
 
@@ -182,6 +183,8 @@ def predict(
         kv_read_per_query_head: decode attention reads each KV head once per query head that shares
             it (grouped-query attention gains no KV traffic: DeepSpeed FastGen's blocked flash
             kernel runs every attention atom once per query head); False: once per KV head.
+        routing_sequences: distinct sequences a batch's MoE routing sees (a batch of identical
+            prompts decoded alike routes as one sequence); None: every sequence routes on its own.
     """
     s, n = float(input_len), float(output_len)
     b = np.asarray(batch_size, dtype=float)
@@ -227,9 +230,11 @@ def predict(
     cpu_flops = hw.cpu_gflops * GIGA
     head_params = model.lm_head_params or V * h  # tied: the embedding matrix is the LM head
 
+    route = 1.0 if routing_sequences is None else np.minimum(b, routing_sequences) / b  # share routing apart
+
     def layer_weight_bytes(tokens: np.ndarray) -> np.ndarray:
         # MoE: only experts some token routes to are read (dense: all of the layer).
-        touched = expected_experts_touched(model.num_experts, model.experts_per_token, tokens)
+        touched = expected_experts_touched(model.num_experts, model.experts_per_token, tokens * route)
         unread = (model.num_experts - touched) * model.expert_params if model.num_experts > 1 else 0.0
         return L * (model.layer_params - unread) * bytes_per_weight / tp
 
