@@ -112,3 +112,36 @@ def test_accelerate_weight_copies_are_serial_even_when_overlapped(catalog):
     assert np.isclose(run(False, True), run(False, False))  # serial model: same either way
     assert catalog.engine("hf-accelerate").mechanisms.weight_stream_sync
     assert not catalog.engine("flexgen").mechanisms.weight_stream_sync
+
+
+def _decode_s(catalog, model: str, instance: str, batch: int, **rules) -> float:
+    shape = catalog.model(model).shape()
+    hw: Hardware = hardware_arrays(catalog, [catalog.instance(instance)], Precision.FP16, "deepspeed-mii")
+    one = np.ones(1)
+    p = predict(shape, 2048, 256, 2.0, 2.0, 2.0, hw, batch * one, 0 * one, np.full(1, int(OffloadMode.STREAM)), True,
+                **rules)
+    return float(p.decode_s[0])
+
+
+def test_mii_reads_kv_once_per_query_head(catalog):
+    """FastGen's blocked flash attention runs each atom per query head: GQA saves memory, not traffic."""
+    assert catalog.engine("deepspeed-mii").mechanisms.kv_read_per_query_head
+    assert "attention_atom.h" in catalog.engine("deepspeed-mii").mechanisms.sources["kv_read_per_query_head"]
+    assert not catalog.engine("vllm").mechanisms.kv_read_per_query_head
+    gqa = ("mistralai/Mistral-7B-v0.1", "p4d.24xlarge", 64)  # 32 query heads share 8 KV heads
+    assert _decode_s(catalog, *gqa, kv_read_per_query_head=True) > 1.15 * _decode_s(catalog, *gqa)
+    mha = ("Llama-2-7B", "p4d.24xlarge", 64)  # one KV head per query head: nothing changes
+    assert np.isclose(_decode_s(catalog, *mha, kv_read_per_query_head=True), _decode_s(catalog, *mha))
+
+
+def test_identical_prompts_route_moe_as_one_sequence_only_where_the_engine_decodes_alike(catalog):
+    from llmopt_solver.table.engines import execution
+
+    mixtral = ("mistralai/Mixtral-8x7B-v0.1", "p4d.24xlarge", 32)
+    assert _decode_s(catalog, *mixtral, routing_sequences=1.0) < 0.85 * _decode_s(catalog, *mixtral)
+    dense = ("Llama-2-7B", "p4d.24xlarge", 32)
+    assert np.isclose(_decode_s(catalog, *dense, routing_sequences=1.0), _decode_s(catalog, *dense))
+    mii, vllm = catalog.engine("deepspeed-mii"), catalog.engine("vllm")
+    assert execution(mii, "fp16", "fp16", identical_prompts=True).routing_sequences == 1.0
+    assert execution(mii, "fp16", "fp16").routing_sequences is None  # distinct prompts (solve): every sequence
+    assert execution(vllm, "fp16", "fp16", identical_prompts=True).routing_sequences is None

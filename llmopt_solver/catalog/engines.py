@@ -53,6 +53,12 @@ class EngineMechanisms(Record):
     - ``memory_reserve_gb``: the engine sizes its KV cache to all free GPU memory but this
       reserve, GB (DeepSpeed FastGen ``MemoryConfig`` RESERVE mode, 1e9 bytes); None: it uses a
       fraction of the GPU (vLLM ``gpu_memory_utilization``, TensorRT-LLM ``kv_cache_free_gpu_mem_fraction``: 0.9).
+    - ``kv_read_per_query_head``: decode attention reads each KV head once per query head sharing
+      it, so grouped-query attention saves KV memory but not KV traffic (DeepSpeed FastGen's blocked
+      flash attention runs each attention atom for each query head); False: once per KV head.
+    - ``same_prompts_decode_alike``: under the engine's default decoding, a batch of identical
+      prompts generates identical tokens (greedy, or nucleus sampling whose top_p keeps only a
+      confident continuation), so MoE routing sees one sequence; set per run by ``measure.replay``.
     - ``batching``: "continuous" (in-flight) or "static".
     - ``tensor_parallel``: runs one model over several GPUs of an instance.
     - ``model_families``: HF ``model_type`` values the engine supports; None: any.
@@ -76,6 +82,8 @@ class EngineMechanisms(Record):
     dequant_traffic_bytes: float = rule(default=4.0, ge=4.0, le=64.0)
     dequant_min_tokens: int = rule(default=0, ge=0)
     memory_reserve_gb: float | None = rule(default=None, ge=0)
+    kv_read_per_query_head: bool = False
+    same_prompts_decode_alike: bool = False
     batching: Literal["continuous", "static"] = "static"
     tensor_parallel: bool = True
     model_families: tuple[str, ...] | None = None

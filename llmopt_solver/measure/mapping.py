@@ -99,6 +99,7 @@ class Case:
     input_len: int = 0
     input_estimated: bool = False
     online: bool = False
+    identical_prompts: bool = False  # the notes say every sequence of the batch had the same prompt
     op: str = ""  # Vidur operator name
     placement: Placement = field(default_factory=lambda: Placement())
     predicted_oom: bool = False  # the predictor says this run cannot fit (set by replay.prepare)
@@ -223,6 +224,7 @@ def _map_one(case: Case, catalog: Catalog, extra: dict[str, str], fw_filter: set
                             "attention heads do not divide over the GPUs ({value})",
                             f"{shape.num_heads} heads / {r.num_gpus} GPUs")
     case.online = not case.op and is_online(r)
+    case.identical_prompts = "identical prompts" in r.notes.lower()
     if r.input_len is not None:
         case.input_len = r.input_len
     elif case.online and (est := prompt_tokens_from_notes(r.notes)) is not None:

@@ -109,7 +109,8 @@ def _hardware(catalog: Catalog, cases: list[Case], idx: np.ndarray, precision: P
 
 def _execution(case: Case, catalog: Catalog) -> EngineExecution:
     """Returns how the row's engine runs its precisions (``table.engines.execution``, as the table)."""
-    return execution(catalog.engine(case.engine) if case.engine else None, case.weight.value, case.kv.value)
+    return execution(catalog.engine(case.engine) if case.engine else None, case.weight.value, case.kv.value,
+                     identical_prompts=case.identical_prompts)
 
 
 def _concrete_placement(case: Case, shape: Any, catalog: Catalog, ex: EngineExecution) -> Placement:

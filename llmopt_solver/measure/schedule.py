@@ -52,7 +52,8 @@ def predict_placed(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl
                    np.full(m, pl.kv_offload), mode, pl.overlap, weight_offload=np.full(m, pl.weight_offload),
                    weight_dequant_bytes=ex.weight_dequant_bytes, kv_dequant_bytes=ex.kv_dequant_bytes,
                    weight_stream_sync=ex.weight_stream_sync, dequant_traffic_bytes=ex.dequant_traffic_bytes,
-                   dequant_min_tokens=ex.dequant_min_tokens, disk=pl.disk, activation_batch=pl.gpu_batch)
+                   dequant_min_tokens=ex.dequant_min_tokens, disk=pl.disk, activation_batch=pl.gpu_batch,
+                   kv_read_per_query_head=ex.kv_read_per_query_head, routing_sequences=ex.routing_sequences)
 
 
 def capacity_gb(hw: Hardware, fraction: float = 1.0) -> np.ndarray:
@@ -136,7 +137,7 @@ def online(shape: Any, s: int, n: int, wp: Precision, kvp: Precision, pl: Placem
     cb = continuous_batching(shape, s, n, wp.bytes_per_value, kvp.bytes_per_value, wp.activation_bytes, hw, c,
                              weight_offload=np.full(len(c), pl.weight_offload),
                              dequant=(ex.weight_dequant_bytes, ex.kv_dequant_bytes, ex.dequant_traffic_bytes,
-                                      ex.dequant_min_tokens))
+                                      ex.dequant_min_tokens), kv_read_per_query_head=ex.kv_read_per_query_head)
     one = predict_placed(shape, s, n, wp, kvp, pl, hw, np.ones(len(c)), ex)
     fits = one.gpu_memory_needed_gb <= engine_capacity_gb(hw, ex)
     return RunTiming(cb.request_s, cb.ttft_s, n * cb.decode_step_s, cb.gpu_memory_needed_gb, np.ones(len(c)), fits)

@@ -155,6 +155,8 @@ def predict(
     dequant_min_tokens: float = 0.0,
     disk: DiskTier | None = None,
     activation_batch: float | None = None,
+    kv_read_per_query_head: bool = False,
+    routing_sequences: float | None = None,
 ) -> Prediction:
     """Returns memory (GB) and time (s) of one static batch for every option.
 
@@ -178,6 +180,11 @@ def predict(
         activation_batch: sequences whose activations are on the GPU at once (FlexGen's
             ``gpu_batch``: a block of ``num_gpu_batches`` runs one GPU batch at a time); None: the batch.
         weight_stream_sync: weights copied with no prefetch (HF Accelerate): serial even if ``overlap``.
+        kv_read_per_query_head: decode attention reads each KV head once per query head that shares
+            it (grouped-query attention gains no KV traffic: DeepSpeed FastGen's blocked flash
+            kernel runs every attention atom once per query head); False: once per KV head.
+        routing_sequences: distinct sequences a batch's MoE routing sees (a batch of identical
+            prompts decoded alike routes as one sequence); None: every sequence routes on its own.
     """
     s, n = float(input_len), float(output_len)
     b = np.asarray(batch_size, dtype=float)
@@ -223,9 +230,11 @@ def predict(
     cpu_flops = hw.cpu_gflops * GIGA
     head_params = model.lm_head_params or V * h  # tied: the embedding matrix is the LM head
 
+    route = 1.0 if routing_sequences is None else np.minimum(b, routing_sequences) / b  # share routing apart
+
     def layer_weight_bytes(tokens: np.ndarray) -> np.ndarray:
         # MoE: only experts some token routes to are read (dense: all of the layer).
-        touched = expected_experts_touched(model.num_experts, model.experts_per_token, tokens)
+        touched = expected_experts_touched(model.num_experts, model.experts_per_token, tokens * route)
         unread = (model.num_experts - touched) * model.expert_params if model.num_experts > 1 else 0.0
         return L * (model.layer_params - unread) * bytes_per_weight / tp
 
@@ -268,7 +277,9 @@ def predict(
     w_step = layer_weight_bytes(b) + head_params * bytes_per_weight / tp
     dq_dec = np.where(b >= dequant_min_tokens, dq_w, 0.0)
     mem_a = (w_step + layer_weight_bytes(b) * dq_dec + b * kv_tok_gpu) / mem_bw  # weights + new KV write
-    mem_b = b * kv_tok_gpu * gpu_attn_share * (1.0 + dq_kv) / kv_bw
+    # KV bytes decode attention reads per resident token: one KV head per query head, or shared.
+    kv_read_gpu = model.kv_values_per_token * kv_bytes * qd / kvd / tp if kv_read_per_query_head else kv_tok_gpu
+    mem_b = b * kv_read_gpu * gpu_attn_share * (1.0 + dq_kv) / kv_bw
     new_kv_out = r * b * kv_tok_gpu / pcie  # the new token's offloaded KV goes back to the host
     stream_b = r * b * kv_tok_gpu / pcie
     # CPU attention: host-resident KV of all GPUs read from DRAM, 4*q_dim FLOPs per token & layer.

@@ -39,6 +39,7 @@ def continuous_batching(
     concurrency: np.ndarray,
     weight_offload: np.ndarray | None = None,
     dequant: tuple[float, float, float | None, float] = (0.0, 0.0, None, 0.0),
+    kv_read_per_query_head: bool = False,
 ) -> ContinuousBatching:
     """Returns the steady-state timing of continuous batching with ``concurrency`` requests in flight.
 
@@ -57,9 +58,11 @@ def continuous_batching(
     mode = np.full(m, int(OffloadMode.STREAM))
     w_dq, kv_dq, traffic, min_tokens = dequant
     dec = predict(model, input_len, output_len, weight_bytes, kv_bytes, act_bytes, hw, c, zeros, mode, True,
-                  weight_offload, w_dq, kv_dq, dequant_traffic_bytes=traffic, dequant_min_tokens=min_tokens)
+                  weight_offload, w_dq, kv_dq, dequant_traffic_bytes=traffic, dequant_min_tokens=min_tokens,
+                  kv_read_per_query_head=kv_read_per_query_head)
     one = predict(model, input_len, 1, weight_bytes, kv_bytes, act_bytes, hw, np.ones(m), zeros, mode, True,
-                  weight_offload, w_dq, kv_dq, dequant_traffic_bytes=traffic, dequant_min_tokens=min_tokens)
+                  weight_offload, w_dq, kv_dq, dequant_traffic_bytes=traffic, dequant_min_tokens=min_tokens,
+                  kv_read_per_query_head=kv_read_per_query_head)
     n = float(output_len)
     step = dec.decode_s / n
     request = n * step + c * one.prefill_s

@@ -241,7 +241,8 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
         return predict(shape, job.input_len, job.output_len, job.precision.bytes_per_value,
                        job.kv.bytes_per_value, job.precision.activation_bytes, hw_rows.take(rows),
                        batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo, ex.weight_dequant_bytes,
-                       ex.kv_dequant_bytes, ex.weight_stream_sync, ex.dequant_traffic_bytes, ex.dequant_min_tokens)
+                       ex.kv_dequant_bytes, ex.weight_stream_sync, ex.dequant_traffic_bytes, ex.dequant_min_tokens,
+                       kv_read_per_query_head=ex.kv_read_per_query_head)
 
     everything = np.arange(len(ii))
     unc, unc_bias, unc_sigma_low, unc_sigma_high, unc_memory_sigma = memo.get(("uncertainty", pool), lambda: _uncertainty(catalog, instances, prof))

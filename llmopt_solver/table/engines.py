@@ -173,7 +173,11 @@ class EngineExecution:
     (ZeRO-Inference), so any offload is all of them; ``dequant_min_tokens``: passes of fewer
     tokens run a fused kernel instead (``EngineMechanisms.dequant_min_tokens``);
     ``memory_reserve_gb``: GPU memory the engine leaves free after sizing its KV cache (None: a
-    fraction of the GPU, ``measure.schedule.FRAMEWORK_MEMORY_FRACTION``).
+    fraction of the GPU, ``measure.schedule.FRAMEWORK_MEMORY_FRACTION``); ``kv_read_per_query_head``:
+    decode attention reads each KV head once per query head (``EngineMechanisms.kv_read_per_query_head``);
+    ``routing_sequences``: distinct sequences MoE routing sees (a run's property, set by the replay
+    for a batch of identical prompts the engine decodes alike, ``EngineMechanisms.same_prompts_decode_alike``;
+    None: every sequence).
     """
 
     weight_dequant_bytes: float = 0.0
@@ -183,20 +187,26 @@ class EngineExecution:
     weight_all_or_none: bool = False
     dequant_min_tokens: int = 0
     memory_reserve_gb: float | None = None
+    kv_read_per_query_head: bool = False
+    routing_sequences: float | None = None
 
     def weight_offload(self, fraction: float) -> float:
         """Returns the weight fraction the engine actually offloads when ``fraction`` is asked for."""
         return 1.0 if self.weight_all_or_none and fraction > 0 else fraction
 
 
-def execution(prof: EngineProfile | None, precision: str, kv_precision: str) -> EngineExecution:
-    """Returns how ``prof`` runs ``precision`` weights and a ``kv_precision`` KV cache (None: fused, no rules)."""
+def execution(prof: EngineProfile | None, precision: str, kv_precision: str,
+              identical_prompts: bool = False) -> EngineExecution:
+    """Returns how ``prof`` runs ``precision`` weights and a ``kv_precision`` KV cache (None: fused, no rules);
+    ``identical_prompts``: every sequence of the batch has the same prompt (a measured run's setup)."""
     if prof is None:
         return EngineExecution()
     m = prof.mechanisms
     w, kv = dequant_bytes(prof, precision, kv_precision)
     return EngineExecution(w, kv, m.dequant_traffic_bytes, m.weight_stream_sync,
-                           m.weight_offload_fractions == "all_or_none", m.dequant_min_tokens, m.memory_reserve_gb)
+                           m.weight_offload_fractions == "all_or_none", m.dequant_min_tokens, m.memory_reserve_gb,
+                           m.kv_read_per_query_head,
+                           1.0 if identical_prompts and m.same_prompts_decode_alike else None)
 
 
 def grid_rows(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec]) -> int:
