@@ -475,8 +475,13 @@ def main() -> int:
           "user, 0.41 s at 20) by a cost per sequence that scales with the model and not with the TP degree; the fitted "
           "all-reduce bandwidth fraction (`allreduce_bw`, A10G has no PCIe peer-to-peer) carries it for TP rows, a "
           "single-GPU remainder shows in the TGI rows above.",
+          "- A10G tensor parallelism across NUMA nodes: g5.48xlarge's 8 GPUs sit on two NUMA nodes, 4 each "
+          "(aws/aws-ofi-nccl topology/g5.48xl-topo.xml), so its TP8 ring crosses the sockets through host memory "
+          "while g5.12xlarge's TP4 need not; one fitted `allreduce_bw` serves both, and the TGI TP4 rows stay too "
+          "slow. A cross-socket bandwidth would need an instance topology record and a fitted term of its own.",
           "- TGI's router queue (admission every few decode steps, `max_waiting_tokens` 20, `waiting_served_ratio` "
-          "1.2): the queue time inside the measured e2e latency (the notes give its mean per run) is not modelled.",
+          "1.2): requests waiting together are admitted in one prefill pass (modelled, `predictor/serving.py`), but "
+          "the queue time inside the measured e2e latency (the notes give its mean per run) is not modelled.",
           "- Input length of the TGI rows is estimated from the quoted prompt (words × 4/3 + 1), not published.",
           "- Queueing and arrival processes beyond closed-loop concurrency; chunked prefill; speculative decoding.",
           "- FlexGen's block schedule (gpu_batch × num_gpu_batches): activations are sized for the whole block, so "

@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import make_accuracy as M  # noqa: E402
@@ -23,8 +21,9 @@ spec = M.spec_catalog()
 prep = prepare(map_rows(read_measurements(M.TGI), spec, DEFAULT_GPU_MAP, M.FIT_FRAMEWORKS), spec)
 old = tuple(k for k in DEFAULT_PARAMS if k not in ("allreduce_bw", "step_overhead_s"))
 for name, params in (("new terms", DEFAULT_PARAMS), ("without allreduce_bw, step_overhead_s", old)):
-    def fm(masks: list[np.ndarray], params: tuple[str, ...] = params) -> list:
-        return [fit_gpus(prep, spec, m, params, by="engine", grid_sweeps=1, max_iter=15, grid_points=5) for m in masks]
+    def fm(tasks: list, params: tuple[str, ...] = params) -> list:
+        return [fit_gpus(prep, spec, m, params, by=by, grid_sweeps=1, max_iter=15, grid_points=5, fixed=fx, start=x0)
+                for m, by, fx, x0 in tasks]
     r = calibrate(prep, spec, folds=5, param_names=params, by="engine", grid_sweeps=1, max_iter=15, fit_map=fm)
     print("==", name, f"{time.time() - t:.0f}s", flush=True)
     for key in (lambda c: f"{c.gpu}|{c.engine}|{c.metric}", lambda c: f"{c.gpu}|{c.engine}"):

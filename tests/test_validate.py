@@ -343,6 +343,11 @@ def test_continuous_batching_law(catalog):
                   np.full(1, int(OffloadMode.STREAM)), True)
     assert cb.request_s[0] == pytest.approx(one.total_s[0], rel=1e-9)
     assert np.all(np.diff(cb.tps) > 0) and np.all(np.diff(cb.request_s) > 0)
+    # Waiting requests are admitted together (TGI's router): one prefill pass of c sequences per
+    # request lifetime, cheaper than c passes of one sequence each.
+    pass_c = predict(shape, 32, 1, 2.0, 2.0, 2.0, hw, c, np.zeros(4), np.full(4, int(OffloadMode.STREAM)), True)
+    assert cb.request_s == pytest.approx(50 * cb.decode_step_s + pass_c.prefill_s, rel=1e-9)
+    assert np.all(cb.prefill_s[1:] < c[1:] * one.prefill_s[0])
 
 
 PUBLIC_SHAPES = DATA / "public_shapes.csv"

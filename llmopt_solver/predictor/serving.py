@@ -20,10 +20,10 @@ __all__ = ["ContinuousBatching", "continuous_batching"]
 class ContinuousBatching:
     """Steady-state timing of online serving at a fixed concurrency (arrays of shape (N,), s)."""
 
-    request_s: np.ndarray  # one request's time in the engine: its prefill, n decode steps, others' prefills
+    request_s: np.ndarray  # one request's time in the engine: n decode steps and one admission pass
     decode_step_s: np.ndarray  # one decode step of the running batch at the mean context
-    prefill_s: np.ndarray  # one request's prefill (batch 1)
-    ttft_s: np.ndarray  # own prefill plus, on average, half a decode step of the batch it joins
+    prefill_s: np.ndarray  # one prefill pass admitting the c concurrent requests together
+    ttft_s: np.ndarray  # that pass plus, on average, half a decode step of the batch it joins
     tps: np.ndarray  # generated tokens per second over all concurrent requests
     gpu_memory_needed_gb: np.ndarray  # weights + KV of ``concurrency`` full-length sequences
 
@@ -48,9 +48,15 @@ def continuous_batching(
     progress is spread evenly, so the mean context is input + output / 2 and a step costs what a
     static batch of c costs at that context (``predict``'s decode, whose step sum over contexts
     s..s+n is exactly n steps at the mean for the linear pieces). A new request's prefill is not
-    chunked (vLLM v0 / TGI 1.x default): it stalls the running batch, so during one request's
-    lifetime the batch waits for its own prefill and the c - 1 others' (each client sends one
-    request per cycle). request = n x step + c x prefill(1 sequence); tps = c n / request.
+    chunked (vLLM v0 / TGI 1.x default): it stalls the running batch. Waiting requests are
+    admitted together, in one prefill pass: TGI 1.0.3's router (router/src/infer.rs
+    ``batching_task``, router/src/queue.rs ``next_batch``) takes every queued request within
+    ``max_batch_prefill_tokens`` and the token budget into one ``prefill`` call, and admits only
+    when the queue holds ``waiting_served_ratio`` (1.2) x the running batch or after
+    ``max_waiting_tokens`` (20) steps, so requests of equal length that finish together re-enter
+    together. Each client sends one request per cycle: per request lifetime the batch waits for
+    one prefill pass of the c sequences (its own among them), not c passes of one.
+    request = n x step + prefill(c sequences, one pass); tps = c n / request.
     """
     c = np.asarray(concurrency, dtype=float)
     m = len(c)
@@ -60,14 +66,14 @@ def continuous_batching(
     dec = predict(model, input_len, output_len, weight_bytes, kv_bytes, act_bytes, hw, c, zeros, mode, True,
                   weight_offload, w_dq, kv_dq, dequant_traffic_bytes=traffic, dequant_min_tokens=min_tokens,
                   kv_read_per_query_head=kv_read_per_query_head)
-    one = predict(model, input_len, 1, weight_bytes, kv_bytes, act_bytes, hw, np.ones(m), zeros, mode, True,
-                  weight_offload, w_dq, kv_dq, dequant_traffic_bytes=traffic, dequant_min_tokens=min_tokens,
-                  kv_read_per_query_head=kv_read_per_query_head)
+    cohort = predict(model, input_len, 1, weight_bytes, kv_bytes, act_bytes, hw, c, zeros, mode, True,
+                     weight_offload, w_dq, kv_dq, dequant_traffic_bytes=traffic, dequant_min_tokens=min_tokens,
+                     kv_read_per_query_head=kv_read_per_query_head)
     n = float(output_len)
     step = dec.decode_s / n
-    request = n * step + c * one.prefill_s
+    request = n * step + cohort.prefill_s
     with np.errstate(divide="ignore", invalid="ignore"):
         tps = c * n / request
-    return ContinuousBatching(request_s=request, decode_step_s=step, prefill_s=one.prefill_s,
-                              ttft_s=one.prefill_s + 0.5 * step, tps=tps,
+    return ContinuousBatching(request_s=request, decode_step_s=step, prefill_s=cohort.prefill_s,
+                              ttft_s=cohort.prefill_s + 0.5 * step, tps=tps,
                               gpu_memory_needed_gb=dec.gpu_memory_needed_gb)
