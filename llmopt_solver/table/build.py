@@ -284,7 +284,7 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
         unc_sigma_high=unc_sigma_high[sel] * EXTRAPOLATION_SIGMA_FACTOR ** extra,
         extrapolation=extra,
         unc_memory_sigma=unc_memory_sigma[sel],
-        engine=np.full(len(idx), prof.name, dtype=object), engine_rank=np.full(len(idx), prof.tie_rank, dtype=np.int64),
+        engine=np.array([prof.name], dtype=object).repeat(len(idx)), engine_rank=np.full(len(idx), prof.tie_rank, dtype=np.int64),
         engine_kv_offload={prof.name: bool(prof.mechanisms.active_kv_offload)},
         engine_kv={prof.name: job.kv.value},
     )
