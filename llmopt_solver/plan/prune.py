@@ -167,7 +167,9 @@ def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: flo
     need = -(-num_requests // be)
     u = np.minimum(need, cap)
     alone = p * (startup_s * -(-need // u) + t * need)  # USD-seconds of the whole job on this option alone
-    rank = np.lexsort((qg.name_rank[table.inst_idx[rows]], -be, t, p, w.sum(axis=1)[group], alone))
+    rank = np.argsort(alone, kind="stable")
+    if np.any(alone[rank][1:] == alone[rank][:-1]):  # ties: the whole order (else the cost alone decides)
+        rank = np.lexsort((qg.name_rank[table.inst_idx[rows]], -be, t, p, w.sum(axis=1)[group], alone))
     c = cands(p[rank], be[rank], t[rank], cap[rank], u[rank], group[rank], w, startup_s, runs)
     k = _chunk_survivors(c)
     d = dominates(c, k, k)

@@ -62,13 +62,31 @@ def _group_firsts(inst: np.ndarray, beff: np.ndarray) -> np.ndarray:
     return first
 
 
+def _group_winners(table: OptionTable, rows: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Returns the first row of each (instance, batch size) group of ``rows`` in rule 1's order
+    (``_sort`` with full batches), in that order. Tables are built instance by instance, batch
+    sizes ascending: then each group's fastest rows are found with one pass and only they are
+    sorted; any other row order is sorted whole."""
+    inst, bb = table.inst_idx[rows], b[rows]
+    if len(rows) < 2 or not np.all((inst[1:] > inst[:-1]) | ((inst[1:] == inst[:-1]) & (bb[1:] >= bb[:-1]))):
+        whole = rows[_sort(table, rows, b)]
+        return whole[_group_firsts(table.inst_idx[whole], b[whole])]
+    starts = np.nonzero(_group_firsts(inst, bb))[0]
+    gid = np.cumsum(_group_firsts(inst, bb)) - 1
+    ts = table.planning_total_s[rows]
+    cand = np.nonzero(ts == np.minimum.reduceat(ts, starts)[gid])[0]  # each group's fastest (ties kept)
+    r = rows[cand]
+    order = np.lexsort((cand, table.weight_offload[r], table.offload_ratio[r], gid[cand]))
+    first = order[_group_firsts(gid[cand][order], np.zeros(len(order), dtype=np.int64))]
+    win = r[first]  # one per group, groups in (instance, batch ascending) order
+    return win[np.lexsort((-b[win], table.inst_idx[win]))]
+
+
 def table_order(table: OptionTable) -> TableOrder:
     """Returns the ``TableOrder`` of ``table``."""
     ok = usable(table)
-    rows = np.nonzero(ok)[0]
     b = table.batch_size.astype(np.int64)
-    whole = rows[_sort(table, rows, b)]
-    rep = whole[_group_firsts(table.inst_idx[whole], b[whole])]
+    rep = _group_winners(table, np.nonzero(ok)[0], b)
     inst, ts = table.inst_idx[rep], table.planning_total_s[rep]
     # rank of each group's winner by rule 1's tie order within a merged group (batch time, offload
     # ratio, weight offload, larger batch): distinct batch sizes per instance, so no two are equal
