@@ -100,7 +100,7 @@ def plan_inputs(plan_file: str) -> list[str]:
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
               help="Also write the JSON document to this file (atomically).")
 @click.option("--time-limit", type=FiniteFloatRange(min=0, min_open=True), default=60.0, show_default=True,
-              help="Solver time limit, seconds (per solve; makespan plans solve twice).")
+              help="Solver time limit, seconds (CBC: its CPU seconds; per solve; makespan plans solve twice).")
 @click.option("--gap", type=FiniteFloatRange(0, 1), default=0.005, show_default=True,
               help="Stop when the plan is proven within this relative gap of the optimum.")
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)

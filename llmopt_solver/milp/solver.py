@@ -68,7 +68,9 @@ def _make_solver(name: SolverName, time_limit_s: float | None, gap_rel: float, t
         # threads=1: same input, same answer (parallel branch-and-bound is not deterministic).
         # increment 1e-9: CBC's default cutoff increment (1e-4) discards a better solution within
         # 1e-4 of the incumbent, which is a whole option of a cents-sized job (USD objective).
-        solver = pulp.COIN_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, threads=1, path=path,
+        # timeMode cpu: the limit and CBC's time-driven heuristics count its own CPU seconds, not the
+        # wall clock, so a busy machine does not change the answer (the limit is a safety net).
+        solver = pulp.COIN_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, threads=1, path=path, timeMode="cpu",
                                warmStart=warm_start, options=["increment 1e-9", *cbc_options]) if path else None
         if solver is None or not solver.available():
             raise SolverError("solver: CBC not found; reinstall with `pip install 'pulp[cbc]>=3.3.1,<4'`.")

@@ -23,22 +23,26 @@ never costs more alone, so it tends to come first), in chunks of ``CHUNK``; an o
 when an option kept so far or an earlier one of its chunk dominates it. Last, the kept options are
 compared pairwise; of those, an option is dropped only when reachable from a kept one along
 dominance edges (the undominated ones, then the earliest unreached one per cycle, are kept).
-Cost: O(n (kept + CHUNK)) pair tests instead of O(n^2) (4,000 candidates: ~0.1 s instead of ~8 s).
+Cost: O(n (kept + CHUNK)) pair tests instead of O(n^2) (4,000 candidates: ~0.1 s instead of ~8 s);
+fewer in practice: the first chunk's survivors are tested against every later candidate at once
+and pair tests stop at an option's first dominator (``_chunk_survivors``, ``plan.dominance``). Rule 1
+is found once per table for all jobs that share it (``plan.rule1``).
 """
 
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from llmopt_solver.catalog.records import InstanceSpec
+from llmopt_solver.plan.dominance import Cands, cands, dominated, dominates
+from llmopt_solver.plan.rule1 import FIT_EPS, Orders, rule1_rows
 from llmopt_solver.table.options import OptionTable
 
-FIT_EPS = 1e-9  # relative tolerance when comparing times (hours or seconds) and costs
+__all__ = ["FIT_EPS", "Orders", "QuotaGroups", "batches_in", "batches_in_array", "prune", "quota_groups"]
 CHUNK = 256
 QuotaKey = tuple[str, str]  # ("instance", name) or ("gpu", name)
 Weights = Callable[[InstanceSpec], dict[QuotaKey, int]]
@@ -59,51 +63,6 @@ def batches_in_array(window_s: float, startup_s: float, batch_s: np.ndarray) -> 
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.floor((window_s - startup_s) / t * (1 + FIT_EPS) + FIT_EPS)
     return np.where(t > 0, np.maximum(k, 0), 0).astype(np.int64)
-
-
-@dataclass
-class _Cands:
-    """Per candidate option: price (USD/h), requests per batch, batch s, batches per instance in
-    the window (cap), per run (u = min(batches covering the job, cap)), quota group, free."""
-
-    p: np.ndarray
-    b: np.ndarray
-    t: np.ndarray
-    cap: np.ndarray
-    u: np.ndarray
-    group: np.ndarray
-    free: np.ndarray
-    w_le: np.ndarray  # [group, group]: every weight of the first <= the second's
-    weights: np.ndarray  # [group, key]: quota weights
-    startup_s: float
-    runs: bool  # rule 3 on
-
-
-def _dominates(c: _Cands, a: np.ndarray, o: np.ndarray) -> np.ndarray:
-    """Returns D[i, j]: option a[i] dominates option o[j] by rule 2 or (``c.runs``) rule 3."""
-    tol = 1 + FIT_EPS
-    pa, po = c.p[a][:, None], c.p[o][None, :]
-    ta, to = c.t[a][:, None], c.t[o][None, :]
-    ba, bo = c.b[a][:, None], c.b[o][None, :]
-    d: np.ndarray = (pa <= po * tol) & (ba >= bo) & (ta <= to * tol) & c.w_le[c.group[a][:, None], c.group[o][None, :]]
-    free = c.free[a]
-    if not c.runs or not free.any():
-        return d
-    fa = a[free]
-    pa, ta = c.p[fa][:, None], c.t[fa][:, None]
-    baf = c.b[fa][:, None].astype(float)
-    bof = c.b[o][None, :].astype(float)
-    g = np.gcd(c.b[fa][:, None], c.b[o][None, :]).astype(float)
-    capa = c.cap[fa][:, None]
-    ok = np.ones((len(fa), len(o)), dtype=bool)
-    sig = c.startup_s
-    for k in (np.ones(len(o)), c.u[o].astype(float)):
-        kk = k[None, :]
-        need = np.ceil(np.round(kk * bof / baf, 9))  # batches of o' for k batches of o (exact at the ends)
-        batches = np.maximum(need, (kk * bof + baf - g) / baf)  # and the linear bound in between
-        ok &= (need <= capa) & (pa * (sig + batches * ta) <= po * (sig + kk * to) * tol)
-    d[free] |= ok
-    return d
 
 
 @dataclass(frozen=True)
@@ -134,28 +93,37 @@ def quota_groups(instance_list: list[InstanceSpec], weights: Weights) -> QuotaGr
                        name_rank=np.asarray([order[x.name] for x in instance_list], dtype=np.int64))
 
 
-Orders = dict[int, tuple["weakref.ref[OptionTable]", np.ndarray]]  # id(table) -> (the table, rule 1's order)
+def _chunk_survivors(c: Cands) -> np.ndarray:
+    """Returns the candidates (positions, ascending) that survive the chunks: visited in chunks of
+    CHUNK, one is dropped when a survivor of an earlier chunk or an earlier one of its chunk that
+    no such survivor dominates dominates it.
 
-
-def _rule1_sort(table: OptionTable, rows: np.ndarray, beff: np.ndarray) -> np.ndarray:
-    """Returns the positions of ``rows`` sorted by rule 1: instance, requests per batch (more
-    first), batch time, offload ratio, weight offload, batch size (larger first); stable."""
-    b, ts = table.batch_size, table.planning_total_s
-    return np.lexsort((-b[rows], table.weight_offload[rows], table.offload_ratio[rows], ts[rows], -beff[rows],
-                       table.inst_idx[rows]))
-
-
-def _usable_order(table: OptionTable, ok: np.ndarray, orders: Orders) -> np.ndarray:
-    """Returns the table's usable rows (``ok``) in rule 1's order with full batches, kept in
-    ``orders`` while the table lives (the entry leaves with it)."""
-    held = orders.get(id(table))
-    if held is not None and held[0]() is table:
-        return held[1]
-    usable = np.nonzero(ok)[0]
-    whole = usable[_rule1_sort(table, usable, table.batch_size.astype(np.int64))]
-    key = id(table)
-    orders[key] = (weakref.ref(table, lambda _: orders.pop(key, None)), whole)
-    return whole
+    The first chunk's survivors usually dominate nearly all later candidates, so they are tested
+    against all of them at once; the few left (``rest``) get one matrix of pair tests, on which the
+    later chunks are then decided exactly as one by one.
+    """
+    n = len(c.p)
+    first = np.arange(min(n, CHUNK))
+    if len(first) > 1:
+        first = first[~dominated(c, first, first, earlier=True)]
+    rest = np.arange(CHUNK, n)
+    if len(rest) == 0:
+        return first
+    held = first[np.argsort(-c.hits[first], kind="stable")]  # the best dominators so far first
+    rest = rest[~dominated(c, held, rest)]
+    m = dominates(c, rest, rest)
+    hit = np.zeros(len(rest), dtype=bool)  # dominated by a survivor of a chunk after the first
+    kept = [first]
+    bounds = np.searchsorted(rest, np.arange(CHUNK, n + CHUNK, CHUNK))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        f = np.arange(lo, hi)
+        f = f[~hit[f]]
+        if len(f) > 1:
+            f = f[~np.triu(m[np.ix_(f, f)], k=1).any(axis=0)]
+        if len(f):
+            hit |= m[f].any(axis=0)
+            kept.append(rest[f])
+    return np.concatenate(kept)
 
 
 def _select(d: np.ndarray) -> np.ndarray:
@@ -187,57 +155,31 @@ def prune(table: OptionTable, num_requests: int, startup_s: float, window_h: flo
     ``quota_groups`` under ``weights`` when the caller has them (computed here otherwise);
     ``orders``: where rule 1's order of each table is kept for the other jobs of that table.
     """
-    price, ts = table.hourly_cost_usd, table.planning_total_s
-    ok = table.feasible & np.isfinite(price) & np.isfinite(ts) & (ts > 0)
     window_s = window_h * 3600.0
-    fits = startup_s + ts <= window_s * (1 + FIT_EPS)
-    cand = np.nonzero(ok & fits)[0]
-    no_fit = int(np.count_nonzero(ok & ~fits))
-    if len(cand) == 0:
-        return cand, no_fit
-    b = table.batch_size
-    beff = np.minimum(b, num_requests).astype(np.int64)
-    # Rule 1: per (instance type, requests per batch) the fastest; ties: less offloaded, larger batch.
-    if orders is not None and len(b) and num_requests >= int(b.max()):
-        # every batch is full (beff = b): the order is the table's over its usable rows, cut to the
-        # rows that fit this window (a stable sort's order of a subset is the subset of its order)
-        whole = _usable_order(table, ok, orders)
-        order = whole[fits[whole]]
-    else:
-        order = cand[_rule1_sort(table, cand, beff)]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = (table.inst_idx[order][1:] != table.inst_idx[order][:-1]) | (beff[order][1:] != beff[order][:-1])
-    rows = order[first]
+    rows, no_fit = rule1_rows(table, num_requests, startup_s, window_s, orders)
+    if len(rows) == 0:
+        return rows, no_fit
     qg = quota_groups(table.instance_list, weights) if groups is None else groups
     group, w = qg.inst_group[table.inst_idx[rows]], qg.weights
-    p, t, be = price[rows], ts[rows], beff[rows]
+    p, t = table.hourly_cost_usd[rows], table.planning_total_s[rows]
+    be = np.minimum(table.batch_size[rows], num_requests).astype(np.int64)
     cap = batches_in_array(window_s, startup_s, t)
     need = -(-num_requests // be)
     u = np.minimum(need, cap)
     alone = p * (startup_s * -(-need // u) + t * need)  # USD-seconds of the whole job on this option alone
-    rank = np.lexsort((qg.name_rank[table.inst_idx[rows]], -be, t, p, w.sum(axis=1)[group], alone))
-    c = _Cands(p=p[rank], b=be[rank], t=t[rank], cap=cap[rank], u=u[rank], group=group[rank],
-               free=(group[rank] == 0), w_le=np.all(w[:, None, :] <= w[None, :, :], axis=2), weights=w,
-               startup_s=startup_s, runs=runs)
-    kept: list[np.ndarray] = []
-    n = len(rank)
-    for lo in range(0, n, CHUNK):
-        chunk = np.arange(lo, min(n, lo + CHUNK))
-        if kept:
-            chunk = chunk[~_dominates(c, np.concatenate(kept), chunk).any(axis=0)]
-        if len(chunk) > 1:
-            d = _dominates(c, chunk, chunk) & np.triu(np.ones((len(chunk), len(chunk)), dtype=bool), k=1)
-            chunk = chunk[~d.any(axis=0)]
-        kept.append(chunk)
-    k = np.concatenate(kept)
-    d = _dominates(c, k, k)
+    rank = np.argsort(alone, kind="stable")
+    if np.any(alone[rank][1:] == alone[rank][:-1]):  # ties: the whole order (else the cost alone decides)
+        rank = np.lexsort((qg.name_rank[table.inst_idx[rows]], -be, t, p, w.sum(axis=1)[group], alone))
+    c = cands(p[rank], be[rank], t[rank], cap[rank], u[rank], group[rank], w, startup_s, runs)
+    k = _chunk_survivors(c)
+    d = dominates(c, k, k)
     np.fill_diagonal(d, False)
     if heuristic:
         d |= _heuristic_dominance(c, k, num_requests, window_s)
     return rows[rank[k[_select(d)]]], no_fit
 
 
-def _heuristic_dominance(c: _Cands, k: np.ndarray, num_requests: int, window_s: float) -> np.ndarray:
+def _heuristic_dominance(c: Cands, k: np.ndarray, num_requests: int, window_s: float) -> np.ndarray:
     """Returns D[o', o]: o' is no worse in cost per request, requests per hour per instance and
     cost of the whole job alone, and counts in exactly the quotas o counts in (or in none).
 

@@ -15,7 +15,12 @@ from llmopt_solver.milp.solver import PROVEN_GAP, SolveResult, SolverName, Solve
 
 # One round of root cuts: with the warm start the LP bound is usually within the target gap after
 # it, while further rounds cost ~1 s each on 100 jobs and barely move the bound (measured).
-CBC_OPTIONS = ("passCuts 1",)
+# A deterministic cap on CBC's branch and bound (single-threaded, so deterministic): a solve stops at
+# the gap, at MAX_NODES nodes or at the time limit, whichever comes first. A solve that ends on the
+# gap or the cap gives the same plan under any load; the time limit is only a safety net (the
+# makespan phase of examples/plan_budget.json needs 174 nodes: ~10 s CPU on 2 busy cores).
+MAX_NODES = 1000
+CBC_OPTIONS = ("passCuts 1", f"maxNodes {MAX_NODES}")
 # CBC's cutoff increment (default 1e-4 in absolute objective units) prunes every node that cannot
 # beat the incumbent by more than it: on a plan of a few cents CBC then proves "optimal" a plan
 # 5e-5 USD (0.06%) above the optimum. The increment is set relative to the plan's cost instead.

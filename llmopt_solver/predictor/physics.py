@@ -35,7 +35,7 @@ import numpy as np
 
 from llmopt_solver.catalog.model_shape import ModelShape, expected_experts_touched
 from llmopt_solver.predictor.disk import DiskTier, disk_time
-from llmopt_solver.predictor.memory import GB, activation_bytes, kv_bytes_per_token_per_gpu, weight_bytes
+from llmopt_solver.predictor.memory import GB, activation_bytes, resident_bytes
 
 __all__ = ["GB", "Hardware", "OffloadMode", "Prediction", "activation_bytes", "predict", "sum_max_lines"]
 TERA = 1e12
@@ -195,27 +195,12 @@ def predict(
     L, h, V = model.num_layers, model.hidden_size, model.vocab_size
     qd, kvd = model.q_dim, model.kv_dim
 
-    # --- shares per GPU under tensor parallelism (KV heads replicate when tp > n_kv_heads)
-    kv_tok_gpu = kv_bytes_per_token_per_gpu(model, kv_bytes, tp)  # bytes per token held by one GPU
-
-    # --- memory (bytes, per GPU)
-    weights = weight_bytes(model, bytes_per_weight, tp)
-    kv_full_gpu = b * (s + n) * kv_tok_gpu
-    kv_gpu = (1.0 - r) * kv_full_gpu
-    # Streaming stages one layer's offloaded KV, double-buffered, on the GPU and pinned on the host.
-    staging = np.where(cpu, 0.0, 2.0 * r * kv_full_gpu / L)
+    # --- memory (bytes, per GPU; ``memory.resident_bytes``)
+    mem = resident_bytes(model, s, n, bytes_per_weight, kv_bytes, act_bytes, tp, hw.reserve_gb, hw.host_reserve_gb, b,
+                         r, cpu, wo, weight_dequant_bytes, activation_batch)
+    kv_tok_gpu, kv_full_gpu, staging, w_staging = mem.kv_tok_gpu, mem.kv_full_gpu, mem.staging, mem.w_staging
     T = b * s
     routed = model.experts_per_token if model.num_experts > 1 else 1
-    activations = activation_bytes(model, b if activation_batch is None else np.minimum(b, activation_batch), s,
-                                   act_bytes, tp)
-    reserve = hw.reserve_gb * GB
-    # Offloaded weights live on the host; one layer's share is staged, double-buffered, on the GPU.
-    w_staging = 2.0 * wo * weights / L
-    weights_gpu = (1.0 - wo) * weights
-    # Dequantise-in-framework keeps one layer's full-precision copy on the GPU while it runs.
-    w_staging = w_staging + weight_dequant_bytes * model.layer_params / tp
-    gpu_need = weights_gpu + kv_gpu + activations + staging + w_staging + reserve
-    host_need = (r * kv_full_gpu + wo * weights + staging + 2.0 * wo * weights / L) * tp + hw.host_reserve_gb * GB
 
     # --- effective rates (per second)
     with np.errstate(invalid="ignore"):
@@ -308,9 +293,9 @@ def predict(
         tps_per_seq = n / total
     min_decode = n * w_step / (hw.mem_bw_gb_s * GB)  # weights read once per step at peak bandwidth
     return Prediction(
-        weights_gb=weights_gpu / GB, kv_cache_gb=kv_gpu / GB, activations_gb=activations / GB,
-        staging_gb=(staging + w_staging) / GB, reserve_gb=reserve / GB,
-        gpu_memory_needed_gb=gpu_need / GB, host_memory_needed_gb=host_need / GB - dk.disk_gb * tp,
+        weights_gb=mem.weights_gpu / GB, kv_cache_gb=mem.kv_gpu / GB, activations_gb=mem.activations / GB,
+        staging_gb=(staging + w_staging) / GB, reserve_gb=mem.reserve / GB,
+        gpu_memory_needed_gb=mem.gpu_need / GB, host_memory_needed_gb=mem.host_need / GB - dk.disk_gb * tp,
         prefill_s=prefill, decode_s=decode, total_s=total, tps=tps, tps_per_seq=tps_per_seq,
         min_decode_s=min_decode,
     )

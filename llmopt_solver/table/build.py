@@ -17,6 +17,7 @@ from llmopt_solver.catalog.model_shape import ModelShape
 from llmopt_solver.catalog.precision import Precision
 from llmopt_solver.catalog.records import InstanceSpec
 from llmopt_solver.errors import Reason, ReasonKind
+from llmopt_solver.predictor.memory import GB, resident_bytes
 from llmopt_solver.predictor.physics import Hardware, OffloadMode, Prediction, predict
 from llmopt_solver.predictor.uncertainty import memory_quantile_factor
 from llmopt_solver.table.engines import engine_instances, engine_job, execution
@@ -75,10 +76,11 @@ def _structural(job: JobSpec, shape: ModelShape, inst: InstanceSpec, peak: float
     return out
 
 
-def _min_weight_offload(job: JobSpec, hw: Hardware, pred: Prediction, run: Any,
-                        memory_factor: np.ndarray) -> tuple[np.ndarray, Prediction]:
-    """Returns per row the smallest grid weight-offload fraction that fits GPU memory, re-predicted.
+def _min_weight_offload(job: JobSpec, hw: Hardware, need_gb: np.ndarray, weights_gb: np.ndarray,
+                        memory_factor: np.ndarray) -> np.ndarray:
+    """Returns per row the smallest grid weight-offload fraction that fits GPU memory.
 
+    ``need_gb``, ``weights_gb``: the GPU memory need and the weights per GPU with nothing offloaded.
     GPU memory need falls linearly in the fraction w (weights leave, one layer's share is staged
     twice), so the smallest fitting w is closed-form. Larger w on the same row is dominated: same
     price, never faster (more PCIe traffic), more host memory; so only the smallest is kept.
@@ -87,22 +89,13 @@ def _min_weight_offload(job: JobSpec, hw: Hardware, pred: Prediction, run: Any,
     ``confidence``) against the usable capacity.
     """
     cap = gpu_capacity_gb(job.safety_factor, hw.gpu_memory_gb) / memory_factor
-    over = pred.gpu_memory_needed_gb - cap
-    weights_gb = pred.weights_gb
+    over = need_gb - cap
     slope = weights_gb * (1.0 - 2.0 / max(1, job.model.shape().num_layers))
     step = job.weight_offload_step
     with np.errstate(divide="ignore", invalid="ignore"):
         need = np.where(over > 0, over / slope, 0.0)
     w = np.minimum(np.ceil(np.round(need / step, 9)) * step, 1.0)
-    w = np.where(np.isfinite(w), w, 1.0)
-    rows = np.nonzero(w > 0)[0]
-    if len(rows) == 0:
-        return np.zeros(len(w)), pred
-    sub = run(rows, w[rows])
-    merged = {k: getattr(pred, k).copy() for k in Prediction.__dataclass_fields__}
-    for k in merged:
-        merged[k][rows] = getattr(sub, k)
-    return w, Prediction(**merged)
+    return np.where(np.isfinite(w), w, 1.0)
 
 
 # The throughput band's sigma doubles per doubling of batch size or length outside the calibrated
@@ -237,25 +230,28 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
     hw_rows = memo.get(("hardware rows", job.precision.value, pool, len(batches), len(ratios), len(modes)),
                        lambda: hw.take(ii))  # the grid's rows depend only on these sizes
 
-    def run(rows: np.ndarray, wo: np.ndarray) -> Prediction:
+    def run(wo: np.ndarray) -> Prediction:  # every row of the grid
         return predict(shape, job.input_len, job.output_len, job.precision.bytes_per_value,
-                       job.kv.bytes_per_value, job.precision.activation_bytes, hw_rows.take(rows),
-                       batches[bb[rows]], ratios[rr[rows]], mode_arr[rows], job.adjust, wo, ex.weight_dequant_bytes,
+                       job.kv.bytes_per_value, job.precision.activation_bytes, hw_rows,
+                       batches[bb], ratios[rr], mode_arr, job.adjust, wo, ex.weight_dequant_bytes,
                        ex.kv_dequant_bytes, ex.weight_stream_sync, ex.dequant_traffic_bytes, ex.dequant_min_tokens,
                        kv_read_per_query_head=ex.kv_read_per_query_head)
 
-    everything = np.arange(len(ii))
     unc, unc_bias, unc_sigma_low, unc_sigma_high, unc_memory_sigma = memo.get(("uncertainty", pool), lambda: _uncertainty(catalog, instances, prof))
     # The memory test of every choice below is the feasibility test: P-quantile need vs capacity.
     memory_factor = memory_quantile_factor(unc_memory_sigma[ii], job.confidence) if n_i else np.ones(0)
     if job.weight_offload_fixed is not None:
         w_off = np.full(len(ii), float(job.weight_offload_fixed))
-        pred = run(everything, w_off)
+    elif job.weight_offload_step > 0:  # the memory with nothing offloaded decides the fraction, then one prediction
+        zero = np.zeros(len(ii))
+        mem = resident_bytes(shape, float(job.input_len), float(job.output_len), job.precision.bytes_per_value,
+                             job.kv.bytes_per_value, job.precision.activation_bytes, hw_rows.gpu_count.astype(float),
+                             hw_rows.reserve_gb, hw_rows.host_reserve_gb, batches[bb].astype(float), ratios[rr],
+                             mode_arr == OffloadMode.CPU, zero, ex.weight_dequant_bytes)
+        w_off = _min_weight_offload(job, hw_rows, mem.gpu_need / GB, mem.weights_gpu / GB, memory_factor)
     else:
         w_off = np.zeros(len(ii))
-        pred = run(everything, w_off)
-        if job.weight_offload_step > 0:
-            w_off, pred = _min_weight_offload(job, hw_rows, pred, run, memory_factor)
+    pred = run(w_off)
     keep = np.ones(len(ii), dtype=bool)
     if len(modes) == 2:
         # Pairs (stream, cpu) are adjacent. Prefer the one that fits GPU and host memory, then the faster.
@@ -289,7 +285,7 @@ def _build_engine(catalog: Catalog, job: JobSpec, instances: list[InstanceSpec],
         unc_sigma_high=unc_sigma_high[sel] * EXTRAPOLATION_SIGMA_FACTOR ** extra,
         extrapolation=extra,
         unc_memory_sigma=unc_memory_sigma[sel],
-        engine=np.full(len(idx), prof.name, dtype=object), engine_rank=np.full(len(idx), prof.tie_rank, dtype=np.int64),
+        engine=np.array([prof.name], dtype=object).repeat(len(idx)), engine_rank=np.full(len(idx), prof.tie_rank, dtype=np.int64),
         engine_kv_offload={prof.name: bool(prof.mechanisms.active_kv_offload)},
         engine_kv={prof.name: job.kv.value},
     )
