@@ -86,6 +86,9 @@ def plan_json(res: PlanResult) -> dict[str, Any]:
             "greedy_usd": None if res.greedy_usd is None else _r(res.greedy_usd),
             "options": sum(len(jo) for jo in res.jobs),
             **res.model_size,
+            **({} if res.lns is None else {"lns": {
+                "searched_usd": _r(res.lns.start_usd), "lns_usd": _r(res.lns.end_usd), "neighbourhoods": res.lns.tried,
+                "improved": res.lns.improved, "wall_s": _r(res.lns.wall_s, 3), "stopped_by_time": res.lns.stopped_by_time}}),
         },
     }
 
