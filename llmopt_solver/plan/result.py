@@ -45,7 +45,7 @@ class PlanResult:
     phases: list[SolveResult] = field(default_factory=list)
     start_usd: float | None = None  # cost of the warm start handed to the solver (greedy + search, or phase 1)
     greedy_usd: float | None = None  # cost of the plain greedy plan (cost objective), before the search
-    lns: LnsStats | None = None  # the MILP neighbourhood search's figures, when it ran (above MAX_MILP_JOBS)
+    lns: LnsStats | None = None  # the MILP neighbourhood search's figures, when it solved a neighbourhood
     # What lower_bound_usd bounds: "problem" (no option is timed: the MILP is exact for the
     # problem the README describes) or "slotted model" (timed runs start at slot boundaries and
     # count in a quota for every slot they touch, so the true optimum may be lower).

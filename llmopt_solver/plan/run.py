@@ -67,15 +67,17 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
     t_opts = time.perf_counter()  # options and data built: what follows is the plan's search
     pair = None if makespan else greedy_and_search(data)
     lns = None
-    if pair is not None and len(jobs) > MAX_MILP_JOBS:
-        # too large for the full MILP: MILP neighbourhoods of the searched plan (milp/plan_lns.py)
+    if pair is not None:
+        # MILP neighbourhoods of the searched plan (milp/plan_lns.py): the plan above MAX_MILP_JOBS,
+        # a better warm start below (no neighbourhood, no work, when no job was kept off its best option)
         say("improving the plan by MILP neighbourhoods")
         better, lns = improve_by_lns(data, pair[1], solver, time_limit_s)
         pair = (pair[0], better)
+        lns = lns if lns.tried else None
     if pair is not None:
         # the bound first: a start within the gap of the quota-free bound needs no MILP at all
         quick = _bound_first(plan, jobs, data, pair, gap_rel, t_opts)
-        if quick is not None and lns is not None and lns.tried:
+        if quick is not None and lns is not None:
             quick = replace(quick, solver=f"{NO_SOLVER}+lns-{solver}")
         if quick is not None:
             return _finish(plan, jobs, data, index, quick, catalog, repredict, say, start_usd=quick.objective,
@@ -83,7 +85,7 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
     if not makespan and len(jobs) > MAX_MILP_JOBS:
         # too large for the MILP (README "Limits"): the searched plan, with its gap to the quota-free bound
         res = _large(plan, jobs, data, pair, t_opts)
-        res = res if lns is None or not lns.tried else replace(res, solver=f"{NO_SOLVER}+lns-{solver}")
+        res = res if lns is None else replace(res, solver=f"{NO_SOLVER}+lns-{solver}")
         return _finish(plan, jobs, data, index, res, catalog, repredict, say, start_usd=res.objective,
                        greedy_usd=values_cost_usd(data, pair[0]) if pair else None, build_s=t_opts - t0, phases=[res],
                        lns=lns)

@@ -121,8 +121,10 @@ def plan_text(res: PlanResult) -> str:
     wall = sum(p.wall_s for p in res.phases) or s.wall_s
     opts = sum(len(j) for j in res.jobs)
     if size["variables"] == 0:  # plan.run._bound_first: the searched greedy plan, within the gap of the bound
-        w(f"Solver: no MILP, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options; greedy plan + local search, "
-          "gap to the quota-free bound\n")
+        lns = "" if res.lns is None else (f" + {res.lns.improved} of {res.lns.tried} MILP neighbourhoods "
+                                          f"improved ({s.solver.rsplit('-', 1)[-1]})")
+        w(f"Solver: no {'MILP' if res.lns is None else 'full MILP'}, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options; greedy plan + local search"
+          f"{lns}, gap to the quota-free bound\n")
     else:
         w(f"Solver: {s.solver}, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options, "
           f"{size['variables']} variables ({size['integer_variables']} integer), {size['constraints']} constraints\n")
