@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from llmopt_solver.milp.plan_greedy import _alone_usd
-from llmopt_solver.milp.plan_model import OptionData, PlanData, QuotaKey, build_plan_milp, option_limit
+from llmopt_solver.milp.plan_greedy import Greedy
+from llmopt_solver.milp.plan_model import OptionData, PlanData, QuotaKey, build_plan_milp
 from llmopt_solver.milp.solver import SolveResult, SolverName
 
 Cell = tuple[QuotaKey, int]
@@ -111,13 +111,8 @@ def lns(data: PlanData, values: Values, solver: SolverName, solve: SubSolve,
     t0 = time.perf_counter()
     st = _State(data, values)
     stats = LnsStats(start_usd=sum(st.cost.values()))
-    by_job: dict[int, list[int]] = {}
-    for o, od in enumerate(data.options):
-        if option_limit(od, data.quotas) > 0 and od.cap_batches > 0:
-            by_job.setdefault(od.job, []).append(o)
-    alone = {o: _alone_usd(data.options[o]) for opts in by_job.values() for o in opts}
-    for opts in by_job.values():
-        opts.sort(key=lambda o: (alone[o], o))
+    g = Greedy(data)  # its usable options per job, cheapest alone first, and their cost alone (USD)
+    by_job, alone = g.by_job, g.alone
     tried: set[frozenset[int]] = set()
     while stats.tried < budget.neighbourhoods:
         regret = {j: st.cost[j] - alone[by_job[j][0]] for j in st.keys}
