@@ -25,9 +25,10 @@ INCREMENT_MIN_USD = 1e-12
 
 
 # The LNS's work per plan (``plan_lns``): counts, not seconds, so plans do not depend on the load.
-# About 0.1-0.3 s per neighbourhood with CBC (a subprocess each); 1,000 jobs need ~5-15, 10,000 ~80.
-LNS_NEIGHBOURHOODS_MIN = 20
-LNS_JOBS_PER_NEIGHBOURHOOD = 50  # and one neighbourhood more per this many jobs
+# About 0.1-0.5 s per neighbourhood with CBC (a subprocess each); random portfolios of 1,000 jobs
+# offer 4-20 (bench_plan.py), of 10,000 about 85: 10 at 1,000 jobs keeps that plan near 15 s.
+LNS_NEIGHBOURHOODS_MIN = 10
+LNS_JOBS_PER_NEIGHBOURHOOD = 100  # and one neighbourhood more per this many jobs
 LNS_TIME_SHARE = 0.5  # safety net: the LNS starts no neighbourhood after this share of --time-limit
 
 
