@@ -110,8 +110,10 @@ def lp_bound_usd(h: Any, arrays: PlanArrays, time_limit_s: float | None, t0: flo
 
 
 def solve_plan_highs(model: PlanModel, time_limit_s: float | None, gap_rel: float,
-                     start: dict[Any, float] | None, t0: float | None = None) -> SolveResult:
+                     start: dict[Any, float] | None, t0: float | None = None,
+                     node_limit: int | None = None) -> SolveResult:
     """Solves ``model`` with HiGHS, warm-started from ``start``; the LP relaxation first.
+    ``node_limit``: branch-and-bound nodes at most (HiGHS's ``mip_max_nodes``).
 
     InputError if highspy is not installed.
     """
@@ -123,6 +125,8 @@ def solve_plan_highs(model: PlanModel, time_limit_s: float | None, gap_rel: floa
     with silence_stdout_fd(True):
         arrays = plan_arrays(model)
         h = _highs(arrays, gap_rel)
+        if node_limit is not None:
+            h.setOptionValue("mip_max_nodes", int(node_limit))
         x0 = None if start is None else np.fromiter((start.get(k, 0.0) for k in arrays.keys), dtype=float,
                                                     count=len(arrays.keys))
         if x0 is not None and gap_rel > 0:

@@ -31,7 +31,8 @@ Constraints
                                                                    and at most one partial batch)
     s_ot >= n_ot - n_o,t-1                                        (starts; n before the window = 0)
     u_o sum_t s_ot >= m_o                                         (valid: one run carries <= u_o)
-    sum_{o in O^T} w_oq n_ot <= Q_q            for all q, t        (quotas, per slot)
+    sum_{o in O^T} w_oq n_ot <= Q_qt           for all q, t        (quotas, per slot: Q_qt = Q_q,
+                                                                   or the room ``PlanData.room``)
     sum_{o in O_j} K_o >= 1                                        (valid: one run per job at least)
     sum_o p_o (sigma_j K_o + tau_o m_o) <= budget                  (optional budget)
 Makespan (``objective: makespan``): phase 1 adds y_t in {0, 1}, y_t >= y_t+1, n_ot <= U_o y_t
@@ -81,6 +82,14 @@ class PlanData:
     n_slots: int
     slot_h: float
     budget_usd: float | None = None
+    # quota room per (quota, slot) where it is below Q_q: what the jobs fixed outside an LNS
+    # neighbourhood leave free (``plan_lns``); None: Q_q in every slot
+    room: dict[tuple[QuotaKey, int], int] | None = None
+
+    def quota_room(self, q: QuotaKey, t: int) -> int:
+        """Returns the instances (or GPUs) of quota ``q`` the plan may use in slot ``t``."""
+        limit = self.quotas[q]
+        return limit if self.room is None else min(limit, self.room.get((q, t), limit))
 
 
 @dataclass
@@ -219,7 +228,7 @@ def build_plan_milp(data: PlanData, mode: Mode = "cost", last_slot: int | None =
         add(pulp.LpAffineExpression(runs[j]) >= 1)
     elastic: list[tuple[pulp.LpVariable, float]] = []
     for (q, t), terms in sorted(usage.items()):
-        limit_q = data.quotas[q]
+        limit_q = data.quota_room(q, t)
         if load[(q, t)] <= limit_q:
             continue  # cannot bind
         if mode == "elastic":

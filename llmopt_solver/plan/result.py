@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmopt_solver.catalog.loader import Catalog
+from llmopt_solver.milp.plan_lns import LnsStats
 from llmopt_solver.milp.solver import SolveResult, Status
 from llmopt_solver.plan.data import TIME_EPS_H, n_slots
 from llmopt_solver.plan.input import PlanFile
@@ -44,6 +45,7 @@ class PlanResult:
     phases: list[SolveResult] = field(default_factory=list)
     start_usd: float | None = None  # cost of the warm start handed to the solver (greedy + search, or phase 1)
     greedy_usd: float | None = None  # cost of the plain greedy plan (cost objective), before the search
+    lns: LnsStats | None = None  # the MILP neighbourhood search's figures, when it solved a neighbourhood
     # What lower_bound_usd bounds: "problem" (no option is timed: the MILP is exact for the
     # problem the README describes) or "slotted model" (timed runs start at slot boundaries and
     # count in a quota for every slot they touch, so the true optimum may be lower).

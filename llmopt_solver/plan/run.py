@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from llmopt_solver.catalog.loader import Catalog, load_catalog
 from llmopt_solver.errors import InfeasibleError, SolverError
 from llmopt_solver.milp.plan_greedy import greedy_and_search, greedy_start, values_cost_usd
+from llmopt_solver.milp.plan_lns import LnsStats
 from llmopt_solver.milp.plan_model import PlanData, PlanModel, build_plan_milp, option_limit
 from llmopt_solver.milp.solver import PROVEN_GAP, SolveResult, SolverName, Status
 from llmopt_solver.plan.bound import quota_free_bound_usd
@@ -27,7 +29,7 @@ from llmopt_solver.plan.input import MAX_MILP_JOBS, PlanFile, load_plan
 from llmopt_solver.plan.options import TableCache, build_job_options
 from llmopt_solver.plan.realize import realize
 from llmopt_solver.plan.result import Assignment, PlanResult
-from llmopt_solver.plan.solving import model_size, model_value, progress_of, solve_model
+from llmopt_solver.plan.solving import improve_by_lns, model_size, model_value, progress_of, solve_model
 
 __all__ = ["Assignment", "PlanResult", "check_plan", "plan_from_file", "quota_limits", "run_plan"]
 
@@ -64,17 +66,29 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
         raise InfeasibleError(explain_infeasible(plan, jobs, solver, time_limit_s))
     t_opts = time.perf_counter()  # options and data built: what follows is the plan's search
     pair = None if makespan else greedy_and_search(data)
+    lns = None
+    if pair is not None:
+        # MILP neighbourhoods of the searched plan (milp/plan_lns.py): the plan above MAX_MILP_JOBS,
+        # a better warm start below (no neighbourhood, no work, when no job was kept off its best option)
+        say("improving the plan by MILP neighbourhoods")
+        better, lns = improve_by_lns(data, pair[1], solver, time_limit_s)
+        pair = (pair[0], better)
+        lns = lns if lns.tried else None
     if pair is not None:
         # the bound first: a start within the gap of the quota-free bound needs no MILP at all
         quick = _bound_first(plan, jobs, data, pair, gap_rel, t_opts)
+        if quick is not None and lns is not None:
+            quick = replace(quick, solver=f"{NO_SOLVER}+lns-{solver}")
         if quick is not None:
             return _finish(plan, jobs, data, index, quick, catalog, repredict, say, start_usd=quick.objective,
-                           greedy_usd=values_cost_usd(data, pair[0]), build_s=t_opts - t0, phases=[quick])
+                           greedy_usd=values_cost_usd(data, pair[0]), build_s=t_opts - t0, phases=[quick], lns=lns)
     if not makespan and len(jobs) > MAX_MILP_JOBS:
         # too large for the MILP (README "Limits"): the searched plan, with its gap to the quota-free bound
         res = _large(plan, jobs, data, pair, t_opts)
+        res = res if lns is None else replace(res, solver=f"{NO_SOLVER}+lns-{solver}")
         return _finish(plan, jobs, data, index, res, catalog, repredict, say, start_usd=res.objective,
-                       greedy_usd=values_cost_usd(data, pair[0]) if pair else None, build_s=t_opts - t0, phases=[res])
+                       greedy_usd=values_cost_usd(data, pair[0]) if pair else None, build_s=t_opts - t0, phases=[res],
+                       lns=lns)
     say(f"building the MILP ({len(data.options)} options)")
     phases: list[SolveResult] = []
     last_slot = None
@@ -166,7 +180,8 @@ def _large(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict] |
 
 def _finish(plan: PlanFile, jobs: list, data: PlanData, index: list, res: SolveResult, catalog: Catalog,
             repredict: bool, say: Progress, start_usd: float | None, greedy_usd: float | None, build_s: float,
-            phases: list[SolveResult], model: PlanModel | None = None, bound_of: str = "problem") -> PlanResult:
+            phases: list[SolveResult], model: PlanModel | None = None, bound_of: str = "problem",
+            lns: LnsStats | None = None) -> PlanResult:
     """Returns the plan of ``res`` (runs realized, bound, sizes), re-checked."""
     assignments = realize(plan, jobs, data, index, res.values)
     bound = res.best_bound if res.best_bound is not None else 0.0
@@ -177,7 +192,7 @@ def _finish(plan: PlanFile, jobs: list, data: PlanData, index: list, res: SolveR
     size = model_size(model) if model is not None else {"variables": 0, "integer_variables": 0, "constraints": 0}
     out = PlanResult(plan=plan, jobs=jobs, assignments=assignments, solve=res, lower_bound_usd=bound,
                      model_size=size, build_s=build_s, catalog=catalog, phases=phases,
-                     start_usd=start_usd, greedy_usd=greedy_usd, bound_of=bound_of)
+                     start_usd=start_usd, greedy_usd=greedy_usd, bound_of=bound_of, lns=lns)
     out.lower_bound_usd = min(out.lower_bound_usd, out.total_cost_usd)
     say("re-checking the plan")
     check_plan(out, repredict=repredict)

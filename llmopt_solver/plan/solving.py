@@ -10,7 +10,8 @@ from typing import Any
 
 from llmopt_solver.errors import SolverError
 from llmopt_solver.milp.plan_highs import solve_plan_highs
-from llmopt_solver.milp.plan_model import PlanModel
+from llmopt_solver.milp.plan_lns import LnsBudget, LnsStats, lns
+from llmopt_solver.milp.plan_model import PlanData, PlanModel
 from llmopt_solver.milp.solver import PROVEN_GAP, SolveResult, SolverName, SolverProgress, Status, cbc_relaxation, solve_problem
 
 # One round of root cuts: with the warm start the LP bound is usually within the target gap after
@@ -26,6 +27,28 @@ CBC_OPTIONS = ("passCuts 1", f"maxNodes {MAX_NODES}")
 # 5e-5 USD (0.06%) above the optimum. The increment is set relative to the plan's cost instead.
 INCREMENT_REL = 1e-9
 INCREMENT_MIN_USD = 1e-12
+
+
+# The LNS's work per plan (``plan_lns``): counts, not seconds, so plans do not depend on the load.
+# About 0.1-0.5 s per neighbourhood with CBC (a subprocess each); random portfolios of 1,000 jobs
+# offer 4-20 (bench_plan.py), of 10,000 about 85: 10 at 1,000 jobs keeps that plan near 15 s.
+LNS_NEIGHBOURHOODS_MIN = 10
+LNS_JOBS_PER_NEIGHBOURHOOD = 100  # and one neighbourhood more per this many jobs
+# From this many jobs, 10 jobs per neighbourhood instead of 8: quotas there hold more jobs per
+# slot, and 8 left 51 of 100 neighbourhoods unimproved at 10,000 jobs (10: 2 of 82), measured
+LNS_LARGE_JOBS, LNS_LARGE_NEIGHBOURHOOD = 5000, 10
+LNS_TIME_SHARE = 0.5  # safety net: the LNS starts no neighbourhood after this share of --time-limit
+
+
+def improve_by_lns(data: PlanData, values: dict[Any, float], solver: SolverName,
+                   time_limit_s: float | None) -> tuple[dict[Any, float], LnsStats]:
+    """Returns ``values`` (a feasible plan) after the MILP large-neighbourhood search, and its figures."""
+    n_jobs = len(data.num_requests)
+    budget = LnsBudget(neighbourhoods=max(LNS_NEIGHBOURHOODS_MIN, n_jobs // LNS_JOBS_PER_NEIGHBOURHOOD),
+                       time_limit_s=None if time_limit_s is None else LNS_TIME_SHARE * time_limit_s)
+    if n_jobs >= LNS_LARGE_JOBS:
+        budget = replace(budget, max_jobs=LNS_LARGE_NEIGHBOURHOOD)
+    return lns(data, values, solver, solve_model, budget)
 
 
 def progress_of(say: Callable[[str], None]) -> SolverProgress:
@@ -46,11 +69,12 @@ def progress_of(say: Callable[[str], None]) -> SolverProgress:
 
 def solve_model(model: PlanModel, solver: SolverName, time_limit_s: float | None, gap_rel: float,
                 start: dict[Any, float] | None = None, on_progress: SolverProgress | None = None,
-                allow_none: bool = False) -> SolveResult:
+                allow_none: bool = False, node_limit: int | None = None) -> SolveResult:
     """Returns the solve of ``model`` (warm-started from ``start``); SolverError if the solver
-    failed or stopped without a plan, unless ``allow_none``."""
+    failed or stopped without a plan, unless ``allow_none``. ``node_limit``: branch-and-bound nodes
+    at most (a deterministic work limit, unlike the time limit)."""
     if solver == "highs":  # highspy's own API on the builder's rows: warm start, LP first, honest limit
-        res = solve_plan_highs(model, time_limit_s, gap_rel, start)
+        res = solve_plan_highs(model, time_limit_s, gap_rel, start, node_limit=node_limit)
         if res.status is Status.ERROR and not allow_none:
             raise SolverError(f"solver: {solver} failed or hit the time limit ({time_limit_s} s) without a plan; "
                               "raise --time-limit or --gap.")
@@ -76,6 +100,8 @@ def solve_model(model: PlanModel, solver: SolverName, time_limit_s: float | None
     options: tuple[str, ...] = CBC_OPTIONS if gap_rel > 0 else ()
     if model.mode == "cost":  # (the makespan's objective is in whole slots: CBC finds its increment itself)
         options += (f"increment {max(INCREMENT_MIN_USD, INCREMENT_REL * scale):.3g}",)
+    if node_limit is not None:
+        options += (f"maxNodes {node_limit}",)
     res = solve_problem(model.prob, model.variables, solver=solver, time_limit_s=time_limit_s,
                         gap_rel=gap_rel, read_bound=True, warm_start=start is not None,
                         cbc_options=options, on_progress=on_progress)

@@ -86,6 +86,9 @@ def plan_json(res: PlanResult) -> dict[str, Any]:
             "greedy_usd": None if res.greedy_usd is None else _r(res.greedy_usd),
             "options": sum(len(jo) for jo in res.jobs),
             **res.model_size,
+            **({} if res.lns is None else {"lns": {
+                "searched_usd": _r(res.lns.start_usd), "lns_usd": _r(res.lns.end_usd), "neighbourhoods": res.lns.tried,
+                "improved": res.lns.improved, "wall_s": _r(res.lns.wall_s, 3), "stopped_by_time": res.lns.stopped_by_time}}),
         },
     }
 
@@ -118,8 +121,10 @@ def plan_text(res: PlanResult) -> str:
     wall = sum(p.wall_s for p in res.phases) or s.wall_s
     opts = sum(len(j) for j in res.jobs)
     if size["variables"] == 0:  # plan.run._bound_first: the searched greedy plan, within the gap of the bound
-        w(f"Solver: no MILP, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options; greedy plan + local search, "
-          "gap to the quota-free bound\n")
+        lns = "" if res.lns is None else (f" + {res.lns.improved} of {res.lns.tried} MILP neighbourhoods "
+                                          f"improved ({s.solver.rsplit('-', 1)[-1]})")
+        w(f"Solver: no {'MILP' if res.lns is None else 'full MILP'}, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options; greedy plan + local search"
+          f"{lns}, gap to the quota-free bound\n")
     else:
         w(f"Solver: {s.solver}, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options, "
           f"{size['variables']} variables ({size['integer_variables']} integer), {size['constraints']} constraints\n")
