@@ -44,7 +44,7 @@ from llmopt_solver.table.engines import grid_rows
 @click.option("--confidence", type=FiniteFloatRange(0.5, 1, max_open=True), default=None,
               help="Meet the SLO and memory at this confidence (e.g. 0.9) using the error band.")
 @click.option("--time-limit", type=FiniteFloatRange(min=0, min_open=True), default=None,
-              help="Solver time limit, seconds.")
+              help="Time limit of the whole command, seconds (the solver gets what is left; CBC counts its CPU seconds).")
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
 @click.option("--emit", type=click.Choice(EMIT_CHOICES), default=None,
               help="Print the launch recipe of the pick: an engine's command line, or a SkyPilot task YAML.")

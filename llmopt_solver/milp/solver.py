@@ -65,13 +65,14 @@ def _make_solver(name: SolverName, time_limit_s: float | None, gap_rel: float, t
                  warm_start: bool = False, cbc_options: tuple[str, ...] = ()) -> Any:
     if name == "cbc":
         path = _cbc_path()
+        increment = [] if any(o.startswith("increment ") for o in cbc_options) else ["increment 1e-9"]
         # threads=1: same input, same answer (parallel branch-and-bound is not deterministic).
-        # increment 1e-9: CBC's default cutoff increment (1e-4) discards a better solution within
+        # increment 1e-9 unless the caller gives one: CBC's default cutoff increment (1e-4) discards a better solution within
         # 1e-4 of the incumbent, which is a whole option of a cents-sized job (USD objective).
         # timeMode cpu: the limit and CBC's time-driven heuristics count its own CPU seconds, not the
         # wall clock, so a busy machine does not change the answer (the limit is a safety net).
         solver = pulp.COIN_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, threads=1, path=path, timeMode="cpu",
-                               warmStart=warm_start, options=["increment 1e-9", *cbc_options]) if path else None
+                               warmStart=warm_start, options=[*increment, *cbc_options]) if path else None
         if solver is None or not solver.available():
             raise SolverError("solver: CBC not found; reinstall with `pip install 'pulp[cbc]>=3.3.1,<4'`.")
         solver.tmpDir = tmp
