@@ -231,10 +231,13 @@ class TableCache:
 
 def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None,
                       on_job: Callable[[int], None] | None = None,
-                      tables: TableCache | None = None, only_engines: tuple[str, ...] | None = None) -> list[JobOptions]:
+                      tables: TableCache | None = None, only_engines: tuple[str, ...] | None = None,
+                      parallel: bool = True) -> list[JobOptions]:
     """Returns the pruned options of every job of ``plan`` (raises InputError for bad names).
 
-    ``only_engines``: restricts every job's engines (see ``job_spec``).
+    ``only_engines``: restricts every job's engines (see ``job_spec``). ``parallel``: a plan of
+    ``PARALLEL_MIN_JOBS`` or more with a cache of its own is built in worker processes
+    (``plan.parallel``), with the same result.
 
     ``tables``: the cache to build option tables through (a fresh one by default); it must belong
     to ``catalog``.
@@ -257,6 +260,22 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
     last_use: dict[Any, int] = {}
     for j, (_, spec, pool) in enumerate(specs):
         last_use.update({k: j for k in tables.sources(spec, pool)})
+    if own and parallel:
+        from llmopt_solver.plan import parallel as par
+
+        n = par.workers()
+        if n > 1 and len(specs) >= par.PARALLEL_MIN_JOBS:
+            built: list[JobOptions | None] = [None] * len(specs)
+
+            def done(j: int, jo: JobOptions) -> None:
+                jo.index, jo.full_of = j, _refetch(tables, specs[j][1], specs[j][2])
+                built[j] = jo
+                if on_job is not None:
+                    on_job(j)
+
+            keys = [tables.sources(spec, pool)[-1] for _, spec, pool in specs]
+            par.build_in_workers(catalog, plan, base, only_engines, par.split(keys, n), done)
+            return [jo for jo in built if jo is not None]
     for j, job in enumerate(plan.jobs):
         card, spec, pool = specs[j]
         table = tables.get(spec, pool)

@@ -9,6 +9,7 @@ bound is the solver's proven bound (or, for the cost objective, the quota-free b
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -55,7 +56,8 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
     t0 = time.perf_counter()
     plan = canonical_quotas(catalog, plan)
     total = len(plan.jobs)
-    jobs = build_job_options(catalog, plan, base, tables=tables, on_job=lambda j: say(f"predicting job {j + 1}/{total}"),
+    done = itertools.count(1)  # jobs come back out of order when built in workers
+    jobs = build_job_options(catalog, plan, base, tables=tables, on_job=lambda j: say(f"predicted {next(done)}/{total} jobs"),
                             only_engines=only_engines)
     if any(len(jo) == 0 for jo in jobs):
         raise InfeasibleError(explain_infeasible(plan, jobs, solver, time_limit_s))
