@@ -4,7 +4,7 @@ Run: python benchmarks/bench_plan.py [--sizes 100 1000] [--seeds 1] [--solvers c
 (plan files hold at most 10,000 jobs, ``MAX_JOBS`` in plan/input.py; above
 ``MAX_MILP_JOBS`` = 200 no full MILP is built: the searched greedy plan is improved by MILP
 neighbourhoods, milp/plan_lns.py, and the quota-free bound gives the gap)
-Per run (one `llmopt plan --json` subprocess): wall time, peak memory (max RSS of the child),
+Per run (one `llmopt plan --json` subprocess): wall time, peak memory (summed RSS of its process tree),
 status, proven gap, plan cost, the plain greedy plan's cost, the searched plan's cost (the MILP's
 warm start, or the LNS's start), the cost after the LNS and its neighbourhoods improved / solved
 (above 200 jobs), and whether the plan beats the greedy plan strictly ("greedy_opt": the greedy
@@ -35,27 +35,51 @@ GAP = 0.005
 TARGETS = {100: (10.0, 1.0), 1000: (15.0, 1.0), 10000: (300.0, 8.0)}  # jobs -> (seconds, GB)
 
 
+
+def _tree_rss_bytes(pid: int) -> int:
+    """Returns the summed resident memory of ``pid`` and its descendants (Linux /proc; 0 elsewhere).
+    Pages shared by forked workers count once per process: an upper bound."""
+    total = 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(_tree_rss_bytes(int(c)) for c in children)
+
+
+def run_sampling_rss(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Runs ``cmd``; returns its result and the peak summed RSS of its process tree, GB (sampled
+    every 20 ms, so the plan's option workers count together with the main process)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        peak = 0
+        while p.poll() is None:
+            peak = max(peak, _tree_rss_bytes(p.pid))
+            time.sleep(0.02)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, p.returncode, out.read(), err.read()), peak / 1e9
+
 def run(n_jobs: int, seed: int, solver: str) -> dict:
     """Returns the figures of one `llmopt plan --json` run on a seeded portfolio of ``n_jobs``."""
     limit_s, mem_gb = TARGETS.get(n_jobs, (60.0, 1.0))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "plan.json"
         path.write_text(json.dumps(portfolio(n_jobs, seed=seed)))
-        code = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-                "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr); "
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(p.returncode)")
-        cmd = [sys.executable, "-c", code, sys.executable, "-m", "llmopt_solver", "plan", str(path), "--json",
+        cmd = [sys.executable, "-m", "llmopt_solver", "plan", str(path), "--json",
                "--quiet", "--gap", str(GAP), "--time-limit", str(limit_s), "--solver", solver]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         t0 = time.perf_counter()
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        out, rss_gb = run_sampling_rss(cmd, env)
         wall = time.perf_counter() - t0
     lines = out.stderr.strip().splitlines()
-    rss_gb = int(lines[-1]) * 1024 / 1e9 if lines and lines[-1].isdigit() else float("nan")  # ru_maxrss: KiB
     base = {"jobs": n_jobs, "seed": seed, "solver": solver, "wall_s": wall, "rss_gb": rss_gb,
             "wall_x": wall / limit_s, "mem_x": rss_gb / mem_gb}
     if out.returncode != 0:
-        return {**base, "error": " ".join(lines[:-1])[:300]}
+        return {**base, "error": " ".join(lines)[:300]}
     doc = json.loads(out.stdout)
     s = doc["solver"]
     greedy = s.get("greedy_usd")
