@@ -24,7 +24,7 @@ from llmopt_solver.milp.plan_split import COST_TOL_REL, Placement, Usage, split_
 def _alone_usd(od: OptionData) -> float:
     """Returns the cost (USD) of option ``od`` running the whole job with the fewest instances."""
     u = min(od.max_batches, od.cap_batches)
-    return od.price_usd_h * (od.startup_h * -(-od.max_batches // u) + od.batch_h * od.max_batches)
+    return od.run_cost_usd(-(-od.max_batches // u), od.max_batches)
 
 
 class Greedy:
@@ -63,7 +63,7 @@ class Greedy:
             pick = _place_timed(od, self.data.quotas, self.used, option_limit(od, self.data.quotas), self.max_extra)
             if pick is not None:
                 k, first, count = pick
-                cost = od.price_usd_h * (od.startup_h * k + od.batch_h * od.max_batches)
+                cost = od.run_cost_usd(k, od.max_batches)
                 if best is None or cost < best.cost_usd:
                     best = Placement(o, k, cost, first, count)
         return best
@@ -182,14 +182,7 @@ def greedy_start(data: PlanData, max_extra_instances: int = 24, search: bool = F
 
 def values_cost_usd(data: PlanData, values: dict[Any, float]) -> float:
     """Returns the cost (USD) of the model's objective at ``values`` (keys of ``build_plan_milp``)."""
-    total = 0.0
-    for key, v in values.items():
-        od = data.options[key[1]]
-        if key[0] == "m":
-            total += od.price_usd_h * od.batch_h * v
-        elif key[0] in ("k", "s"):
-            total += od.price_usd_h * od.startup_h * v
-    return total
+    return sum(data.options[key[1]].cost_usd(key[0]) * v for key, v in values.items())
 
 
 def greedy_and_search(data: PlanData) -> tuple[dict[Any, float], dict[Any, float]] | None:
@@ -205,7 +198,7 @@ def _place_timed(od: OptionData, quotas: dict[QuotaKey, int], used: Usage,
                  limit: int, max_extra: int) -> tuple[int, int, int] | None:
     """Returns (instances k, first slot position, slots) for one run of ``od`` covering the job."""
     need = od.max_batches
-    per_start = od.startup_h / od.batch_h + 1.0
+    per_start = od.start_batches
     lengths = [length for _, length in od.slots]
     for_k: list[tuple[int, int, int]] = []
     for first in range(len(lengths)):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from llmopt_solver.milp.plan_greedy import Greedy
+from llmopt_solver.milp.plan_greedy import Greedy, values_cost_usd
 from llmopt_solver.milp.plan_model import OptionData, PlanData, QuotaKey, build_plan_milp
 from llmopt_solver.milp.solver import SolveResult, SolverName
 
@@ -46,19 +46,13 @@ class LnsBudget:
 class LnsStats:
     """What the LNS did: neighbourhoods solved and improved, the plan's cost before and after (USD)."""
 
+    solver: str = "cbc"  # what solved the neighbourhoods
     tried: int = 0
     improved: int = 0
     start_usd: float = 0.0
     end_usd: float = 0.0
     wall_s: float = 0.0
     stopped_by_time: bool = False
-
-
-def _key_cost(data: PlanData, key: Any, v: float) -> float:
-    od = data.options[key[1]]
-    if key[0] == "m":
-        return od.price_usd_h * od.batch_h * v
-    return od.price_usd_h * od.startup_h * v if key[0] in ("k", "s") else 0.0
 
 
 def _cells(data: PlanData, od: OptionData) -> list[Cell]:
@@ -81,7 +75,7 @@ class _State:
             self.occupy(j, 1)
 
     def job_cost(self, kv: dict[Any, float]) -> float:
-        return sum(_key_cost(self.data, k, v) for k, v in kv.items())
+        return values_cost_usd(self.data, kv)
 
     def job_use(self, j: int) -> dict[Cell, float]:
         out: dict[Cell, float] = {}
@@ -113,7 +107,7 @@ def lns(data: PlanData, values: Values, solver: SolverName, solve: SubSolve,
     """
     t0 = time.perf_counter()
     st = _State(data, values)
-    stats = LnsStats(start_usd=sum(st.cost.values()))
+    stats = LnsStats(solver=solver, start_usd=sum(st.cost.values()))
     g = Greedy(data)  # its usable options per job, cheapest alone first, and their cost alone (USD)
     by_job, alone = g.by_job, g.alone
     tried: set[frozenset[int]] = set()
@@ -251,7 +245,7 @@ def clean_values(sub: PlanData, values: Values) -> Values | None:
             out[("k", o)] = k
             continue
         cap, prev = 0.0, 0
-        per_start = od.startup_h / od.batch_h + 1.0
+        per_start = od.start_batches
         for t, length in od.slots:
             n = int(round(values.get(("n", o, t), 0.0)))
             s = max(0, n - prev)

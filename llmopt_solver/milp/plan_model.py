@@ -71,6 +71,24 @@ class OptionData:
     def timed(self) -> bool:
         return bool(self.slots)
 
+    @property
+    def start_batches(self) -> float:
+        """Returns the batches of capacity one run start costs: its start-up, sigma_j / tau_o, and at
+        most one partial batch (the capacity row's coefficient of s_ot)."""
+        return self.startup_h / self.batch_h + 1.0
+
+    def cost_usd(self, kind: str) -> float:
+        """Returns the objective's coefficient of this option's variable of ``kind`` (USD per unit):
+        p_o tau_o per batch (m), p_o sigma_j per run start (k, s), 0 for the others."""
+        if kind == "m":
+            return self.price_usd_h * self.batch_h
+        return self.price_usd_h * self.startup_h if kind in ("k", "s") else 0.0
+
+    def run_cost_usd(self, starts: float, batches: float) -> float:
+        """Returns the cost (USD) of ``starts`` instance starts carrying ``batches`` batches:
+        p_o (sigma_j k + tau_o m)."""
+        return self.price_usd_h * (self.startup_h * starts + self.batch_h * batches)
+
 
 @dataclass(frozen=True)
 class PlanData:
@@ -182,8 +200,8 @@ def build_plan_milp(data: PlanData, mode: Mode = "cost", last_slot: int | None =
         u = min(od.max_batches, od.cap_batches)
         m = new(("m", o), pulp.LpInteger, 0, od.max_batches)
         cover[od.job].append((m, float(od.requests_per_batch)))
-        cost_terms.append((m, od.price_usd_h * od.batch_h))
-        start_cost = od.price_usd_h * od.startup_h
+        cost_terms.append((m, od.cost_usd("m")))
+        start_cost = od.cost_usd("s")
         if not od.timed:
             k = new(("k", o), pulp.LpInteger, 0, limit)
             cost_terms.append((k, start_cost))
@@ -194,7 +212,7 @@ def build_plan_milp(data: PlanData, mode: Mode = "cost", last_slot: int | None =
         cap: list[tuple[pulp.LpVariable, float]] = [(m, 1.0)]
         starts: list[tuple[pulp.LpVariable, float]] = [(m, -1.0)]
         prev = None
-        per_start = od.startup_h / od.batch_h + 1.0
+        per_start = od.start_batches
         for t, length in slots:
             n = new(("n", o, t), pulp.LpInteger, 0, limit)
             s = new(("s", o, t), pulp.LpContinuous, 0, limit)

@@ -75,7 +75,7 @@ def split_free(g: Greedy, j: int, below_usd: float, heads: int = 4) -> Placement
         left = n - m * od.requests_per_batch
         if left <= 0:
             continue
-        head = od.price_usd_h * (od.startup_h * k + od.batch_h * m)
+        head = od.run_cost_usd(k, m)
         if head >= below_usd:
             continue
         for o2 in free:
@@ -84,7 +84,7 @@ def split_free(g: Greedy, j: int, below_usd: float, heads: int = 4) -> Placement
             od2 = g.data.options[o2]
             m2 = -(-left // od2.requests_per_batch)
             k2 = -(-m2 // min(od2.max_batches, od2.cap_batches))
-            cost = head + od2.price_usd_h * (od2.startup_h * k2 + od2.batch_h * m2)
+            cost = head + od2.run_cost_usd(k2, m2)
             if cost < below_usd and (best is None or cost < best.cost_usd):
                 best = Placement(o, k, cost, batches=m, rest=Placement(o2, k2, cost - head, batches=m2))
     return best
@@ -113,12 +113,12 @@ def split(g: Greedy, j: int, below_usd: float) -> Placement | None:
         left = n - m * od.requests_per_batch
         if left <= 0:
             continue  # the whole job fits: ``place`` would have found it
-        head = od.price_usd_h * (od.startup_h * k + od.batch_h * m)
+        head = od.run_cost_usd(k, m)
         for o2 in free:
             od2 = g.data.options[o2]
             m2 = -(-left // od2.requests_per_batch)
             k2 = -(-m2 // min(od2.max_batches, od2.cap_batches))
-            cost = head + od2.price_usd_h * (od2.startup_h * k2 + od2.batch_h * m2)
+            cost = head + od2.run_cost_usd(k2, m2)
             if cost < below_usd and (best is None or cost < best.cost_usd):
                 best = Placement(o, k, cost, first, count, m, Placement(o2, k2, cost - head, batches=m2))
     return best
@@ -128,7 +128,7 @@ def _partial_timed(od: OptionData, quotas: dict[QuotaKey, int], used: Usage,
                    limit: int) -> tuple[int, int, int, int] | None:
     """Returns (instances k, first slot position, slots, batches m) of the run of ``od`` that
     carries the most batches (fewer than the job's) with the quota left, over its fewest slots."""
-    per_start = od.startup_h / od.batch_h + 1.0
+    per_start = od.start_batches
     lengths = [length for _, length in od.slots]
     u = min(od.max_batches, od.cap_batches)
     best: tuple[int, int, int, int] | None = None

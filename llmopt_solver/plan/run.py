@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -76,18 +75,16 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
         better, lns = improve_by_lns(data, pair[1], solver, time_limit_s)
         pair = (pair[0], better)
         lns = lns if lns.tried else None
+    searched = NO_SOLVER if lns is None else f"{NO_SOLVER}+lns-{lns.solver}"  # what made the plan when no MILP runs
     if pair is not None:
         # the bound first: a start within the gap of the quota-free bound needs no MILP at all
-        quick = _bound_first(plan, jobs, data, pair, gap_rel, t_opts)
-        if quick is not None and lns is not None:
-            quick = replace(quick, solver=f"{NO_SOLVER}+lns-{solver}")
+        quick = _bound_first(plan, jobs, data, pair, gap_rel, searched, t_opts)
         if quick is not None:
             return _finish(plan, jobs, data, index, quick, catalog, repredict, say, start_usd=quick.objective,
                            greedy_usd=values_cost_usd(data, pair[0]), build_s=t_opts - t0, phases=[quick], lns=lns)
     if not makespan and len(jobs) > MAX_MILP_JOBS:
         # too large for the MILP (README "Limits"): the searched plan, with its gap to the quota-free bound
-        res = _large(plan, jobs, data, pair, t_opts)
-        res = res if lns is None else replace(res, solver=f"{NO_SOLVER}+lns-{solver}")
+        res = _large(plan, jobs, data, pair, searched, t_opts)
         return _finish(plan, jobs, data, index, res, catalog, repredict, say, start_usd=res.objective,
                        greedy_usd=values_cost_usd(data, pair[0]) if pair else None, build_s=t_opts - t0, phases=[res],
                        lns=lns)
@@ -141,22 +138,28 @@ def run_plan(plan: PlanFile, catalog: Catalog, base: Path | None = None, solver:
                    build_s=build_s, phases=phases, model=model, bound_of=bound_of)
 
 
-def _bound_first(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict], gap_rel: float,
+def _searched(usd: float, bound: float, values: dict, name: str, t0: float) -> SolveResult:
+    """Returns the searched plan ``values`` (cost ``usd``) as the solve's result: the quota-free
+    ``bound`` (at most the cost), the gap between them, and ``name`` as the solver."""
+    bound = min(bound, usd)
+    gap = (usd - bound) / usd if usd > 0 else 0.0
+    return SolveResult(Status.OPTIMAL if gap <= PROVEN_GAP else Status.FEASIBLE, name, time.perf_counter() - t0,
+                       objective=usd, best_bound=bound, gap=gap, values=values)
+
+
+def _bound_first(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict], gap_rel: float, name: str,
                  t0: float) -> SolveResult | None:
     """Returns the searched greedy plan as the answer when it is within ``gap_rel`` of the
     quota-free bound (and within the budget), else None (the MILP decides)."""
-    start_usd, bound = values_cost_usd(data, pair[1]), quota_free_bound_usd(jobs)
+    start_usd = values_cost_usd(data, pair[1])
     if plan.budget_usd is not None and start_usd > plan.budget_usd + COST_EPS_USD:
         return None
-    bound = min(bound, start_usd)
-    gap = (start_usd - bound) / start_usd if start_usd > 0 else 0.0
-    if gap > gap_rel:
-        return None
-    return SolveResult(Status.OPTIMAL if gap <= PROVEN_GAP else Status.FEASIBLE, NO_SOLVER, time.perf_counter() - t0,
-                       objective=start_usd, best_bound=bound, gap=gap, values=pair[1])
+    res = _searched(start_usd, quota_free_bound_usd(jobs), pair[1], name, t0)
+    return res if res.gap is not None and res.gap <= gap_rel else None
 
 
-def _large(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict] | None, t0: float) -> SolveResult:
+def _large(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict] | None, name: str,
+           t0: float) -> SolveResult:
     """Returns the searched greedy plan of a portfolio beyond MAX_MILP_JOBS, with its proven gap;
     InfeasibleError when the bound exceeds the budget, SolverError when no plan is found."""
     limit = f"{len(jobs)} jobs, above the MILP's {MAX_MILP_JOBS}"
@@ -174,10 +177,7 @@ def _large(plan: PlanFile, jobs: list, data: PlanData, pair: tuple[dict, dict] |
                                f"above the budget, and no plan costs less than ${bound:,.2f}, below it",
                                f"raise the budget to the plan found, or split the portfolio into plans of at most "
                                f"{MAX_MILP_JOBS} jobs"])
-    bound = min(bound, usd)
-    gap = (usd - bound) / usd if usd > 0 else 0.0
-    return SolveResult(Status.OPTIMAL if gap <= PROVEN_GAP else Status.FEASIBLE, NO_SOLVER, time.perf_counter() - t0,
-                       objective=usd, best_bound=bound, gap=gap, values=pair[1])
+    return _searched(usd, bound, pair[1], name, t0)
 
 
 def _finish(plan: PlanFile, jobs: list, data: PlanData, index: list, res: SolveResult, catalog: Catalog,

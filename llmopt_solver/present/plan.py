@@ -122,7 +122,7 @@ def plan_text(res: PlanResult) -> str:
     opts = sum(len(j) for j in res.jobs)
     if size["variables"] == 0:  # plan.run._bound_first: the searched greedy plan, within the gap of the bound
         lns = "" if res.lns is None else (f" + {res.lns.improved} of {res.lns.tried} MILP neighbourhoods "
-                                          f"improved ({s.solver.rsplit('-', 1)[-1]})")
+                                          f"improved ({res.lns.solver})")
         w(f"Solver: no {'MILP' if res.lns is None else 'full MILP'}, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options; greedy plan + local search"
           f"{lns}, gap to the quota-free bound\n")
     else:
