@@ -257,25 +257,11 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
         specs.append((card, job_spec(catalog, card, job, plan, where, only_engines), _pool(catalog, job, plan, where)))
         if job.batch_size == "auto":
             tables.want(specs[-1][1], specs[-1][2])
+    if own and parallel and (built := _in_workers(catalog, plan, base, only_engines, tables, specs, on_job)) is not None:
+        return built
     last_use: dict[Any, int] = {}
     for j, (_, spec, pool) in enumerate(specs):
         last_use.update({k: j for k in tables.sources(spec, pool)})
-    if own and parallel:
-        from llmopt_solver.plan import parallel as par
-
-        n = par.workers()
-        if n > 1 and len(specs) >= par.PARALLEL_MIN_JOBS:
-            built: list[JobOptions | None] = [None] * len(specs)
-
-            def done(j: int, jo: JobOptions) -> None:
-                jo.index, jo.full_of = j, _refetch(tables, specs[j][1], specs[j][2])
-                built[j] = jo
-                if on_job is not None:
-                    on_job(j)
-
-            keys = [tables.sources(spec, pool)[-1] for _, spec, pool in specs]
-            par.build_in_workers(catalog, plan, base, only_engines, par.split(keys, n), done)
-            return [jo for jo in built if jo is not None]
     for j, job in enumerate(plan.jobs):
         card, spec, pool = specs[j]
         table = tables.get(spec, pool)
@@ -304,6 +290,29 @@ def build_job_options(catalog: Catalog, plan: PlanFile, base: Path | None = None
             on_job(j)
     return out
 
+
+
+def _in_workers(catalog: Catalog, plan: PlanFile, base: Path | None, only_engines: tuple[str, ...] | None,
+                tables: TableCache, specs: list[tuple[ModelCard, JobSpec, list[InstanceSpec]]],
+                on_job: Callable[[int], None] | None) -> list[JobOptions] | None:
+    """Returns every job's options built in worker processes (``plan.parallel``), each able to
+    rebuild its whole table through ``tables``; None when the plan is too small or one core is all."""
+    from llmopt_solver.plan import parallel as par
+
+    n = par.workers()
+    if n < 2 or len(specs) < par.PARALLEL_MIN_JOBS:
+        return None
+    built: list[JobOptions | None] = [None] * len(specs)
+
+    def done(j: int, jo: JobOptions) -> None:
+        jo.index, jo.full_of = j, _refetch(tables, specs[j][1], specs[j][2])
+        built[j] = jo
+        if on_job is not None:
+            on_job(j)
+
+    keys = [tables.sources(spec, pool)[-1] for _, spec, pool in specs]
+    par.build_in_workers(catalog, plan, base, only_engines, par.split(keys, n), done)
+    return [jo for jo in built if jo is not None]
 
 def _refetch(tables: TableCache, spec: JobSpec, pool: list[InstanceSpec]) -> Callable[[], OptionTable]:
     """Returns a function that returns the option table of ``spec`` over ``pool`` (rebuilt if released)."""
