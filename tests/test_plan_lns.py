@@ -9,9 +9,11 @@ passes the plain re-check (``check_plan``) and the bound is the quota-free one, 
 
 from __future__ import annotations
 
+from functools import partial
+
+import plan_strategies
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
 
 from llmopt_solver.milp.plan_greedy import greedy_and_search, values_cost_usd
 from llmopt_solver.milp.plan_lns import LnsBudget, lns
@@ -25,25 +27,13 @@ from llmopt_solver.plan.run import check_plan, run_plan
 from llmopt_solver.plan.solving import solve_model
 from llmopt_solver.present.plan import plan_json
 
-TYPES = ["g4dn.xlarge", "g6.xlarge", "g5.xlarge"]
 PROPS = settings(max_examples=25, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 _CACHE: dict[int, TableCache] = {}
 
 
-@st.composite
-def portfolios(draw):
-    jobs = []
-    for k in range(draw(st.integers(2, 6))):
-        release = draw(st.sampled_from([0.0, 0.0, 1.0, 2.0]))
-        jobs.append({"name": f"j{k}", "model": draw(st.sampled_from(["OPT-1.3B", "OPT-2.7B"])),
-                     "num_requests": draw(st.integers(2000, 200000)), "input_len": 128,
-                     "output_len": draw(st.sampled_from([32, 64])), "batch_size": draw(st.sampled_from([16, 64, "auto"])),
-                     "release_h": release, "deadline_h": release + draw(st.sampled_from([1.0, 2.0, 3.0])),
-                     "instances": draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=3, unique=True))})
-    quota_types = draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=3, unique=True))
-    return {"jobs": jobs, "quotas": {"instances": {t: draw(st.integers(1, 3)) for t in quota_types}},
-            "startup_s": 240, "slot_h": 1.0, "offload_step": 0.5}
+lns_portfolios = partial(plan_strategies.portfolios, n_jobs=(2, 6), releases=(0.0, 0.0, 1.0, 2.0),
+                         requests=(2000, 200000), windows=(1.0, 2.0, 3.0), slots=(1.0,))
 
 
 def _data(catalog, doc):
@@ -61,7 +51,7 @@ def _rows_hold(data: PlanData, values: dict) -> bool:
 
 
 @PROPS
-@given(doc=portfolios())
+@given(doc=lns_portfolios())
 def test_lns_keeps_the_plan_feasible_and_never_dearer(catalog, doc):
     pytest.importorskip("highspy")
     jobs, data = _data(catalog, doc)

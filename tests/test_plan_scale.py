@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from plan_strategies import portfolios
 
 from llmopt_solver.errors import InfeasibleError, InputError
 from llmopt_solver.milp.plan_greedy import Greedy, greedy_placements, improve, plan_values, values_cost_usd
@@ -25,7 +25,6 @@ from llmopt_solver.plan.options import TableCache, build_job_options
 from llmopt_solver.plan.run import check_plan, run_plan
 from llmopt_solver.present.plan import plan_json
 
-TYPES = ["g4dn.xlarge", "g6.xlarge", "g5.xlarge"]
 PROPS = settings(max_examples=40, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 _CACHE: dict[int, TableCache] = {}
@@ -33,21 +32,6 @@ _CACHE: dict[int, TableCache] = {}
 
 def tables(catalog) -> TableCache:
     return _CACHE.setdefault(id(catalog), TableCache(catalog))
-
-
-@st.composite
-def portfolios(draw):
-    jobs = []
-    for k in range(draw(st.integers(1, 4))):
-        release = draw(st.sampled_from([0.0, 0.5, 1.0]))
-        jobs.append({"name": f"j{k}", "model": draw(st.sampled_from(["OPT-1.3B", "OPT-2.7B"])),
-                     "num_requests": draw(st.integers(50, 60000)), "input_len": 128,
-                     "output_len": draw(st.sampled_from([32, 64])), "batch_size": draw(st.sampled_from([16, 64, "auto"])),
-                     "release_h": release, "deadline_h": release + draw(st.sampled_from([0.5, 1.0, 2.0])),
-                     "instances": draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=3, unique=True))})
-    quota_types = draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=3, unique=True))
-    return {"jobs": jobs, "quotas": {"instances": {t: draw(st.integers(1, 3)) for t in quota_types}},
-            "startup_s": 240, "slot_h": draw(st.sampled_from([0.5, 1.0])), "offload_step": 0.5}
 
 
 def solve(catalog, doc, **kw):
