@@ -31,6 +31,17 @@ def kv_bytes_per_token_per_gpu(model: ModelShape, kv_bytes: float, tp: np.ndarra
     return model.kv_values_per_token * kv_bytes * kv_share_per_gpu(model, tp)
 
 
+def kv_read_bytes_per_token_per_gpu(model: ModelShape, kv_bytes: float, tp: np.ndarray,
+                                    per_query_head: bool) -> np.ndarray | float:
+    """Returns the KV bytes decode attention reads per cached token on one GPU: the cached bytes
+    (``kv_bytes_per_token_per_gpu``), or, when the kernel reads each KV head once per query head
+    sharing it (``per_query_head``, DeepSpeed FastGen), q_dim / kv_dim times as many, the query
+    heads split over the GPUs. A latent cache (MLA) has no KV heads to repeat: read as stored."""
+    if not per_query_head or model.kv_latent_dim:
+        return kv_bytes_per_token_per_gpu(model, kv_bytes, tp)
+    return model.kv_values_per_token * kv_bytes * model.q_dim / model.kv_dim / tp
+
+
 def activation_bytes(model: ModelShape, b: np.ndarray, s: float, act_bytes: float, tp: np.ndarray) -> np.ndarray:
     """Returns the peak activation working set of one prefill layer per GPU, bytes.
 

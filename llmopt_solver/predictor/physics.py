@@ -35,7 +35,7 @@ import numpy as np
 
 from llmopt_solver.catalog.model_shape import ModelShape, expected_experts_touched
 from llmopt_solver.predictor.disk import DiskTier, disk_time
-from llmopt_solver.predictor.memory import GB, activation_bytes, resident_bytes
+from llmopt_solver.predictor.memory import GB, activation_bytes, kv_read_bytes_per_token_per_gpu, resident_bytes
 
 __all__ = ["GB", "Hardware", "OffloadMode", "Prediction", "activation_bytes", "predict", "sum_max_lines"]
 TERA = 1e12
@@ -262,8 +262,7 @@ def predict(
     w_step = layer_weight_bytes(b) + head_params * bytes_per_weight / tp
     dq_dec = np.where(b >= dequant_min_tokens, dq_w, 0.0)
     mem_a = (w_step + layer_weight_bytes(b) * dq_dec + b * kv_tok_gpu) / mem_bw  # weights + new KV write
-    # KV bytes decode attention reads per resident token: one KV head per query head, or shared.
-    kv_read_gpu = model.kv_values_per_token * kv_bytes * qd / kvd / tp if kv_read_per_query_head else kv_tok_gpu
+    kv_read_gpu = kv_read_bytes_per_token_per_gpu(model, kv_bytes, tp, kv_read_per_query_head)
     mem_b = b * kv_read_gpu * gpu_attn_share * (1.0 + dq_kv) / kv_bw
     new_kv_out = r * b * kv_tok_gpu / pcie  # the new token's offloaded KV goes back to the host
     stream_b = r * b * kv_tok_gpu / pcie
