@@ -444,7 +444,7 @@ def main() -> int:
     L += ["", "Runtime terms fitted per (engine, GPU) and their sources (`llmopt_solver/data/efficiency.json`; formulas "
           "in `llmopt_solver/predictor/physics.py`):", ""]
     L += [f"- `{k}`: {sources[k]}" for k in ("layer_overhead_s", "step_overhead_s", "seq_overhead_s", "allreduce_latency_s",
-                                              "allreduce_bw", "kv_bw", "engines.tensorrt-llm.seq_overhead_s") if k in sources]
+                                              "allreduce_bw", "cross_numa_bw", "kv_bw", "engines.tensorrt-llm.seq_overhead_s") if k in sources]
     L += ["", f"Fit: Huber (δ = {HUBER_DELTA}) on ln(predicted/measured), bounded parameters "
           f"({'; '.join(f'{k} {v[0]:g}–{v[1]:g}' for k, v in BOUNDS.items())}), a group fitted only with ≥ "
           f"{MIN_CONFIGS} distinct runs; spec-only defaults on the same rows before any fit: "
@@ -475,10 +475,13 @@ def main() -> int:
           "user, 0.41 s at 20) by a cost per sequence that scales with the model and not with the TP degree; the fitted "
           "all-reduce bandwidth fraction (`allreduce_bw`, A10G has no PCIe peer-to-peer) carries it for TP rows, a "
           "single-GPU remainder shows in the TGI rows above.",
-          "- A10G tensor parallelism across NUMA nodes: g5.48xlarge's 8 GPUs sit on two NUMA nodes, 4 each "
-          "(aws/aws-ofi-nccl topology/g5.48xl-topo.xml), so its TP8 ring crosses the sockets through host memory "
-          "while g5.12xlarge's TP4 need not; one fitted `allreduce_bw` serves both, and the TGI TP4 rows stay too "
-          "slow. A cross-socket bandwidth would need an instance topology record and a fitted term of its own.",
+          "- NUMA topology is recorded only where sourced: g5.48xlarge (2 nodes, aws/aws-ofi-nccl "
+          "topology/g5.48xl-topo.xml). Other 8-GPU PCIe instances (g6.48xlarge, g6e.48xlarge, g4dn.metal, GCP "
+          "g2-standard-96) have no record and are predicted as one node, so their TP8 all-reduce may be optimistic; "
+          "`cross_numa_bw` is measured only under TGI 1.0.3, other engines keep 1 (no loss).",
+          "- Warm-up inside a run's mean: at 1 concurrent user every GPTQ run's mean e2e latency is 1.18-1.32 x 50 "
+          "x its median time per token (fp16 runs: 0.97-1.12), a one-off of ~13-20 s per 90 s run (likely the "
+          "first calls of the GPTQ kernels); llmopt predicts steady state, so those e2e/throughput rows read fast.",
           "- TGI's router queue (admission every few decode steps, `max_waiting_tokens` 20, `waiting_served_ratio` "
           "1.2): requests waiting together are admitted in one prefill pass (modelled, `predictor/serving.py`), but "
           "the queue time inside the measured e2e latency (the notes give its mean per run) is not modelled.",

@@ -304,3 +304,46 @@ def test_shrinkage_blend_is_geometric_between_the_shared_and_the_engine_fit():
     assert half["step_overhead_s"] == pytest.approx(1e-3) and half["kv_bw"] == pytest.approx(0.6)
     assert half["seq_overhead_s"] == 3e-5  # not in the shared fit: the engine's own
     assert SHRINK_WEIGHTS[0] == 0.0 and SHRINK_WEIGHTS[-1] == 1.0
+
+
+def _a10g_tp_rows(cat, params: dict[str, float], with_crossing: bool = True) -> str:
+    """Static-batch e2e rows of Llama-2 on g5.12xlarge (TP4, one NUMA node) and, if ``with_crossing``,
+    g5.48xlarge (TP8 over two nodes), valued by the predictor under A10G ``params``."""
+    import io
+    recs = []
+    for gpu, tp in (("A10G-24GB (AWS g5.12xlarge, 4 GPUs)", 4), ("A10G-24GB (AWS g5.48xlarge, 8 GPUs)", 8)):
+        if tp == 8 and not with_crossing:
+            continue
+        for model in ("meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-13b-hf"):
+            for b in (1, 8, 32, 64):
+                for s in (128, 512):
+                    recs.append(dict(source="synthetic", model=model, gpu=gpu, num_gpus=tp, precision="fp16",
+                                     framework="synth", batch_size=b, input_len=s, output_len=64,
+                                     metric="e2e_latency_s", value=1e6, notes=""))
+
+    def dump() -> str:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(COLUMNS))
+        w.writeheader()
+        w.writerows(recs)
+        return buf.getvalue()
+
+    prep = prepare(map_rows(parse_measurements(dump()), cat), cat)
+    for rec, v in zip(recs, evaluate(prep, {"A10G": params}).value):
+        rec["value"] = f"{v:.9g}"
+    return dump()
+
+
+def test_cross_numa_share_is_recovered_and_fitted_only_where_a_ring_crosses(spec_cat):
+    """TP rows made with a known inter-socket share: the fit finds it again from g5.48xlarge's rows
+    next to g5.12xlarge's; with no row whose ring crosses NUMA nodes it is not fitted at all."""
+    true = {"memory_bw": 0.7, "allreduce_bw": 0.05, "cross_numa_bw": 0.4, "layer_overhead_s": 1e-4}
+    names = tuple(true)
+    prep = prepare(map_rows(parse_measurements(_a10g_tp_rows(spec_cat, true)), spec_cat), spec_cat)
+    assert prep.mapped.all()
+    got = calibrate(prep, spec_cat, folds=0, param_names=names, grid_sweeps=1).fits["A10G"].params
+    assert got["cross_numa_bw"] == pytest.approx(0.4, rel=0.05), got
+    assert got["allreduce_bw"] == pytest.approx(0.05, rel=0.05), got
+    one_node = prepare(map_rows(parse_measurements(_a10g_tp_rows(spec_cat, true, with_crossing=False)), spec_cat),
+                       spec_cat)
+    assert "cross_numa_bw" not in calibrate(one_node, spec_cat, folds=0, param_names=names, grid_sweeps=1).fits["A10G"].params

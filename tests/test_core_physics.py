@@ -212,3 +212,39 @@ def test_more_weight_offload_never_faster(catalog, model, b, s, n, adjust, r, in
         assert t.pred.decode_s[0] >= t.pred.min_decode_s[0] * (1 - 1e-12)
         totals.append(t.pred.total_s[0])
     assert all(b2 >= a2 * (1 - 1e-12) for a2, b2 in zip(totals, totals[1:]))
+
+
+def test_numa_crossing_only_for_pcie_rings_over_two_nodes(catalog):
+    """g5.48xlarge (8 A10G over PCIe, 2 NUMA nodes by its topology record) crosses; g5.12xlarge (no
+    record) and p4d.24xlarge (NVSwitch, though 2 sockets) do not; every node count > 1 has a source."""
+    insts = [catalog.instance(n) for n in ("g5.48xlarge", "g5.12xlarge", "p4d.24xlarge")]
+    hw = hardware_arrays(catalog, insts, Precision.FP16)
+    assert hw.numa_crossing is not None and hw.numa_crossing.tolist() == [True, False, False]
+    for inst in catalog.instances.values():
+        assert inst.gpu_numa_nodes == 1 or "topology" in inst.topology_source, inst.name
+
+
+@pytest.mark.parametrize("share", [1.0, 0.5, 0.1])
+def test_cross_numa_share_slows_only_the_crossing_ring(catalog, share):
+    """The all-reduce term of a ring that spans NUMA nodes is divided by ``cross_numa_bw``: a smaller
+    share never predicts faster, and rings that do not cross are unchanged."""
+    from dataclasses import replace
+
+    from llmopt_solver.predictor.physics import OffloadMode, predict
+
+    insts = [catalog.instance("g5.48xlarge"), catalog.instance("g5.12xlarge")]
+    hw = hardware_arrays(catalog, insts, Precision.FP16)
+    shape = catalog.model("Llama-2-13B").shape()
+    b = np.array([8.0, 8.0])
+
+    def total(h):
+        return predict(shape, 64, 32, 2.0, 2.0, 2.0, h, b, np.zeros(2), np.full(2, int(OffloadMode.STREAM)),
+                       True).total_s
+
+    base = total(replace(hw, eff_cross_numa=np.ones(2)))
+    got = total(replace(hw, eff_cross_numa=np.full(2, share)))
+    assert got[1] == pytest.approx(base[1], rel=REL)  # g5.12xlarge: one node, unaffected
+    if share == 1.0:
+        assert got[0] == pytest.approx(base[0], rel=REL)
+    else:
+        assert got[0] > base[0]

@@ -377,3 +377,20 @@ def test_chat_and_instruct_models_use_their_base_card(catalog):
     cases = map_rows(rows, catalog)
     chat = [c for c in cases if c.row.model == "meta-llama/Llama-2-7b-chat-hf"]
     assert chat and all(c.skip is None and c.card is not None and c.card.name == "meta-llama/Llama-2-7b-hf" for c in chat)
+
+
+@pytest.mark.parametrize("gpu_text, num_gpus, nodes", [
+    ("A10G-24GB (AWS g5.48xlarge, 8 GPUs)", 8, 2),  # topology record: 4 GPUs per NUMA node
+    ("A10G-24GB (AWS g5.12xlarge, 4 GPUs)", 4, 1),  # no record: one node
+    ("A10G-24GB (AWS g5.48xlarge, 8 GPUs)", 4, 1),  # not the named instance's GPU count: not its topology
+    ("A10G-24GB", 8, 1),  # no instance named
+])
+def test_named_instance_gives_the_rows_numa_topology(catalog, gpu_text, num_gpus, nodes):
+    """A row whose GPU text names a catalog instance takes that instance's NUMA topology, so its
+    all-reduce ring is predicted as the instance's (tensor parallelism across sockets or not)."""
+    row = MeasurementRow(model="meta-llama/Llama-2-13b-hf", gpu=gpu_text, num_gpus=num_gpus, framework="TGI 1.0.3",
+                         input_len=16, output_len=50, batch_size=5, metric="e2e_latency_s", value=2.0, notes="")
+    case = map_rows([row], catalog)[0]
+    assert case.skip is None and case.gpu == "A10G" and case.gpu_numa_nodes == nodes
+    hw = prepare([case], catalog).groups[0][2]
+    assert hw.numa_crossing is not None and bool(hw.numa_crossing[0]) is (nodes > 1)

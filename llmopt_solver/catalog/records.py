@@ -60,6 +60,9 @@ class InstanceSpec(_Record):
     hourly_usd: float | None = rule(default=None, gt=0, description="on-demand USD/hour")
     spot_hourly_usd: float | None = rule(default=None, gt=0, description="spot USD/hour")
     region: str = ""
+    gpu_numa_nodes: int = rule(default=1, ge=1, description="CPU NUMA nodes (sockets) the instance's GPUs are attached "
+                               "to; 1 = one node, or no topology record")
+    topology_source: str = rule(default="", description="source and date of gpu_numa_nodes")
     source: str = rule(min_length=1)
     as_of: str = rule(min_length=1)
     notes: str = ""
@@ -81,6 +84,8 @@ class Efficiency(_Record):
     allreduce_latency_s: float = rule(ge=0, description="latency of one all-reduce, s")
     allreduce_bw: float | None = rule(default=None, gt=0, le=1,
                                        description="fraction of the GPU-GPU link bandwidth tensor-parallel all-reduces reach; None = nvlink/pcie")
+    cross_numa_bw: float = rule(default=1.0, gt=0, le=1,
+                                description="share of that all-reduce bandwidth left when a PCIe ring spans CPU NUMA nodes; 1 = no loss")
     reserve_gb: float = rule(ge=0, description="per-GPU runtime reserve (CUDA context, slack), GB")
     host_reserve_gb: float = rule(ge=0, description="host memory kept for OS and runtime, GB")
     host_bw_gb_s_per_vcpu: float = rule(gt=0, description="effective host DRAM bandwidth per vCPU")
@@ -103,6 +108,7 @@ class EfficiencyOverride(_Record):
     step_overhead_s: float | None = rule(default=None, ge=0)
     allreduce_latency_s: float | None = rule(default=None, ge=0)
     allreduce_bw: float | None = rule(default=None, gt=0, le=1)
+    cross_numa_bw: float | None = rule(default=None, gt=0, le=1)
     reserve_gb: float | None = rule(default=None, ge=0)
     host_reserve_gb: float | None = rule(default=None, ge=0)
     host_bw_gb_s_per_vcpu: float | None = rule(default=None, gt=0)

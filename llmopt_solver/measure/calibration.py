@@ -25,8 +25,8 @@ import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog, _data_text
 from llmopt_solver.errors import InputError
+from llmopt_solver.measure.folds import grouped_folds, run_ids
 from llmopt_solver.measure.shrinkage import INNER_FOLDS, blend, choose_weights
-from llmopt_solver.measure.shrinkage import inner_folds as inner_fold_of
 from llmopt_solver.measure.validation import (  # re-exports of rows/replay/metrics
     OP_PREFIX,
     TIME_METRICS,
@@ -46,11 +46,12 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "layer_overhead_s": (1e-7, 1e-3),
     "allreduce_latency_s": (1e-7, 5e-4),
     "allreduce_bw": (2e-3, 1.0),
+    "cross_numa_bw": (0.05, 1.0),
     "seq_overhead_s": (1e-8, 5e-4),
     "step_overhead_s": (1e-6, 2e-2),
 }
 DEFAULT_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw", "layer_overhead_s",
-                  "allreduce_latency_s", "allreduce_bw", "seq_overhead_s", "step_overhead_s")
+                  "allreduce_latency_s", "allreduce_bw", "cross_numa_bw", "seq_overhead_s", "step_overhead_s")
 # Hierarchical per-engine fit: the GPU's hardware fractions (its GEMM and memory-system efficiency,
 # a property of the silicon measured through every engine's rows) are fitted once per GPU on all
 # engines' rows and held there; an (engine, GPU) fit then adds only the engine's runtime terms
@@ -222,6 +223,8 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
         names = [k for k in param_names if k not in engine_rules().get(engine, {}) and k not in hold]
         if not any(prep.cases[i].row.num_gpus > 1 for i in np.nonzero(sel)[0]):
             names = [k for k in names if not k.startswith("allreduce")]  # no TP rows: not identifiable
+        if not any(prep.cases[i].gpu_numa_nodes > 1 and prep.cases[i].row.num_gpus > 1 for i in np.nonzero(sel)[0]):
+            names = [k for k in names if k != "cross_numa_bw"]  # no ring across NUMA nodes: likewise
         if not any(prep.cases[i].op == "" for i in np.nonzero(sel)[0]):
             names = [k for k in names if k in ("compute_prefill", "memory_bw")]  # GEMM rows only
         unset = {"kv_bw": eff.memory_bw, "allreduce_bw": eff.pcie}  # optional fields' effective defaults
@@ -242,18 +245,9 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
     return fits, skipped
 
 
-def run_ids(prep: Prepared) -> np.ndarray:
-    """Returns an id per case shared by the rows of one run (its ``config_key``)."""
-    ids: dict[object, int] = {}
-    return np.array([ids.setdefault(c.config_key, len(ids)) for c in prep.cases])
-
-
 def fold_of(prep: Prepared, k: int, seed: int = 0) -> np.ndarray:
     """Returns the fold (0..k-1) of every case; the rows of one run share a fold (-1: unusable)."""
-    keys = sorted({prep.cases[i].config_key for i in np.nonzero(_usable(prep))[0]}, key=repr)
-    order = np.random.default_rng(seed).permutation(len(keys))
-    fold_by_key = {keys[j]: int(pos % k) for pos, j in enumerate(order)}
-    return np.array([fold_by_key.get(c.config_key, -1) if c.skip is None else -1 for c in prep.cases])
+    return grouped_folds(prep, _usable(prep), k, seed)
 
 
 def throughput_log_residual(prep: Prepared, pred: np.ndarray) -> np.ndarray:
@@ -309,7 +303,7 @@ def calibrate(prep: Prepared, catalog: Catalog, folds: int = 5, param_names: tup
     results = run([(m, by, fx, x0) for m, fx, x0 in zip(masks, fixed, starts)])
     keys = _keys(prep, by)
     if by == "engine" and shared and inner_folds >= 2:
-        inner = [inner_fold_of(prep, m, inner_folds, seed + 1) for m in masks]
+        inner = [grouped_folds(prep, m, inner_folds, seed + 1) for m in masks]
         inner_res = run([(m & (inn != j) & (inn >= 0), by, fx, x0) for m, inn, fx, x0 in zip(masks, inner, fixed, starts)
                          for j in range(inner_folds)])
         for mi, (m, inn, x0) in enumerate(zip(masks, inner, starts)):

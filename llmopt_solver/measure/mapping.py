@@ -98,6 +98,7 @@ class Case:
     batch: int = 1  # static batch, or concurrency of an online row
     input_len: int = 0
     input_estimated: bool = False
+    gpu_numa_nodes: int = 1  # of the catalog instance the GPU text names ("A10G (AWS g5.48xlarge)"), else 1
     online: bool = False
     identical_prompts: bool = False  # the notes say every sequence of the batch had the same prompt
     op: str = ""  # Vidur operator name
@@ -202,6 +203,7 @@ def _map_one(case: Case, catalog: Catalog, extra: dict[str, str], fw_filter: set
         return case.skipped("gpu", f"GPU {r.gpu!r} is not in the catalog {gpu_hint}{gpu_why}",
                             "GPU {value} is not in the catalog " + gpu_hint, repr(r.gpu))
     case.gpu, case.gpu_how = found.name, found.how
+    case.gpu_numa_nodes = named_instance_numa_nodes(catalog, r.gpu, found.name, r.num_gpus)
     prof = catalog.engine_for_framework(r.framework) if r.framework else None
     case.engine = prof.name if prof is not None else ""
     card = _model_cached(catalog, r.model, model_cache)
@@ -249,8 +251,20 @@ def _map_one(case: Case, catalog: Catalog, extra: dict[str, str], fw_filter: set
     return None
 
 
-def synthetic_instance(catalog: Catalog, gpu: str, count: int) -> InstanceSpec:
-    """Returns an unpriced instance with ``count`` x ``gpu`` and ample host memory (validation rows)."""
+def named_instance_numa_nodes(catalog: Catalog, gpu_text: str, gpu: str, count: int) -> int:
+    """Returns the GPU NUMA nodes of the catalog instance that ``gpu_text`` names as a whole word
+    (e.g. "A10G-24GB (AWS g5.48xlarge, 8 GPUs)") if it holds ``count`` x ``gpu``; else 1."""
+    for word in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", gpu_text):
+        inst = catalog.instances.get(word)
+        if inst is not None and inst.gpu == gpu and inst.gpu_count == count:
+            return inst.gpu_numa_nodes
+    return 1
+
+
+def synthetic_instance(catalog: Catalog, gpu: str, count: int, gpu_numa_nodes: int = 1) -> InstanceSpec:
+    """Returns an unpriced instance with ``count`` x ``gpu`` and ample host memory (validation rows),
+    its GPUs on ``gpu_numa_nodes`` CPU NUMA nodes."""
     return InstanceSpec(name=f"{gpu}x{count}", provider="other", gpu=gpu, gpu_count=count, vcpus=32,
-                        host_memory_gb=1024.0, source="llmopt validate: synthetic node", as_of="n/a")
+                        host_memory_gb=1024.0, gpu_numa_nodes=gpu_numa_nodes,
+                        source="llmopt validate: synthetic node", as_of="n/a")
 

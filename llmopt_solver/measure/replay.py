@@ -41,7 +41,8 @@ _METRICS = {m.value for m in Metric}
 EFF_FIELDS = {"compute_prefill": "eff_compute_prefill", "compute_decode": "eff_compute_decode",
               "memory_bw": "eff_memory_bw", "kv_bw": "eff_kv_bw", "layer_overhead_s": "layer_overhead_s",
               "allreduce_latency_s": "allreduce_latency_s", "allreduce_bw": "eff_gpu_link",
-              "seq_overhead_s": "seq_overhead_s", "step_overhead_s": "step_overhead_s"}
+              "seq_overhead_s": "seq_overhead_s", "step_overhead_s": "step_overhead_s",
+              "cross_numa_bw": "eff_cross_numa"}
 
 
 @dataclass
@@ -100,7 +101,7 @@ def engine_params(catalog: Catalog, gpu: str, engine: str) -> dict[str, float]:
 
 
 def _hardware(catalog: Catalog, cases: list[Case], idx: np.ndarray, precision: Precision) -> Hardware:
-    insts = [synthetic_instance(catalog, cases[i].gpu, cases[i].row.num_gpus) for i in idx]
+    insts = [synthetic_instance(catalog, cases[i].gpu, cases[i].row.num_gpus, cases[i].gpu_numa_nodes) for i in idx]
     hw = hardware_arrays(catalog, insts, precision)
     groups = np.array([f"{cases[i].gpu}|{cases[i].engine}" for i in idx], dtype=object)
     params = {g: engine_params(catalog, *g.split("|", 1)) for g in set(groups)}

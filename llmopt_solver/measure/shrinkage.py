@@ -33,18 +33,6 @@ def blend(shared: dict[str, float], engine: dict[str, float], w: float) -> dict[
     return out
 
 
-def inner_folds(prep: Prepared, mask: np.ndarray, k: int = INNER_FOLDS, seed: int = 1) -> np.ndarray:
-    """Returns the inner fold (0..k-1) of every case in ``mask`` (-1 elsewhere); a run's rows share one."""
-    idx = np.nonzero(mask)[0]
-    keys = sorted({prep.cases[i].config_key for i in idx}, key=repr)
-    order = np.random.default_rng(seed).permutation(len(keys))
-    fold_by_key = {keys[j]: int(pos % k) for pos, j in enumerate(order)}
-    out = np.full(len(prep.cases), -1)
-    for i in idx:
-        out[i] = fold_by_key[prep.cases[i].config_key]
-    return out
-
-
 def choose_weights(prep: Prepared, mask: np.ndarray, keys: np.ndarray, shared: Params, inner: np.ndarray,
                    inner_fits: list[Params]) -> dict[str, float]:
     """Returns {'gpu|engine': w}: the weight of ``SHRINK_WEIGHTS`` whose blend of the shared fit

@@ -17,7 +17,13 @@ References for the terms:
   latency + 2(p-1)/p * message / bandwidth (Patarasuk & Yuan, JPDC 2009; NCCL's "bus bandwidth",
   nccl-tests doc/PERFORMANCE.md); the bandwidth is the link's times ``eff_gpu_link``, which
   calibration fits as ``allreduce_bw``: small decode messages over PCIe without peer-to-peer (NCCL
-  through host shared memory, e.g. AWS g5's A10G) reach a small fraction of the link.
+  through host shared memory, e.g. AWS g5's A10G) reach a small fraction of the link. A PCIe ring
+  whose GPUs hang off two CPU sockets (g5.48xlarge: 4 GPUs per NUMA node, aws-ofi-nccl
+  topology/g5.48xl-topo.xml) sends every step across the inter-socket link, which NCCL's
+  topology model rates on its own (src/graph/topo.h: a ``SYS`` path crosses "the SMP
+  interconnect between NUMA nodes", rated ``AMD_BW``/``*_QPI_BW``): that ring runs at its slowest
+  hop, so its bandwidth is the single-node one times ``eff_cross_numa`` (calibration's
+  ``cross_numa_bw``) where ``numa_crossing`` says the ring spans nodes.
 - runtime overheads, serial with the GPU work of a synchronous engine: ``layer_overhead_s`` per layer
   per pass (kernel launches), ``step_overhead_s`` per forward pass (the engine's per-iteration host
   work: scheduling, input preparation, sampling and output handling; the vLLM team measured it as a
@@ -74,6 +80,8 @@ class Hardware:
     eff_kv_bw: np.ndarray | None = None  # decode attention's KV reads; None: eff_memory_bw
     seq_overhead_s: np.ndarray | None = None  # host time per sequence per decode step; None: 0
     step_overhead_s: np.ndarray | None = None  # fixed host time per forward pass (step); None: 0
+    numa_crossing: np.ndarray | None = None  # True: the PCIe all-reduce ring spans CPU NUMA nodes; None: never
+    eff_cross_numa: np.ndarray | None = None  # share of the all-reduce bandwidth left then; None: 1
 
     def take(self, idx: np.ndarray) -> Hardware:
         """Returns the rows ``idx`` of every array."""
@@ -211,6 +219,8 @@ def predict(
     kv_bw = hw.mem_bw_gb_s * GB * (hw.eff_memory_bw if hw.eff_kv_bw is None else hw.eff_kv_bw)
     pcie = hw.host_link_gb_s * GB * hw.eff_pcie
     link = hw.gpu_link_gb_s * GB * hw.eff_gpu_link
+    if hw.numa_crossing is not None and hw.eff_cross_numa is not None:
+        link = link * np.where(hw.numa_crossing, hw.eff_cross_numa, 1.0)
     cpu_bw = hw.host_bw_gb_s * GB
     cpu_flops = hw.cpu_gflops * GIGA
     head_params = model.lm_head_params or V * h  # tied: the embedding matrix is the LM head

@@ -47,8 +47,8 @@ def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: 
             eff_memory_bw=e.memory_bw, eff_kv_bw=e.memory_bw if e.kv_bw is None else e.kv_bw,
             eff_pcie=e.pcie, eff_gpu_link=link_eff if e.allreduce_bw is None else e.allreduce_bw,
             layer_overhead_s=e.layer_overhead_s, allreduce_latency_s=e.allreduce_latency_s,
-            seq_overhead_s=e.seq_overhead_s, step_overhead_s=e.step_overhead_s,
-            reserve_gb=e.reserve_gb, host_reserve_gb=e.host_reserve_gb,
+            seq_overhead_s=e.seq_overhead_s, step_overhead_s=e.step_overhead_s, eff_cross_numa=e.cross_numa_bw,
+            reserve_gb=e.reserve_gb, host_reserve_gb=e.host_reserve_gb, pcie_ring=float(not g.nvlink_gb_s),
         ))
         limits.append((e.host_bw_gb_s_per_vcpu, e.host_bw_max_gb_s, e.cpu_gflops_per_vcpu))
     gi = np.asarray([per_gpu[x.gpu] for x in instances], dtype=np.int64)
@@ -56,6 +56,9 @@ def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: 
     lim = np.asarray(limits, dtype=float).reshape(-1, 3)[gi]
     vcpus = np.asarray([x.vcpus for x in instances], dtype=float)
     arrays["gpu_count"] = np.asarray([x.gpu_count for x in instances], dtype=np.int64)
+    # All GPUs of an instance form the tensor-parallel ring; over PCIe it crosses NUMA nodes if they do.
+    arrays["numa_crossing"] = (arrays.pop("pcie_ring", np.zeros(0)) > 0) & (
+        np.asarray([x.gpu_numa_nodes for x in instances], dtype=np.int64) > 1)
     arrays["host_memory_gb"] = np.asarray([float(x.host_memory_gb) for x in instances], dtype=float)
     arrays["host_bw_gb_s"] = np.minimum(lim[:, 0] * vcpus, lim[:, 1])
     arrays["cpu_gflops"] = lim[:, 2] * vcpus
