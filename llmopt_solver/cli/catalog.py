@@ -10,15 +10,21 @@ import click
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.cli.common import open_catalog
 from llmopt_solver.fileio import dumps
-from llmopt_solver.present.console import TextTable
+from llmopt_solver.present.console import TextTable, fill
 
-Section = tuple[str, TextTable]  # (title, table) of the text view
+Section = tuple[str, str]  # (title, text) of the text view: a rendered table, or lines
+
+
+def _distinct(names: tuple[str, ...]) -> list[str]:
+    """Returns ``names`` without case variants of an earlier one (model names match in any case)."""
+    seen: set[str] = set()
+    return [n for n in names if not (n.lower() in seen or seen.add(n.lower()))]  # type: ignore[func-returns-value]
 
 
 def _models(cat: Catalog) -> tuple[list[dict[str, Any]], list[Section]]:
-    rows, t = [], TextTable()
-    for col, just in (("name", "left"), ("aliases", "left"), ("type", "left"), ("params B", "right"),
-                      ("layers", "right"), ("hidden", "right"), ("heads/kv", "right"), ("experts", "right")):
+    rows, t, aliases = [], TextTable(), []
+    for col, just in (("name", "left"), ("type", "left"), ("params B", "right"), ("layers", "right"),
+                      ("hidden", "right"), ("heads/kv", "right"), ("experts", "right")):
         t.add_column(col, just, fold=col != "name")  # type: ignore[arg-type]
     for card in sorted(cat.models.values(), key=lambda c: c.name.lower()):
         s = card.shape()
@@ -27,9 +33,14 @@ def _models(cat: Catalog) -> tuple[list[dict[str, Any]], list[Section]]:
                "num_heads": s.num_heads, "num_kv_heads": s.num_kv_heads, "num_experts": s.num_experts,
                "source": card.source, "as_of": card.as_of}
         rows.append(rec)
-        t.add_row(card.name, ", ".join(card.aliases), s.model_type, f"{s.total_params / 1e9:.2f}",
-                  str(s.num_layers), str(s.hidden_size), f"{s.num_heads}/{s.num_kv_heads}", str(s.num_experts))
-    return rows, [("Models (source and date of each: `llmopt catalog models --json`)", t)]
+        t.add_row(card.name, s.model_type, f"{s.total_params / 1e9:.2f}", str(s.num_layers), str(s.hidden_size),
+                  f"{s.num_heads}/{s.num_kv_heads}", str(s.num_experts))
+        if card.aliases:
+            aliases.append(fill(f"{card.name}: {', '.join(_distinct(card.aliases))}", initial_indent="  ",
+                                subsequent_indent="    "))
+    # the aliases as wrapped lines under the table: as a column they would fold mid-name
+    return rows, [("Models (source and date of each: `llmopt catalog models --json`)", t.render())] + (
+        [("Aliases (names match in any case)", "\n".join(aliases) + "\n")] if aliases else [])
 
 
 def _f(x: float | None) -> str:
@@ -58,9 +69,9 @@ def _gpus(cat: Catalog) -> tuple[list[dict[str, Any]], list[Section]]:
         eff.add_row(g.name, f"{e.compute_prefill:.2f}", f"{e.compute_decode:.2f}", f"{e.memory_bw:.2f}", f"{e.pcie:.2f}",
                     f"calibrated ({u.rows} rows)" if calibrated else
                     ("spec + transferred runtime" if cat.default_transferred else "spec-only"))
-    return rows, [("GPUs (dense peaks; host = link to host memory, NVL = NVLink per GPU)", spec),
+    return rows, [("GPUs (dense peaks; host = link to host memory, NVL = NVLink per GPU)", spec.render()),
                   ("GPU efficiencies (fractions of peak: compute in prefill and decode, memory and PCIe bandwidth)",
-                   eff)]
+                   eff.render())]
 
 
 def _instances(cat: Catalog) -> tuple[list[dict[str, Any]], list[Section]]:
@@ -75,7 +86,7 @@ def _instances(cat: Catalog) -> tuple[list[dict[str, Any]], list[Section]]:
         tables[i.provider].add_row(i.name, f"{i.gpu_count}x {i.gpu}", str(i.vcpus), f"{i.host_memory_gb:.0f}",
                                    "-" if i.hourly_usd is None else f"{i.hourly_usd:.4f}",
                                    "-" if i.spot_hourly_usd is None else f"{i.spot_hourly_usd:.4f}", i.region, i.as_of)
-    return rows, [(f"Instances: {p} (USD/hour)", t) for p, t in tables.items()]
+    return rows, [(f"Instances: {p} (USD/hour)", t.render()) for p, t in tables.items()]
 
 
 def _kernels(precisions: Mapping[Any, str]) -> str:
@@ -101,8 +112,8 @@ def _engines(cat: Catalog) -> tuple[list[dict[str, Any]], list[Section]]:
         t.add_row(p.name, "yes" if p.auto else "no", ", ".join(m.active_kv_offload) or "none", w_off,
                   "yes" if m.tensor_parallel else "no", models, p.as_of)
         prec.add_row(p.name, _kernels(m.weight_precisions), ", ".join(m.kv_precisions), cc)
-    return rows, [("Engines (--engine; 'auto' = every engine marked auto)", t),
-                  ("Engine precisions (kernels: f = fused, d = dequantised in the framework)", prec)]
+    return rows, [("Engines (--engine; 'auto' = every engine marked auto)", t.render()),
+                  ("Engine precisions (kernels: f = fused, d = dequantised in the framework)", prec.render())]
 
 
 @click.command()
@@ -125,7 +136,7 @@ def catalog(what: str, catalog_files: tuple[str, ...], calibration: str | None, 
         return
     out = []
     for k in chosen:
-        out += [f"{title}\n{table.render()}" for title, table in built[k][1]]
+        out += [f"{title}\n{text}" for title, text in built[k][1]]
         if k == "gpus":
             out[-1] += "Efficiency defaults and their sources: `llmopt catalog gpus --json` (efficiency_sources).\n"
         if k == "engines":
