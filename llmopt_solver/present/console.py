@@ -1,9 +1,11 @@
-"""Plain-text output of the presenters: the one rich Console factory, and the option tables.
+"""Plain-text output of every text report: the one rich Console factory, the tables, and wrapped
+free text, all at most TERMINAL_WIDTH columns (tests/test_output_width.py checks the golden outputs).
 
-``TextTable`` is the tables of ``solve`` (runners-up, frontier, sweep): rich's SIMPLE_HEAD layout
-without edges, written directly when it fits the width (the common case, and no rich import:
-``solve`` starts ~0.05 s sooner), else through rich, which folds cells to fit.
-tests/test_present_width.py checks both paths give the same bytes.
+``TextTable`` is the tables of ``solve`` (runners-up, frontier, sweep), ``plan``, ``catalog``,
+``validate`` and ``calibrate``: rich's SIMPLE_HEAD layout without edges, written directly when it
+fits the width (the common case, and no rich import: ``solve`` starts ~0.05 s sooner), else
+through rich, which folds cells to fit. tests/test_present_width.py checks both paths give the
+same bytes. ``fill`` wraps free text (reasons, notes, lists).
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ class TextTable:
         self.rows.append(tuple(cells))
 
     def render(self, width: int = TERMINAL_WIDTH) -> str:
-        """Returns the table as text at most ``width`` columns wide (rich folds cells when needed)."""
+        """Returns the table as text at most ``width`` columns wide (rich folds cells when needed),
+        without spaces at line ends."""
         plain = self._plain(width)
         return plain if plain is not None else self._rich(width)
 
@@ -76,7 +79,7 @@ class TextTable:
 
         def line(cells: tuple[str, ...]) -> str:
             return "  ".join(c.rjust(w[j]) if self.columns[j][1] == "right" else c.ljust(w[j])
-                             for j, c in enumerate(cells))
+                             for j, c in enumerate(cells)).rstrip()
 
         out = [self.title] if self.title else []
         out += [line(tuple(h for h, _ in self.columns)), "\u2500" * total, *(line(r) for r in self.rows)]
@@ -100,4 +103,4 @@ class TextTable:
 
         buf = io.StringIO()
         console(buf, width).print(self.rich_table())
-        return buf.getvalue()
+        return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())  # no padding at line ends
