@@ -17,8 +17,11 @@ Section = tuple[str, str]  # (title, text) of the text view: a rendered table, o
 
 def _distinct(names: tuple[str, ...]) -> list[str]:
     """Returns ``names`` without case variants of an earlier one (model names match in any case)."""
-    seen: set[str] = set()
-    return [n for n in names if not (n.lower() in seen or seen.add(n.lower()))]  # type: ignore[func-returns-value]
+    out: list[str] = []
+    for n in names:
+        if all(n.lower() != m.lower() for m in out):
+            out.append(n)
+    return out
 
 
 def _models(cat: Catalog) -> tuple[list[dict[str, Any]], list[Section]]:
