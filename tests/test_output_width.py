@@ -69,3 +69,10 @@ def test_calibrate_text_fits_100_columns(tmp_path):
     assert r.exit_code == 0, r.output
     assert "A10G / tgi (24 rows): " in r.stdout and "layer_overhead_s" in r.stdout  # names not truncated
     assert max(len(line) for line in r.stdout.splitlines()) <= TERMINAL_WIDTH
+
+
+def test_skipped_csv_lines_shown_as_ranges_with_the_rest_counted():
+    from llmopt_solver.cli.validate import line_ranges
+
+    assert line_ranges([84, 75, 76, 77, 26]) == "26, 75-77, 84"
+    assert line_ranges([1, 3, 5, 7, 9, 10, 11]) == "1, 3, 5, 7 (+4 lines)"
