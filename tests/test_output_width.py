@@ -75,4 +75,4 @@ def test_skipped_csv_lines_shown_as_ranges_with_the_rest_counted():
     from llmopt_solver.cli.validate import line_ranges
 
     assert line_ranges([84, 75, 76, 77, 26]) == "26, 75-77, 84"
-    assert line_ranges([1, 3, 5, 7, 9, 10, 11]) == "1, 3, 5, 7 (+4 lines)"
+    assert line_ranges([1, 3, 5, 7, 9, 10, 11, 20]) == "1, 3, 5, 7 (+4 lines)"  # 9-11 and 20
