@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from llmopt_solver.cli.common import csv_list, open_catalog
 from llmopt_solver.cli.validate import _fmt
@@ -18,45 +15,40 @@ from llmopt_solver.measure.calibration import BOUNDS, DEFAULT_PARAMS, MIN_CONFIG
 from llmopt_solver.measure.calibration import calibrate as run_calibration
 from llmopt_solver.measure.profile import engine_sections, error_table, profile_document
 from llmopt_solver.measure.validation import map_rows, parse_gpu_map, prepare, read_measurements
+from llmopt_solver.present.console import NBSP, TextTable, fill
 
 
 def calibrate_text(doc: dict[str, Any], out: str, prep_rows: int, used_rows: int) -> str:
-    """Returns the human report: fitted parameters, training vs out-of-fold error, uncertainty."""
-    buf = io.StringIO()
-    con = Console(file=buf, width=160, no_color=True, highlight=False, soft_wrap=True)
+    """Returns the human report, at most TERMINAL_WIDTH columns: fitted parameters (one wrapped
+    line per GPU, as there are more parameters than columns fit), training vs out-of-fold error,
+    uncertainty."""
     cal = doc["calibration"]
-    con.print(f"Calibrated on {used_rows} of {prep_rows} rows; profile written to {out}.")
-    t = Table(title="Fitted efficiency parameters", title_justify="left")
+    lines = [fill(f"Calibrated on {used_rows} of {prep_rows} rows; profile written to {out}.")]
+    lines.append("\nFitted efficiency parameters (per GPU, or GPU / engine)")
     fitted = {g: (rec, doc["uncertainty"].get("gpus", {}).get(g, {})) for g, rec in doc["efficiency"].get("gpus", {}).items()}
     for engine, block in doc["efficiency"].get("engines", {}).items():
         for g, rec in block.get("gpus", {}).items():
             fitted[f"{g} / {engine}"] = (rec, doc["uncertainty"].get("engines", {}).get(engine, {}).get("gpus", {}).get(g, {}))
-    names = sorted({k for rec, _ in fitted.values() for k in rec if k not in ("source", "as_of")})
-    t.add_column("gpu")
-    for n in names:
-        t.add_column(n, justify="right")
-    t.add_column("rows", justify="right")
     for gpu, (rec, u) in fitted.items():
-        t.add_row(gpu, *[("-" if n not in rec else f"{rec[n]:.3g}") for n in names], str(u.get("rows", "-")))
-    con.print(t)
-    t = Table(title=f"Error by metric: training fit vs {cal['folds']}-fold cross-validation (out-of-sample)",
-              title_justify="left")
+        values = ", ".join(f"{n}{NBSP}{rec[n]:.3g}" for n in sorted(rec) if n not in ("source", "as_of"))
+        lines.append(fill(f"{gpu} ({u.get('rows', '-')} rows): {values}", initial_indent="  ", subsequent_indent="    "))
+    t = TextTable()
     for col in ("metric", "rows", "train median", "train P90", "CV median", "CV P90", "CV bias"):
-        t.add_column(col, justify="left" if col == "metric" else "right")
+        t.add_column(col, "left" if col == "metric" else "right")
     cv = cal.get("cv_error") or {}
     for metric, tr in cal["train_error"].items():
         c = cv.get(metric, {})
         t.add_row(metric, str(tr["rows"]), _fmt(tr["median_abs_pct_err"]), _fmt(tr["p90_abs_pct_err"]),
                   _fmt(c.get("median_abs_pct_err")), _fmt(c.get("p90_abs_pct_err")), _fmt(c.get("bias_pct")))
-    con.print(t)
+    lines.append(f"\nError by metric: training fit vs {cal['folds']}-fold cross-validation (out-of-sample)")
+    lines.append(t.render().rstrip("\n") + "\n")
     for gpu, (_, u) in fitted.items():
-        if not u:
-            continue
-        con.print(f"{gpu}: throughput ln(measured/predicted) bias {u['bias']:+.3f}, sigma {u['sigma']:.3f} "
-                  f"({u['rows']} rows)")
+        if u:
+            lines.append(fill(f"{gpu}: throughput ln(measured/predicted) bias {u['bias']:+.3f}, "
+                              f"sigma {u['sigma']:.3f} ({u['rows']} rows)"))
     for gpu, why in cal.get("skipped_gpus", {}).items():
-        con.print(f"{gpu}: not fitted: {why}")
-    return buf.getvalue()
+        lines.append(fill(f"{gpu}: not fitted: {why}"))
+    return "\n".join(lines) + "\n"
 
 
 @click.command()

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from llmopt_solver.cli.common import csv_list, open_catalog
 from llmopt_solver.errors import InfeasibleError
 from llmopt_solver.fileio import dumps
 from llmopt_solver.measure.validation import parse_gpu_map, read_measurements, validate_rows
+from llmopt_solver.present.console import NBSP, TextTable, fill
 
 
 def _fmt(x: float | None, suffix: str = "%") -> str:
     return "-" if x is None else f"{x:.1f}{suffix}"
 
 
-def summary_table(title: str, groups: dict[str, dict[str, Any]], key_cols: tuple[str, ...]) -> Table:
-    """Returns a rich Table of error stats per group (keys split on '|' into ``key_cols``)."""
-    t = Table(title=title, title_justify="left")
-    for col in key_cols + ("rows", "median |err|", "P90 |err|", "bias"):
-        t.add_column(col, justify="right" if col not in key_cols else "left")
+def summary_table(groups: dict[str, dict[str, Any]], key_cols: tuple[str, ...]) -> TextTable:
+    """Returns a table of error stats per group (keys split on '|' into ``key_cols``): median and
+    P90 of |error| and the bias, in %."""
+    t = TextTable()
+    for col in key_cols:
+        t.add_column(col, "left", fold=col != "gpu")
+    for col in ("rows", "median", "P90", "bias"):
+        t.add_column(col, "right")
     for key, s in groups.items():
         parts = key.split("|") if len(key_cols) > 1 else [key]
         t.add_row(*parts, str(s["rows"]), _fmt(s["median_abs_pct_err"]), _fmt(s["p90_abs_pct_err"]),
@@ -31,43 +32,55 @@ def summary_table(title: str, groups: dict[str, dict[str, Any]], key_cols: tuple
     return t
 
 
+def line_ranges(lines: list[int], most: int = 4) -> str:
+    """Returns CSV line numbers as ranges, e.g. '26, 75-83', at most ``most`` ranges then '(+N lines)'."""
+    runs: list[list[int]] = []
+    for n in sorted(lines):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:most])
+    rest = sum(b - a + 1 for a, b in runs[most:])
+    return text + (f" (+{rest} lines)" if rest else "")
+
+
 def validate_text(path: str, summary: dict[str, Any]) -> str:
-    """Returns the human summary: overall figures, per GPU/framework/metric table, skips, memory."""
-    buf = io.StringIO()
-    con = Console(file=buf, width=160, no_color=True, highlight=False, soft_wrap=True)
+    """Returns the human summary, at most TERMINAL_WIDTH columns: overall figures, per
+    GPU/framework/metric table, skips, memory."""
+    out: list[str] = []
     o = summary["overall"]
-    con.print(f"Validation of {path}: {summary['rows']} rows, {summary['mapped']} predicted, "
-              f"{summary['skipped']} skipped.")
-    con.print(f"Overall: median |error| {_fmt(o['median_abs_pct_err'])}, P90 |error| {_fmt(o['p90_abs_pct_err'])}, "
-              f"bias {_fmt(o['bias_pct'])} (error = predicted/measured - 1).")
-    con.print(summary_table("Per GPU, framework and metric", summary["by_gpu_framework_metric"],
-                            ("gpu", "framework", "metric")))
+    out.append(fill(f"Validation of {path}: {summary['rows']} rows, {summary['mapped']} predicted, "
+                    f"{summary['skipped']} skipped."))
+    out.append(fill(f"Overall: median |error| {_fmt(o['median_abs_pct_err'])}, P90 |error| {_fmt(o['p90_abs_pct_err'])}, "
+                    f"bias {_fmt(o['bias_pct'])} (error = predicted/measured - 1)."))
+    out.append("\nPer GPU, framework and metric: median and P90 of |error|, bias (%)\n"
+               + summary_table(summary["by_gpu_framework_metric"], ("gpu", "framework", "metric")).render().rstrip("\n"))
     if summary["skip_reasons"]:
-        t = Table(title="Skipped rows (--json lists each row with its field)", title_justify="left")
-        t.add_column("rows", justify="right")
+        t = TextTable()
+        t.add_column("rows", "right")
         t.add_column("field")
         t.add_column("CSV lines")
         t.add_column("reason")
         for d in summary["skipped_rows"]:
-            lines = ", ".join(str(x) for x in d["lines"][:8]) + (f" (+{len(d['lines']) - 8})" if len(d["lines"]) > 8 else "")
-            t.add_row(str(len(d["lines"])), ", ".join(d["fields"]) or "-", lines, d["reason"])
-        con.print(t)
+            t.add_row(str(len(d["lines"])), ", ".join(d["fields"]) or "-", line_ranges(d["lines"]), d["reason"])
+        out.append("\nSkipped rows (--json lists each row with its field)\n" + t.render().rstrip("\n"))
     oom = summary["oom"]
-    con.print(f"Out-of-memory rows: {oom['rows']}; predicted to fit: {oom['predicted_to_fit']}.")
+    out.append(f"\nOut-of-memory rows: {oom['rows']}; predicted to fit: {oom['predicted_to_fit']}.")
     if summary["predicted_oom"]["rows"]:
-        con.print(f"Measured runs predicted not to fit (predicted OOM, an error not in the % figures): "
-                  f"{summary['predicted_oom']['rows']}.")
+        out.append(fill(f"Measured runs predicted not to fit (predicted OOM, an error not in the % figures): "
+                        f"{summary['predicted_oom']['rows']}."))
     if summary["online_rows"]:
-        con.print(f"Online serving rows predicted with continuous batching (batch = concurrency): "
-                  f"{summary['online_rows']}; input_len estimated from the quoted prompt: "
-                  f"{summary['input_len_estimated_rows']}.")
+        out.append(fill(f"Online serving rows predicted with continuous batching (batch = concurrency): "
+                        f"{summary['online_rows']}; input_len estimated from the quoted prompt: "
+                        f"{summary['input_len_estimated_rows']}."))
     waves = summary["run_in_waves"]
     if waves["rows"]:
-        con.print(f"Rows whose static batch exceeds {waves['memory_fraction']:g} of GPU memory, predicted as "
-                  f"sequential waves (as vLLM/TensorRT-LLM schedule them): {waves['rows']}.")
-    con.print("GPU names read: " + ", ".join(f"{k} -> {v}" for k, v in summary["gpu_names"].items())
-              + " (override with --gpu-map NAME=GPU).")
-    return buf.getvalue()
+        out.append(fill(f"Rows whose static batch exceeds {waves['memory_fraction']:g} of GPU memory, predicted as "
+                        f"sequential waves (as vLLM/TensorRT-LLM schedule them): {waves['rows']}."))
+    names = [f"{k}{NBSP}->{NBSP}{v}" for k, v in summary["gpu_names"].items()]
+    out.append(fill("GPU names read: " + ", ".join(names) + " (override with --gpu-map NAME=GPU)."))
+    return "\n".join(out) + "\n"
 
 
 @click.command()

@@ -6,12 +6,9 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from llmopt_solver.plan.data import quota_limits
 from llmopt_solver.plan.result import Assignment, PlanResult
-from llmopt_solver.present.console import console
+from llmopt_solver.present.console import TextTable, fill
 
 
 def _r(x: float, nd: int = 6) -> float:
@@ -99,23 +96,20 @@ def infeasible_json(reasons: Sequence[str]) -> dict[str, Any]:
             "total_cost_usd": None, "lower_bound_usd": None, "makespan_h": None}
 
 
-def _console(buf: io.StringIO) -> Console:
-    return console(buf, width=160)
-
-
 def plan_text(res: PlanResult) -> str:
-    """Returns the text report: totals, a per-job table of assignments, and usage per slot."""
+    """Returns the text report, at most TERMINAL_WIDTH columns: totals, a table of jobs, a table of
+    their runs (instance-hours and start-up times in --json), and usage per slot."""
     buf = io.StringIO()
     w = buf.write
     plan, s = res.plan, res.solve
     w(f"Plan: {len(res.jobs)} jobs, objective {plan.objective}, slots of {plan.slot_h:g} h\n")
     proven = f" (within {100 * res.gap:.2f}% of the lower bound; --gap stops the search)" if res.gap > 1e-9 else ""
-    w(f"Status: {res.status}{proven}\n")
+    w(fill(f"Status: {res.status}{proven}") + "\n")
     budget = f" (budget ${plan.budget_usd:,.2f})" if plan.budget_usd is not None else ""
     w(f"Total cost: ${res.total_cost_usd:,.2f}{budget}\n")
     scope = "" if res.bound_of == "problem" else (f"; of the slotted model: quota runs start on {plan.slot_h:g} h "
                                                   "slots and count in every slot they touch")
-    w(f"Lower bound: ${res.lower_bound_usd:,.2f} (gap {100 * res.gap:.2f}%{scope})\n")
+    w(fill(f"Lower bound: ${res.lower_bound_usd:,.2f} (gap {100 * res.gap:.2f}%{scope})") + "\n")
     w(f"Makespan: {res.makespan_h:.2f} h\n")
     size = res.model_size
     wall = sum(p.wall_s for p in res.phases) or s.wall_s
@@ -123,41 +117,60 @@ def plan_text(res: PlanResult) -> str:
     if size["variables"] == 0:  # plan.run._bound_first: the searched greedy plan, within the gap of the bound
         lns = "" if res.lns is None else (f" + {res.lns.improved} of {res.lns.tried} MILP neighbourhoods "
                                           f"improved ({res.lns.solver})")
-        w(f"Solver: no {'MILP' if res.lns is None else 'full MILP'}, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options; greedy plan + local search"
-          f"{lns}, gap to the quota-free bound\n")
+        line = (f"Solver: no {'MILP' if res.lns is None else 'full MILP'}, {wall:.2f} s (build {res.build_s:.2f} s); "
+                f"{opts} options; greedy plan + local search{lns}, gap to the quota-free bound")
     else:
-        w(f"Solver: {s.solver}, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options, "
-          f"{size['variables']} variables ({size['integer_variables']} integer), {size['constraints']} constraints\n")
-    con = _console(buf)
-    t = Table(title="Jobs", title_justify="left", pad_edge=False)
-    for col, just in (("job", "left"), ("engine", "left"), ("instance", "left"), ("count", "right"), ("KV off", "right"),
-                      ("batch", "right"), ("batch s", "right"), ("start h", "right"), ("end h", "right"),
-                      ("requests", "right"), ("inst-h", "right"), ("cost $", "right"), ("deadline h", "right")):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for j, jo in enumerate(res.jobs):
-        for k, a in enumerate(res.job_assignments(j)):
-            tb, i = jo.table, a.option
-            t.add_row(jo.job.name if k == 0 else "", str(tb.engine[i]), tb.instances[i].name, str(a.count), f"{tb.offload_ratio[i]:.0%}",
-                      str(int(tb.batch_size[i])), f"{tb.pred.total_s[i]:.1f}", f"{a.start_h:.2f}", f"{a.end_h:.2f}",
-                      str(a.requests), f"{a.count * (a.end_h - a.start_h):.2f}", f"{res.cost(a):.2f}",
-                      f"{jo.job.deadline_h:g}" if k == 0 else "")
-    con.print(t)
-    con.print(usage_table(res))
+        line = (f"Solver: {s.solver}, {wall:.2f} s (build {res.build_s:.2f} s); {opts} options, "
+                f"{size['variables']} variables ({size['integer_variables']} integer), {size['constraints']} constraints")
+    w(fill(line) + "\n")
+    w("\nJobs\n" + jobs_table(res).render())
+    w("\nRuns (# = job; one row per group of identical instances)\n" + runs_table(res).render())
+    w("\nUsage per slot (running / quota)\n" + usage_table(res).render())
     return buf.getvalue()
 
 
-def usage_table(res: PlanResult) -> Table:
+def jobs_table(res: PlanResult) -> TextTable:
+    """Returns one row per job: its model, requests, deadline, when its last run ends, and its cost."""
+    t = TextTable()
+    for col, just in (("#", "right"), ("job", "left"), ("model", "left"), ("requests", "right"),
+                      ("deadline h", "right"), ("finish h", "right"), ("cost $", "right")):
+        t.add_column(col, just)  # type: ignore[arg-type]
+    for j, jo in enumerate(res.jobs):
+        mine = res.job_assignments(j)
+        finish_h = max((a.end_h for a in mine), default=jo.job.release_h)
+        t.add_row(str(j + 1), jo.job.name, jo.card.name, str(jo.job.num_requests), f"{jo.job.deadline_h:g}",
+                  f"{finish_h:.2f}", f"{sum(res.cost(a) for a in mine):.2f}")
+    return t
+
+
+def runs_table(res: PlanResult) -> TextTable:
+    """Returns one row per assignment (``count`` identical instances running one option), by job."""
+    t = TextTable()
+    for col, just in (("#", "right"), ("engine", "left"), ("instance", "left"), ("count", "right"), ("KV off", "right"),
+                      ("batch", "right"), ("batch s", "right"), ("start h", "right"), ("end h", "right"),
+                      ("requests", "right"), ("cost $", "right")):
+        t.add_column(col, just)  # type: ignore[arg-type]
+    for j, jo in enumerate(res.jobs):
+        for a in res.job_assignments(j):
+            tb, i = jo.table, a.option
+            t.add_row(str(j + 1), str(tb.engine[i]), tb.instances[i].name, str(a.count), f"{tb.offload_ratio[i]:.0%}",
+                      str(int(tb.batch_size[i])), f"{tb.pred.total_s[i]:.1f}", f"{a.start_h:.2f}", f"{a.end_h:.2f}",
+                      str(a.requests), f"{res.cost(a):.2f}")
+    return t
+
+
+def usage_table(res: PlanResult) -> TextTable:
     """Returns running instances (and GPUs under a GPU quota) per slot, as 'used/quota'."""
     limits = quota_limits(res.plan)
     rows = [r for r in res.usage() if r["instances"]]
     names = sorted({n for r in rows for n in r["instances"]})
     gpus = sorted({g for (kind, g) in limits if kind == "gpu" and any(r["gpus"].get(g) for r in rows)})
-    t = Table(title="Usage per slot (running / quota)", title_justify="left", pad_edge=False)
-    t.add_column("hours", justify="right")
+    t = TextTable()
+    t.add_column("hours", "right")
     for n in names:
-        t.add_column(n, justify="right")
+        t.add_column(n, "right")
     for g in gpus:
-        t.add_column(f"{g} GPUs", justify="right")
+        t.add_column(f"{g} GPUs", "right")
     for r in rows:
         cells = [f"{r['start_h']:g}-{r['end_h']:g}"]
         for n in names:

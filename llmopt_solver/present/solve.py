@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from llmopt_solver.optimize import Outcome
-from llmopt_solver.present.console import TERMINAL_WIDTH, TextTable
+from llmopt_solver.present.console import NBSP, TERMINAL_WIDTH, TextTable, fill
 from llmopt_solver.table.options import OptionTable
 
 WIDE_WIDTH = 160  # --wide: every column
@@ -155,16 +154,13 @@ def solve_text(outcome: Outcome, top: int, wide: bool = False) -> str:
         w(option_rows_table(table, runners, title, wide).render(WIDE_WIDTH if wide else TERMINAL_WIDTH))
         if not wide:  # the 100-column table has no room for the engine column (--wide shows it)
             # a no-break space keeps each "row engine" pair on one line
-            line = "Engine per row: " + ", ".join(f"{k}\u00a0{table.engine[i]}" for k, i in enumerate(runners, 1))
-            text = textwrap.fill(line, TERMINAL_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
-            w("\n" + text.replace("\u00a0", " ") + "\n")
+            line = "Engine per row: " + ", ".join(f"{k}{NBSP}{table.engine[i]}" for k, i in enumerate(runners, 1))
+            w("\n" + fill(line) + "\n")
     if outcome.lost_gpus:
         w("\nOther GPU types, and why they lost:\n")
         for gpu, why in outcome.lost_gpus.items():
             # a no-break space keeps "vs $x" on one line
-            text = textwrap.fill(f"{gpu}: {why}".replace(" vs ", "\u00a0vs\u00a0"), TERMINAL_WIDTH, initial_indent="  ",
-                                 subsequent_indent="    ", break_on_hyphens=False, break_long_words=False)
-            w(text.replace("\u00a0", " ") + "\n")
+            w(fill(f"{gpu}: {why}".replace(" vs ", f"{NBSP}vs{NBSP}"), initial_indent="  ", subsequent_indent="    ") + "\n")
     r = outcome.result
     n_feas = int(np.sum(table.feasible))
     as_of = sorted({x.as_of for x in table.instances})
