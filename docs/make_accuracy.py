@@ -76,7 +76,7 @@ TGI = DATA / "tgi_sagemaker_a10g_llama2.csv"
 # Frameworks fitted: every one that names a known engine. llama.cpp is left out (its batch column is
 # llama-bench's prompt batch, not concurrency): its rows are predicted with the GPU profile.
 FIT_FRAMEWORKS = ["vLLM", "TensorRT-LLM", "Deepspeed-MII", "TGI 1.0.3"]
-GRID_SWEEPS = 1  # one coarse log-grid sweep before Levenberg-Marquardt, and at most MAX_ITER steps,
+GRID_SWEEPS = 2  # two coarse log-grid sweeps before Levenberg-Marquardt (as `llmopt calibrate`), at most MAX_ITER steps,
 MAX_ITER = 15  # keep the run short on a shared machine
 GRID_POINTS = 5  # log-grid points per parameter in that sweep
 FOLDS = 5

@@ -96,7 +96,17 @@ def test_recovers_parameters_from_its_own_predictions(spec_cat, synthetic_csv):
     assert np.nanmax(np.abs(res.train_pred.value / meas - 1)) < 0.01
 
 
-def test_cli_calibrate_writes_profile_that_validate_applies(runner, synthetic_csv, tmp_path):
+@pytest.fixture(scope="module")
+def synthetic_5b_csv(spec_cat, tmp_path_factory) -> Path:
+    """As ``synthetic_csv`` with 5 batch sizes: each half of the runs (a 2-fold CV's training set)
+    still separates decode compute from the per-sequence and per-step terms, whatever the start."""
+    p = tmp_path_factory.mktemp("synth5") / "synthetic_h100_5b.csv"
+    p.write_text(_synthetic_rows(spec_cat, TRUE, batches=(1, 4, 16, 64, 256)), encoding="utf-8")
+    return p
+
+
+def test_cli_calibrate_writes_profile_that_validate_applies(runner, synthetic_5b_csv, tmp_path):
+    synthetic_csv = synthetic_5b_csv
     out = tmp_path / "profile.json"
     r = runner.invoke(cli, ["calibrate", str(synthetic_csv), "--out", str(out), "--folds", "2"])
     assert r.exit_code == 0, r.output
