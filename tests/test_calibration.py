@@ -106,9 +106,8 @@ def synthetic_5b_csv(spec_cat, tmp_path_factory) -> Path:
 
 
 def test_cli_calibrate_writes_profile_that_validate_applies(runner, synthetic_5b_csv, tmp_path):
-    synthetic_csv = synthetic_5b_csv
     out = tmp_path / "profile.json"
-    r = runner.invoke(cli, ["calibrate", str(synthetic_csv), "--out", str(out), "--folds", "2"])
+    r = runner.invoke(cli, ["calibrate", str(synthetic_5b_csv), "--out", str(out), "--folds", "2"])
     assert r.exit_code == 0, r.output
     assert "cross-validation" in r.stdout and "H100-SXM" in r.stdout
     doc = json.loads(out.read_text())
@@ -119,7 +118,7 @@ def test_cli_calibrate_writes_profile_that_validate_applies(runner, synthetic_5b
     cat = load_catalog([out])
     assert "H100-SXM" in cat.calibrated_gpus
     assert cat.uncertainty("H100-SXM").sigma == pytest.approx(u["sigma"])
-    r = runner.invoke(cli, ["validate", str(synthetic_csv), "--calibration", str(out), "--json"])
+    r = runner.invoke(cli, ["validate", str(synthetic_5b_csv), "--calibration", str(out), "--json"])
     assert r.exit_code == 0
     assert json.loads(r.stdout)["summary"]["overall"]["median_abs_pct_err"] < 1.0
 

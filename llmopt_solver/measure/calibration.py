@@ -223,7 +223,7 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
         names = [k for k in param_names if k not in engine_rules().get(engine, {}) and k not in hold]
         if not any(prep.cases[i].row.num_gpus > 1 for i in np.nonzero(sel)[0]):
             names = [k for k in names if not k.startswith("allreduce")]  # no TP rows: not identifiable
-        if not any(prep.cases[i].gpu_numa_nodes > 1 and prep.cases[i].row.num_gpus > 1 for i in np.nonzero(sel)[0]):
+        if not prep.numa_crossing[sel].any():
             names = [k for k in names if k != "cross_numa_bw"]  # no ring across NUMA nodes: likewise
         if not any(prep.cases[i].op == "" for i in np.nonzero(sel)[0]):
             names = [k for k in names if k in ("compute_prefill", "memory_bw")]  # GEMM rows only

@@ -61,6 +61,7 @@ class Prepared:
     batch: np.ndarray = field(default_factory=lambda: np.zeros(0))
     metric_of: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # Metric value or ''
     num_gpus: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    numa_crossing: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # Hardware.numa_crossing per case
     shapes: dict[str, Any] = field(default_factory=dict)
     # Per case, from ``prepare``: memory need, wave size and fit of static rows (they depend on the
     # hardware and model only, so every evaluation with other efficiencies reuses them).
@@ -143,6 +144,7 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
                                    for c in cases])
     prep.plan_memory_gb, prep.plan_b_fit = np.full(len(cases), np.nan), np.full(len(cases), np.nan)
     prep.plan_fits = np.zeros(len(cases), dtype=bool)
+    prep.numa_crossing = np.zeros(len(cases), dtype=bool)
     by_key: dict[Any, list[int]] = defaultdict(list)
     ops, ew = [], []
     for c in cases:
@@ -161,6 +163,8 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
     for key, idx_list in sorted(by_key.items(), key=lambda kv: str(kv[0])):
         idx = np.asarray(idx_list)
         hw = _hardware(catalog, cases, idx, key[3])
+        if hw.numa_crossing is not None:
+            prep.numa_crossing[idx] = hw.numa_crossing
         keep = _physically_possible(prep, idx, key, hw)
         if keep.any():
             prep.groups.append((idx[keep], key, hw.take(np.nonzero(keep)[0])))

@@ -31,6 +31,7 @@ def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: 
     per_gpu: dict[str, int] = {}  # GPU name -> row of ``gpu_rows``: resolved once per GPU type
     gpu_rows: list[dict[str, float]] = []
     limits: list[tuple[float, float, float]] = []  # host GB/s per vCPU, host GB/s cap, CPU GFLOP/s per vCPU
+    pcie_ring: list[bool] = []  # no NVLink: the tensor-parallel ring runs over PCIe
     for inst in instances:
         if inst.gpu in per_gpu:
             continue
@@ -48,17 +49,18 @@ def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: 
             eff_pcie=e.pcie, eff_gpu_link=link_eff if e.allreduce_bw is None else e.allreduce_bw,
             layer_overhead_s=e.layer_overhead_s, allreduce_latency_s=e.allreduce_latency_s,
             seq_overhead_s=e.seq_overhead_s, step_overhead_s=e.step_overhead_s, eff_cross_numa=e.cross_numa_bw,
-            reserve_gb=e.reserve_gb, host_reserve_gb=e.host_reserve_gb, pcie_ring=float(not g.nvlink_gb_s),
+            reserve_gb=e.reserve_gb, host_reserve_gb=e.host_reserve_gb,
         ))
         limits.append((e.host_bw_gb_s_per_vcpu, e.host_bw_max_gb_s, e.cpu_gflops_per_vcpu))
+        pcie_ring.append(not g.nvlink_gb_s)
     gi = np.asarray([per_gpu[x.gpu] for x in instances], dtype=np.int64)
     arrays = {k: np.asarray([float(r[k]) for r in gpu_rows], dtype=float)[gi] for k in (gpu_rows[0] if gpu_rows else ())}
     lim = np.asarray(limits, dtype=float).reshape(-1, 3)[gi]
     vcpus = np.asarray([x.vcpus for x in instances], dtype=float)
     arrays["gpu_count"] = np.asarray([x.gpu_count for x in instances], dtype=np.int64)
     # All GPUs of an instance form the tensor-parallel ring; over PCIe it crosses NUMA nodes if they do.
-    arrays["numa_crossing"] = (arrays.pop("pcie_ring", np.zeros(0)) > 0) & (
-        np.asarray([x.gpu_numa_nodes for x in instances], dtype=np.int64) > 1)
+    arrays["numa_crossing"] = (np.asarray(pcie_ring, dtype=bool).reshape(-1)[gi]
+                               & (np.asarray([x.gpu_numa_nodes for x in instances], dtype=np.int64) > 1))
     arrays["host_memory_gb"] = np.asarray([float(x.host_memory_gb) for x in instances], dtype=float)
     arrays["host_bw_gb_s"] = np.minimum(lim[:, 0] * vcpus, lim[:, 1])
     arrays["cpu_gflops"] = lim[:, 2] * vcpus
