@@ -356,3 +356,44 @@ def test_cross_numa_share_is_recovered_and_fitted_only_where_a_ring_crosses(spec
     one_node = prepare(map_rows(parse_measurements(_a10g_tp_rows(spec_cat, true, with_crossing=False)), spec_cat),
                        spec_cat)
     assert "cross_numa_bw" not in calibrate(one_node, spec_cat, folds=0, param_names=names, grid_sweeps=1).fits["A10G"].params
+
+
+def _a10g_int4_rows(cat, params: dict[str, float], int4: bool = True) -> str:
+    """Online TGI rows (A10G, one GPU) of Llama-2-7B in fp16 and, if ``int4``, GPTQ int4 (which TGI
+    dequantises in its own kernels), valued by the predictor under A10G ``params``."""
+    import io
+    recs = []
+    for prec in ("fp16", "GPTQ 4-bit") if int4 else ("fp16",):
+        for c in (1, 2, 5, 10, 20):
+            for out in (50, 200):
+                recs.append(dict(source="synthetic", model="meta-llama/Llama-2-7b-hf", gpu="A10G", num_gpus=1,
+                                 precision=prec, framework="TGI 1.0.3", batch_size=c, input_len=16, output_len=out,
+                                 metric="tpot_s", value=1.0, notes="k6 load test, concurrent virtual users"))
+
+    def dump() -> str:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(COLUMNS))
+        w.writeheader()
+        w.writerows(recs)
+        return buf.getvalue()
+
+    prep = prepare(map_rows(parse_measurements(dump()), cat), cat)
+    assert prep.mapped.all(), [c.skip for c in prep.cases if c.skip]
+    for rec, v in zip(recs, evaluate(prep, {"A10G": params}).value):
+        rec["value"] = f"{v:.9g}"
+    return dump()
+
+
+def test_dequant_layer_overhead_is_recovered_and_fitted_only_with_dequantised_rows(spec_cat):
+    """int4 rows of an engine that dequantises in its own kernels, made with a known extra per-layer
+    time next to fp16 rows: the fit finds it again; with fp16 rows alone it is not fitted."""
+    true = {"memory_bw": 0.7, "layer_overhead_s": 1.5e-4, "dequant_layer_overhead_s": 2e-4}
+    names = tuple(true)
+    prep = prepare(map_rows(parse_measurements(_a10g_int4_rows(spec_cat, true)), spec_cat), spec_cat)
+    assert prep.dequant_weights.any() and not prep.dequant_weights.all()
+    got = calibrate(prep, spec_cat, folds=0, param_names=names, grid_sweeps=1).fits["A10G"].params
+    assert got["dequant_layer_overhead_s"] == pytest.approx(2e-4, rel=0.05), got
+    assert got["layer_overhead_s"] == pytest.approx(1.5e-4, rel=0.05), got
+    fp16 = prepare(map_rows(parse_measurements(_a10g_int4_rows(spec_cat, true, int4=False)), spec_cat), spec_cat)
+    assert "dequant_layer_overhead_s" not in calibrate(fp16, spec_cat, folds=0, param_names=names,
+                                                       grid_sweeps=1).fits["A10G"].params

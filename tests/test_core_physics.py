@@ -248,3 +248,26 @@ def test_cross_numa_share_slows_only_the_crossing_ring(catalog, share):
         assert got[0] == pytest.approx(base[0], rel=REL)
     else:
         assert got[0] > base[0]
+
+
+@pytest.mark.parametrize("extra_s", [0.0, 1e-4, 4e-4])
+def test_dequant_layer_overhead_adds_per_layer_time_only_to_dequantised_weights(catalog, extra_s):
+    """``dequant_layer_overhead_s`` is paid once per layer per forward pass (the prefill and each
+    decode step) by weights the engine dequantises itself, and by nothing else."""
+    from dataclasses import replace
+
+    from llmopt_solver.predictor.physics import OffloadMode, predict
+
+    hw = hardware_arrays(catalog, [catalog.instance("g5.2xlarge")], Precision.FP16)
+    shape = catalog.model("Llama-2-7B").shape()
+    b, n = np.array([4.0]), 32
+
+    def total(h, dequant_bytes):
+        return predict(shape, 64, n, 0.5, 2.0, 2.0, h, b, np.zeros(1), np.full(1, int(OffloadMode.STREAM)),
+                       True, weight_dequant_bytes=dequant_bytes, dequant_min_tokens=8).total_s[0]
+
+    base = replace(hw, dequant_layer_overhead_s=np.zeros(1))
+    more = replace(hw, dequant_layer_overhead_s=np.full(1, extra_s))
+    passes = 1 + n
+    assert total(more, 2.0) - total(base, 2.0) == pytest.approx(passes * shape.num_layers * extra_s, rel=1e-9, abs=1e-12)
+    assert total(more, 0.0) == pytest.approx(total(base, 0.0), rel=REL)  # fused kernels: unchanged

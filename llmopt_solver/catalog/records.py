@@ -81,6 +81,8 @@ class Efficiency(_Record):
     layer_overhead_s: float = rule(ge=0, description="fixed time per layer per forward pass, s")
     seq_overhead_s: float = rule(default=0.0, ge=0, description="host-side time per sequence per decode step (scheduler, sampler), s")
     step_overhead_s: float = rule(default=0.0, ge=0, description="fixed host-side time per forward pass (prefill or decode step), s")
+    dequant_layer_overhead_s: float = rule(default=0.0, ge=0, description="extra time per layer per forward pass where the engine "
+                                           "runs quantised weights through its own dequantising kernels, s")
     allreduce_latency_s: float = rule(ge=0, description="latency of one all-reduce, s")
     allreduce_bw: float | None = rule(default=None, gt=0, le=1,
                                        description="fraction of the GPU-GPU link bandwidth tensor-parallel all-reduces reach; None = nvlink/pcie")
@@ -106,6 +108,7 @@ class EfficiencyOverride(_Record):
     layer_overhead_s: float | None = rule(default=None, ge=0)
     seq_overhead_s: float | None = rule(default=None, ge=0)
     step_overhead_s: float | None = rule(default=None, ge=0)
+    dequant_layer_overhead_s: float | None = rule(default=None, ge=0)
     allreduce_latency_s: float | None = rule(default=None, ge=0)
     allreduce_bw: float | None = rule(default=None, gt=0, le=1)
     cross_numa_bw: float | None = rule(default=None, gt=0, le=1)

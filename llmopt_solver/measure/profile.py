@@ -18,7 +18,7 @@ from llmopt_solver.measure.calibration import (
     _usable,
     engine_rules,
 )
-from llmopt_solver.measure.transfer import RUNTIME_PARAMS, _gmean
+from llmopt_solver.measure.transfer import ENGINE_RUNTIME_PARAMS, _gmean
 from llmopt_solver.measure.validation import Predicted, Prepared, pct_errors, stats
 
 
@@ -93,7 +93,7 @@ def profile_document(res: CalibrationResult, source: str, prep: Prepared, as_of:
 
 
 def engine_sections(res: CalibrationResult, source: str, as_of: str | None = None,
-                    keys: tuple[str, ...] = RUNTIME_PARAMS) -> tuple[dict[str, Any], dict[str, Any]]:
+                    keys: tuple[str, ...] = ENGINE_RUNTIME_PARAMS) -> tuple[dict[str, Any], dict[str, Any]]:
     """Returns ``(efficiency.engines, uncertainty.engines)`` of a ``by='engine'`` result, the catalog's
     format: {engine: {"default": {...}, "gpus": {gpu: {...}}}}.
 

@@ -42,7 +42,7 @@ EFF_FIELDS = {"compute_prefill": "eff_compute_prefill", "compute_decode": "eff_c
               "memory_bw": "eff_memory_bw", "kv_bw": "eff_kv_bw", "layer_overhead_s": "layer_overhead_s",
               "allreduce_latency_s": "allreduce_latency_s", "allreduce_bw": "eff_gpu_link",
               "seq_overhead_s": "seq_overhead_s", "step_overhead_s": "step_overhead_s",
-              "cross_numa_bw": "eff_cross_numa"}
+              "cross_numa_bw": "eff_cross_numa", "dequant_layer_overhead_s": "dequant_layer_overhead_s"}
 
 
 @dataclass
@@ -62,6 +62,7 @@ class Prepared:
     metric_of: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # Metric value or ''
     num_gpus: np.ndarray = field(default_factory=lambda: np.zeros(0))
     numa_crossing: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # Hardware.numa_crossing per case
+    dequant_weights: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # engine dequantises the weights
     shapes: dict[str, Any] = field(default_factory=dict)
     # Per case, from ``prepare``: memory need, wave size and fit of static rows (they depend on the
     # hardware and model only, so every evaluation with other efficiencies reuses them).
@@ -145,6 +146,7 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
     prep.plan_memory_gb, prep.plan_b_fit = np.full(len(cases), np.nan), np.full(len(cases), np.nan)
     prep.plan_fits = np.zeros(len(cases), dtype=bool)
     prep.numa_crossing = np.zeros(len(cases), dtype=bool)
+    prep.dequant_weights = np.zeros(len(cases), dtype=bool)
     by_key: dict[Any, list[int]] = defaultdict(list)
     ops, ew = [], []
     for c in cases:
@@ -165,6 +167,7 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
         hw = _hardware(catalog, cases, idx, key[3])
         if hw.numa_crossing is not None:
             prep.numa_crossing[idx] = hw.numa_crossing
+        prep.dequant_weights[idx] = key[6].weight_dequant_bytes > 0
         keep = _physically_possible(prep, idx, key, hw)
         if keep.any():
             prep.groups.append((idx[keep], key, hw.take(np.nonzero(keep)[0])))

@@ -15,6 +15,10 @@ from llmopt_solver.predictor.uncertainty import fit_band
 # docs/accuracy.md); HBM/GDDR bandwidth and prefill GEMM fractions stay per-GPU measured defaults.
 RUNTIME_PARAMS = ("compute_decode", "kv_bw", "layer_overhead_s", "allreduce_latency_s", "allreduce_bw",
                   "seq_overhead_s", "step_overhead_s")
+# An engine's own default (its GPUs' geometric mean) also carries the per-layer cost of its
+# dequantising int4/int8 kernels: that is the engine's code, so it transfers to the engine's other
+# GPUs but never to other engines through the global default.
+ENGINE_RUNTIME_PARAMS = RUNTIME_PARAMS + ("dequant_layer_overhead_s",)
 
 
 @dataclass

@@ -28,7 +28,9 @@ References for the terms:
   per pass (kernel launches), ``step_overhead_s`` per forward pass (the engine's per-iteration host
   work: scheduling, input preparation, sampling and output handling; the vLLM team measured it as a
   large share of small-model step time, blog.vllm.ai/2024/09/05/perf-update.html), and
-  ``seq_overhead_s`` per sequence per decode step (per-request Python work in the sampler/detokeniser).
+  ``seq_overhead_s`` per sequence per decode step (per-request Python work in the sampler/detokeniser);
+  weights an engine dequantises in its own kernels (TGI 1.0.x GPTQ: ExLlama q4 launches, a
+  reconstruct kernel before cuBLAS) add ``dequant_layer_overhead_s`` per layer per pass.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class Hardware:
     step_overhead_s: np.ndarray | None = None  # fixed host time per forward pass (step); None: 0
     numa_crossing: np.ndarray | None = None  # True: the PCIe all-reduce ring spans CPU NUMA nodes; None: never
     eff_cross_numa: np.ndarray | None = None  # share of the all-reduce bandwidth left then; None: 1
+    dequant_layer_overhead_s: np.ndarray | None = None  # extra per-layer time of dequantising kernels; None: 0
 
     def take(self, idx: np.ndarray) -> Hardware:
         """Returns the rows ``idx`` of every array."""
@@ -254,7 +257,12 @@ def predict(
     # A forward pass also pays the engine's fixed per-step host time (scheduling, input
     # preparation, sampling launch, output handling): ``step_overhead_s``.
     step_s = np.zeros_like(b) if hw.step_overhead_s is None else hw.step_overhead_s
-    pre_gpu = (np.maximum(pre_flops / flops_pre, pre_bytes / mem_bw) + L * hw.layer_overhead_s
+    # Quantised weights run through the engine's own dequantising kernels (TGI 1.0.x GPTQ: ExLlama
+    # q4 launches, reconstruct + cuBLAS) cost more launches and host work per layer than cuBLAS fp16.
+    layer_s = hw.layer_overhead_s
+    if weight_dequant_bytes > 0 and hw.dequant_layer_overhead_s is not None:
+        layer_s = layer_s + hw.dequant_layer_overhead_s
+    pre_gpu = (np.maximum(pre_flops / flops_pre, pre_bytes / mem_bw) + L * layer_s
                + allreduce_s(T) + step_s)
     # The prompt's offloaded KV goes to the host; offloaded weights come over once per pass.
     head_bytes = head_params * bytes_per_weight / tp
@@ -280,7 +288,7 @@ def predict(
     cpu_b = np.maximum(r * b * kv_tok_gpu * tp / cpu_bw, r * 4.0 * L * b * qd / cpu_flops)
     qo_transfer = np.where(r > 0, 2.0 * L * b * qd * act_bytes / tp / pcie, 0.0)
     # sync: weight copies serial with GPU work (no prefetch); step_s: fixed host time per pass.
-    const = L * hw.layer_overhead_s + allreduce_s(b) + step_s + sync * w_stream_s
+    const = L * layer_s + allreduce_s(b) + step_s + sync * w_stream_s
     off_a = new_kv_out + np.where(cpu, qo_transfer, 0.0) + (1.0 - sync) * w_stream_s
     off_b = np.where(cpu, cpu_b, stream_b)
     if hw.seq_overhead_s is not None:
