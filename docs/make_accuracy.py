@@ -5,6 +5,7 @@ Usage (from the repository root; prints its wall time at the end):
     python docs/make_accuracy.py            # writes llmopt_solver/data/calibration.json and
                                             # docs/accuracy.md
     python docs/make_accuracy.py --check    # refit and report, but write nothing
+    python docs/make_accuracy.py --oof-json oof.json  # also dump each fit-set row's out-of-fold prediction
     python docs/make_accuracy.py --jobs 1   # no worker processes (default 2: the 30 fits, shared and
                                             # per engine x (all rows + 5 folds), plus the engine stage's
                                             # 3 inner-CV fits per mask, run on 2 processes)
@@ -51,6 +52,7 @@ from llmopt_solver.measure.calibration import (  # noqa: E402
     run_ids,
     throughput_log_residual,
 )
+from llmopt_solver.measure.consistency import size_inversions  # noqa: E402
 from llmopt_solver.measure.profile import engine_sections, error_table, profile_document  # noqa: E402
 from llmopt_solver.measure.transfer import RUNTIME_PARAMS, transfer_prior  # noqa: E402
 from llmopt_solver.measure.validation import (  # noqa: E402
@@ -252,10 +254,50 @@ def merged_oof(shared: Any, engine: Any) -> Any:
     return type(shared)(value=v, gpu_memory_needed_gb=shared.gpu_memory_needed_gb, waves=shared.waves)
 
 
+def size_inversion_section(prep: Prepared, in_scope: np.ndarray) -> list[str]:
+    """Returns the markdown section on rows where a smaller model was measured slower than a larger
+    one in the same run setup (``measure.consistency``): a floor under any size-monotone predictor."""
+    inv = [v for v in size_inversions(prep.cases, prep.shapes) if in_scope[v.small_index] and in_scope[v.large_index]]
+    bound = np.zeros(len(prep.cases))
+    for v in inv:
+        for i in (v.small_index, v.large_index):
+            bound[i] = max(bound[i], v.min_error)
+    out = ["", "## Rows no size-monotone predictor can match", "",
+           "Pairs of rows of one run setup (GPU, GPU count, engine, precisions, batch or concurrency, lengths, metric) "
+           "where a model no larger in any dimension (layers, widths, KV width, vocabulary; fewer parameters) was "
+           "measured slower than the larger one. Every term of llmopt's physics (and of any roofline model) makes the "
+           "smaller model at most as slow, so one row of each pair is off by at least (r − 1)/(r + 1), r the measured "
+           "time ratio, whatever the fit (`llmopt_solver/measure/consistency.py`). These rows are scored like the rest; "
+           "the first table counts a group's rows in such pairs (at least one row of each pair misses by the floor or more).", "",
+           "| GPU | engine | rows | in an inverted pair | in a pair with floor > 10% | in a pair with floor > 25% |", "|---|---|---|---|---|---|"]
+    key = np.array([f"{c.gpu}|{c.engine or '(unknown)'}" for c in prep.cases])
+    usable = in_scope & prep.mapped
+    for g in sorted({str(k) for k in key[usable]}):
+        sel = usable & (key == g)
+        touched = sel & (bound > 0)
+        if touched.any():
+            gpu, _, eng = g.partition("|")
+            out.append(f"| {gpu} | {eng} | {int(sel.sum())} | {int(touched.sum())} | {int((sel & (bound > 0.10)).sum())} "
+                       f"| {int((sel & (bound > 0.25)).sum())} |")
+    pairs: dict[tuple[str, ...], list[Any]] = {}
+    for v in inv:
+        a, b = prep.cases[v.small_index], prep.cases[v.large_index]
+        pairs.setdefault((a.gpu, a.engine or "(unknown)", f"{a.row.num_gpus}", a.card.name if a.card else "",
+                          b.card.name if b.card else ""), []).append(v)
+    out += ["", "| GPU | engine | GPUs | smaller model | larger model | pairs | time ratio | floor on the worse row |",
+            "|---|---|---|---|---|---|---|---|"]
+    for (gpu, eng, n, sm, lg), vs in sorted(pairs.items()):
+        r = [v.ratio for v in vs]
+        f = [100 * v.min_error for v in vs]
+        out.append(f"| {gpu} | {eng} | {n} | {sm} | {lg} | {len(vs)} | {min(r):.2f}–{max(r):.2f} | {min(f):.1f}–{max(f):.1f}% |")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="refit and print, write nothing")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes for the fits (1: none)")
+    ap.add_argument("--oof-json", type=Path, help="also write every fit-set row's out-of-fold prediction to this file")
     args = ap.parse_args()
     t0 = time.monotonic()
     today = dt.date.today().isoformat()
@@ -274,6 +316,12 @@ def main() -> int:
     res, eres = calibrate_both(prep, spec, args.jobs)  # shared: one fit per GPU; eres: per (engine, GPU)
     print(f"fits done: {timing(t0, args.jobs)}", file=sys.stderr)
     oof = merged_oof(res.cv_pred, eres.cv_pred)
+    if args.oof_json:
+        write_atomic(args.oof_json, dumps([
+            {"index": c.index, "gpu": c.gpu, "engine": c.engine, "model": c.row.model, "num_gpus": c.row.num_gpus,
+             "precision": c.row.precision, "batch": c.batch, "input_len": c.input_len, "output_len": c.row.output_len,
+             "metric": c.metric, "measured": c.measured if np.isfinite(c.measured) else None,
+             "oof": float(oof.value[c.index]) if np.isfinite(oof.value[c.index]) else None} for c in prep.cases]))
     # A GPU whose rows all come from one engine (A10G: TGI only) is that engine's calibration, not
     # the GPU's: it goes to efficiency.engines only, and neither the per-GPU section nor the
     # transfer prior for spec-only GPUs inherits it.
@@ -444,7 +492,8 @@ def main() -> int:
     L += ["", "Runtime terms fitted per (engine, GPU) and their sources (`llmopt_solver/data/efficiency.json`; formulas "
           "in `llmopt_solver/predictor/physics.py`):", ""]
     L += [f"- `{k}`: {sources[k]}" for k in ("layer_overhead_s", "step_overhead_s", "seq_overhead_s", "allreduce_latency_s",
-                                              "allreduce_bw", "cross_numa_bw", "kv_bw", "engines.tensorrt-llm.seq_overhead_s") if k in sources]
+                                              "allreduce_bw", "cross_numa_bw", "kv_bw", "dequant_layer_overhead_s", "dequant_warmup_s",
+                                              "engines.tensorrt-llm.seq_overhead_s") if k in sources]
     L += ["", f"Fit: Huber (δ = {HUBER_DELTA}) on ln(predicted/measured), bounded parameters "
           f"({'; '.join(f'{k} {v[0]:g}–{v[1]:g}' for k, v in BOUNDS.items())}), a group fitted only with ≥ "
           f"{MIN_CONFIGS} distinct runs; spec-only defaults on the same rows before any fit: "
@@ -464,13 +513,14 @@ def main() -> int:
         note = rec.get("skipped", "") or rec.get("error_kind", "")
         L.append(f"| {rec['index']} | {row.model} | {row.precision} | {row.batch_size} | {row.value} | "
                  f"{rec.get('predicted', '–')} | {fmt(rec.get('error_pct'))} | {note} |")
+    L += size_inversion_section(prep, in_scope)
     L += ["", "## Not modelled (reported, never tuned away)", "",
           "- Disk (NVMe) offloading (FlexGen, ZeRO-Inference NVMe, Accelerate offload_folder): rows skipped with the reason.",
           "- GH200 and A40 have no sourced spec record in the shared facts: their rows are skipped (not invented).",
           "- Non-GEMM operators of the Vidur profiles (norms, activation, RoPE, add, embedding).",
           "- Models without a model card (DeciLM-7B's variable GQA): skipped.",
-          "- Dequantise-in-framework int4 (FlexGen's compression, older GPTQ kernels): llmopt's int4 is a fused kernel "
-          "(weight bytes halved, fp16 compute); FlexGen(c) rows stay optimistic.",
+          "- FlexGen's int4 compression runs on the CPU side too (its decompression of an int4 KV cache is not "
+          "modelled): FlexGen(c) rows stay optimistic.",
           "- TGI 1.0.3 under concurrency: time per token grows with concurrency (Llama-2-70B on 8 × A10G: 0.053 s at 1 "
           "user, 0.41 s at 20) by a cost per sequence that scales with the model and not with the TP degree; the fitted "
           "all-reduce bandwidth fraction (`allreduce_bw`, A10G has no PCIe peer-to-peer) carries it for TP rows, a "
@@ -479,9 +529,9 @@ def main() -> int:
           "topology/g5.48xl-topo.xml). Other 8-GPU PCIe instances (g6.48xlarge, g6e.48xlarge, g4dn.metal, GCP "
           "g2-standard-96) have no record and are predicted as one node, so their TP8 all-reduce may be optimistic; "
           "`cross_numa_bw` is measured only under TGI 1.0.3, other engines keep 1 (no loss).",
-          "- Warm-up inside a run's mean: at 1 concurrent user every GPTQ run's mean e2e latency is 1.18-1.32 x 50 "
-          "x its median time per token (fp16 runs: 0.97-1.12), a one-off of ~13-20 s per 90 s run (likely the "
-          "first calls of the GPTQ kernels); llmopt predicts steady state, so those e2e/throughput rows read fast.",
+          "- Warm-up: modelled for validation only (`dequant_warmup_s`, `predictor/serving.py` load_test_mean_s): "
+          "means over a stated fixed-duration load test of dequantised weights include the kernels' one-off first use; "
+          "`solve` and `plan` predict steady state, so a real job also pays that one-off (seconds) once.",
           "- TGI's router queue (admission every few decode steps, `max_waiting_tokens` 20, `waiting_served_ratio` "
           "1.2): requests waiting together are admitted in one prefill pass (modelled, `predictor/serving.py`), but "
           "the queue time inside the measured e2e latency (the notes give its mean per run) is not modelled.",

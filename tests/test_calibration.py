@@ -318,7 +318,6 @@ def test_shrinkage_blend_is_geometric_between_the_shared_and_the_engine_fit():
 def _a10g_tp_rows(cat, params: dict[str, float], with_crossing: bool = True) -> str:
     """Static-batch e2e rows of Llama-2 on g5.12xlarge (TP4, one NUMA node) and, if ``with_crossing``,
     g5.48xlarge (TP8 over two nodes), valued by the predictor under A10G ``params``."""
-    import io
     recs = []
     for gpu, tp in (("A10G-24GB (AWS g5.12xlarge, 4 GPUs)", 4), ("A10G-24GB (AWS g5.48xlarge, 8 GPUs)", 8)):
         if tp == 8 and not with_crossing:
@@ -329,18 +328,7 @@ def _a10g_tp_rows(cat, params: dict[str, float], with_crossing: bool = True) -> 
                     recs.append(dict(source="synthetic", model=model, gpu=gpu, num_gpus=tp, precision="fp16",
                                      framework="synth", batch_size=b, input_len=s, output_len=64,
                                      metric="e2e_latency_s", value=1e6, notes=""))
-
-    def dump() -> str:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(COLUMNS))
-        w.writeheader()
-        w.writerows(recs)
-        return buf.getvalue()
-
-    prep = prepare(map_rows(parse_measurements(dump()), cat), cat)
-    for rec, v in zip(recs, evaluate(prep, {"A10G": params}).value):
-        rec["value"] = f"{v:.9g}"
-    return dump()
+    return _valued_csv(cat, recs, {"A10G": params})
 
 
 def test_cross_numa_share_is_recovered_and_fitted_only_where_a_ring_crosses(spec_cat):
@@ -358,17 +346,9 @@ def test_cross_numa_share_is_recovered_and_fitted_only_where_a_ring_crosses(spec
     assert "cross_numa_bw" not in calibrate(one_node, spec_cat, folds=0, param_names=names, grid_sweeps=1).fits["A10G"].params
 
 
-def _a10g_int4_rows(cat, params: dict[str, float], int4: bool = True) -> str:
-    """Online TGI rows (A10G, one GPU) of Llama-2-7B in fp16 and, if ``int4``, GPTQ int4 (which TGI
-    dequantises in its own kernels), valued by the predictor under A10G ``params``."""
+def _valued_csv(cat, recs: list[dict], params: dict[str, dict[str, float]]) -> str:
+    """Returns ``recs`` as a validation CSV, each value replaced by the predictor's under ``params``."""
     import io
-    recs = []
-    for prec in ("fp16", "GPTQ 4-bit") if int4 else ("fp16",):
-        for c in (1, 2, 5, 10, 20):
-            for out in (50, 200):
-                recs.append(dict(source="synthetic", model="meta-llama/Llama-2-7b-hf", gpu="A10G", num_gpus=1,
-                                 precision=prec, framework="TGI 1.0.3", batch_size=c, input_len=16, output_len=out,
-                                 metric="tpot_s", value=1.0, notes="k6 load test, concurrent virtual users"))
 
     def dump() -> str:
         buf = io.StringIO()
@@ -379,9 +359,22 @@ def _a10g_int4_rows(cat, params: dict[str, float], int4: bool = True) -> str:
 
     prep = prepare(map_rows(parse_measurements(dump()), cat), cat)
     assert prep.mapped.all(), [c.skip for c in prep.cases if c.skip]
-    for rec, v in zip(recs, evaluate(prep, {"A10G": params}).value):
+    for rec, v in zip(recs, evaluate(prep, params).value):
         rec["value"] = f"{v:.9g}"
     return dump()
+
+
+def _a10g_int4_rows(cat, params: dict[str, float], int4: bool = True) -> str:
+    """Online TGI rows (A10G, one GPU) of Llama-2-7B in fp16 and, if ``int4``, GPTQ int4 (which TGI
+    dequantises in its own kernels), valued by the predictor under A10G ``params``."""
+    recs = []
+    for prec in ("fp16", "GPTQ 4-bit") if int4 else ("fp16",):
+        for c in (1, 2, 5, 10, 20):
+            for out in (50, 200):
+                recs.append(dict(source="synthetic", model="meta-llama/Llama-2-7b-hf", gpu="A10G", num_gpus=1,
+                                 precision=prec, framework="TGI 1.0.3", batch_size=c, input_len=16, output_len=out,
+                                 metric="tpot_s", value=1.0, notes="k6 load test, concurrent virtual users"))
+    return _valued_csv(cat, recs, {"A10G": params})
 
 
 def test_dequant_layer_overhead_is_recovered_and_fitted_only_with_dequantised_rows(spec_cat):
@@ -397,3 +390,46 @@ def test_dequant_layer_overhead_is_recovered_and_fitted_only_with_dequantised_ro
     fp16 = prepare(map_rows(parse_measurements(_a10g_int4_rows(spec_cat, true, int4=False)), spec_cat), spec_cat)
     assert "dequant_layer_overhead_s" not in calibrate(fp16, spec_cat, folds=0, param_names=names,
                                                        grid_sweeps=1).fits["A10G"].params
+
+
+def _tgi_load_test_rows(cat, params: dict[str, float], metrics=("e2e_latency_s", "tpot_s")) -> str:
+    """Online TGI rows of a 90 s load test (GPTQ int4 and fp16, one A10G): e2e means and tpot
+    medians, valued by the predictor under A10G ``params``."""
+    recs = []
+    for prec in ("fp16", "GPTQ 4-bit"):
+        for c in (1, 2, 5, 10, 20):
+            for metric in metrics:
+                stat = "median time per token" if metric == "tpot_s" else "mean request time"
+                recs.append(dict(source="synthetic", model="meta-llama/Llama-2-7b-hf", gpu="A10G", num_gpus=1,
+                                 precision=prec, framework="TGI 1.0.3", batch_size=c, input_len=16, output_len=50,
+                                 metric=metric, value=1e3, notes=f"k6 load test for 90 s with {c} concurrent virtual "
+                                 f"users; {stat}"))
+    return _valued_csv(cat, recs, {"A10G": params})
+
+
+def test_load_test_warmup_reaches_only_means_of_dequantised_rows(spec_cat):
+    """A 9 s warm-up in a 90 s test lengthens the mean request time of GPTQ rows by 1 / (1 - 0.1),
+    whatever the concurrency; medians and fp16 rows are unchanged."""
+    base = {"memory_bw": 0.7, "layer_overhead_s": 1.5e-4}
+    text = _tgi_load_test_rows(spec_cat, base)
+    prep = prepare(map_rows(parse_measurements(text), spec_cat), spec_cat)
+    warm = evaluate(prep, {"A10G": {**base, "dequant_warmup_s": 9.0}}).value
+    cold = evaluate(prep, {"A10G": {**base, "dequant_warmup_s": 0.0}}).value
+    for c in prep.cases:
+        ratio = warm[c.index] / cold[c.index]
+        if "GPTQ" in c.row.precision and c.metric == "e2e_latency_s":
+            assert prep.warmup_rows[c.index] and ratio == pytest.approx(1 / 0.9), c.row
+        else:
+            assert not prep.warmup_rows[c.index] and ratio == pytest.approx(1.0), c.row
+
+
+def test_load_test_warmup_is_recovered_and_fitted_only_from_means(spec_cat):
+    true = {"memory_bw": 0.7, "layer_overhead_s": 1.5e-4, "dequant_warmup_s": 12.0}
+    names = tuple(true)
+    prep = prepare(map_rows(parse_measurements(_tgi_load_test_rows(spec_cat, true)), spec_cat), spec_cat)
+    got = calibrate(prep, spec_cat, folds=0, param_names=names, grid_sweeps=1).fits["A10G"].params
+    assert got["dequant_warmup_s"] == pytest.approx(12.0, rel=0.05), got
+    medians = prepare(map_rows(parse_measurements(_tgi_load_test_rows(spec_cat, true, metrics=("tpot_s",))), spec_cat),
+                      spec_cat)
+    assert "dequant_warmup_s" not in calibrate(medians, spec_cat, folds=0, param_names=names,
+                                               grid_sweeps=1).fits["A10G"].params

@@ -394,3 +394,28 @@ def test_named_instance_gives_the_rows_numa_topology(catalog, gpu_text, num_gpus
     assert case.skip is None and case.gpu == "A10G" and case.gpu_numa_nodes == nodes
     hw = prepare([case], catalog).groups[0][2]
     assert hw.numa_crossing is not None and bool(hw.numa_crossing[0]) is (nodes > 1)
+
+
+@pytest.mark.parametrize("notes, seconds", [("k6 load test for 90 s with 5 users", 90.0), ("ran for 2 minutes", 120.0),
+                                             ("for 30sec, closed loop", 30.0), ("90 requests", None), ("", None)])
+def test_run_duration_from_notes(notes, seconds):
+    from llmopt_solver.measure.mapping import run_duration_from_notes
+
+    assert run_duration_from_notes(notes) == seconds
+
+
+def test_median_statistic_from_notes():
+    from llmopt_solver.measure.mapping import is_median_from_notes
+
+    assert is_median_from_notes("source 'Latency (ms/token) med' = median of time_per_token")
+    assert is_median_from_notes("p50 TTFT")
+    assert not is_median_from_notes("mean server-side request total_time; medium load")
+
+
+def test_load_test_mean_is_steady_over_one_minus_the_warmup_share():
+    import numpy as np
+
+    from llmopt_solver.predictor.serving import MAX_WARMUP_SHARE, load_test_mean_s
+
+    got = load_test_mean_s(np.array([2.0, 2.0, 2.0]), np.array([0.0, 18.0, 500.0]), np.array([90.0, 90.0, 90.0]))
+    assert got.tolist() == pytest.approx([2.0, 2.5, 2.0 / (1 - MAX_WARMUP_SHARE)])

@@ -83,6 +83,8 @@ class Efficiency(_Record):
     step_overhead_s: float = rule(default=0.0, ge=0, description="fixed host-side time per forward pass (prefill or decode step), s")
     dequant_layer_overhead_s: float = rule(default=0.0, ge=0, description="extra time per layer per forward pass where the engine "
                                            "runs quantised weights through its own dequantising kernels, s")
+    dequant_warmup_s: float = rule(default=0.0, ge=0, description="one-off time of the first passes through those kernels "
+                                   "(autotuning, initialisation) inside a fixed-duration load test, s; steady state never pays it")
     allreduce_latency_s: float = rule(ge=0, description="latency of one all-reduce, s")
     allreduce_bw: float | None = rule(default=None, gt=0, le=1,
                                        description="fraction of the GPU-GPU link bandwidth tensor-parallel all-reduces reach; None = nvlink/pcie")
@@ -109,6 +111,7 @@ class EfficiencyOverride(_Record):
     seq_overhead_s: float | None = rule(default=None, ge=0)
     step_overhead_s: float | None = rule(default=None, ge=0)
     dequant_layer_overhead_s: float | None = rule(default=None, ge=0)
+    dequant_warmup_s: float | None = rule(default=None, ge=0)
     allreduce_latency_s: float | None = rule(default=None, ge=0)
     allreduce_bw: float | None = rule(default=None, gt=0, le=1)
     cross_numa_bw: float | None = rule(default=None, gt=0, le=1)

@@ -50,10 +50,11 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "seq_overhead_s": (1e-8, 5e-4),
     "step_overhead_s": (1e-6, 2e-2),
     "dequant_layer_overhead_s": (1e-7, 1e-3),
+    "dequant_warmup_s": (1e-2, 60.0),
 }
 DEFAULT_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw", "layer_overhead_s",
                   "allreduce_latency_s", "allreduce_bw", "cross_numa_bw", "seq_overhead_s", "step_overhead_s",
-                  "dequant_layer_overhead_s")
+                  "dequant_layer_overhead_s", "dequant_warmup_s")
 # Hierarchical per-engine fit: the GPU's hardware fractions (its GEMM and memory-system efficiency,
 # a property of the silicon measured through every engine's rows) are fitted once per GPU on all
 # engines' rows and held there; an (engine, GPU) fit then adds only the engine's runtime terms
@@ -225,10 +226,11 @@ def fit_gpus(prep: Prepared, catalog: Catalog, train: np.ndarray, param_names: t
         names = [k for k in param_names if k not in engine_rules().get(engine, {}) and k not in hold]
         if not any(prep.cases[i].row.num_gpus > 1 for i in np.nonzero(sel)[0]):
             names = [k for k in names if not k.startswith("allreduce")]  # no TP rows: not identifiable
-        if not prep.numa_crossing[sel].any():
-            names = [k for k in names if k != "cross_numa_bw"]  # no ring across NUMA nodes: likewise
-        if not prep.dequant_weights[sel].any():
-            names = [k for k in names if k != "dequant_layer_overhead_s"]  # no dequantised weights: likewise
+        # Likewise a term no training row exercises: no ring across NUMA nodes, no dequantised
+        # weights, no mean over a fixed-duration load test of them.
+        for term, rows in (("cross_numa_bw", prep.numa_crossing), ("dequant_layer_overhead_s", prep.dequant_weights),
+                           ("dequant_warmup_s", prep.warmup_rows)):
+            names = names if rows[sel].any() else [k for k in names if k != term]
         if not any(prep.cases[i].op == "" for i in np.nonzero(sel)[0]):
             names = [k for k in names if k in ("compute_prefill", "memory_bw")]  # GEMM rows only
         unset = {"kv_bw": eff.memory_bw, "allreduce_bw": eff.pcie}  # optional fields' effective defaults

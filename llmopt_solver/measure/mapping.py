@@ -68,6 +68,25 @@ def is_online(row: MeasurementRow) -> bool:
     return bool(_ONLINE.search(row.notes.lower()))
 
 
+_DURATION = re.compile(r"\bfor\s+(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds|min|mins|minutes)\b", re.IGNORECASE)
+_MEDIAN = re.compile(r"\b(median|med|p50)\b", re.IGNORECASE)
+
+
+def run_duration_from_notes(notes: str) -> float | None:
+    """Returns the length of a fixed-duration load test the notes state ("load test for 90 s",
+    "for 2 minutes"), s; None when they state none."""
+    m = _DURATION.search(notes)
+    if not m:
+        return None
+    return float(m.group(1)) * (60.0 if m.group(2).lower().startswith("min") else 1.0)
+
+
+def is_median_from_notes(notes: str) -> bool:
+    """True when the notes say the figure is a median (e.g. TGI's 'Latency (ms/token) med'), not a
+    mean or a total over the run."""
+    return bool(_MEDIAN.search(notes))
+
+
 def prompt_tokens_from_notes(notes: str) -> int | None:
     """Returns an estimate of the prompt length, tokens, when the notes quote the one prompt used
     ("prompt 'Write a 500 word long story about llamas'"): words x 4/3 + 1 (BOS); else None."""
@@ -101,6 +120,8 @@ class Case:
     gpu_numa_nodes: int = 1  # of the catalog instance the GPU text names ("A10G (AWS g5.48xlarge)"), else 1
     online: bool = False
     identical_prompts: bool = False  # the notes say every sequence of the batch had the same prompt
+    run_duration_s: float | None = None  # online: length of the fixed-duration load test, if stated
+    median_statistic: bool = False  # the figure is a median over the run's requests (else a mean / total)
     op: str = ""  # Vidur operator name
     placement: Placement = field(default_factory=lambda: Placement())
     predicted_oom: bool = False  # the predictor says this run cannot fit (set by replay.prepare)
@@ -227,6 +248,9 @@ def _map_one(case: Case, catalog: Catalog, extra: dict[str, str], fw_filter: set
                             f"{shape.num_heads} heads / {r.num_gpus} GPUs")
     case.online = not case.op and is_online(r)
     case.identical_prompts = "identical prompts" in r.notes.lower()
+    if case.online:
+        case.run_duration_s = run_duration_from_notes(r.notes)
+        case.median_statistic = is_median_from_notes(r.notes)
     if r.input_len is not None:
         case.input_len = r.input_len
     elif case.online and (est := prompt_tokens_from_notes(r.notes)) is not None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from llmopt_solver.catalog.loader import Catalog
 from llmopt_solver.catalog.precision import Precision
+from llmopt_solver.measure.figures import implied_time_s, metric_values
 from llmopt_solver.measure.mapping import Case, Placement, synthetic_instance
 from llmopt_solver.measure.operator_fit import op_time_ms
 from llmopt_solver.measure.rows import Metric
@@ -42,7 +43,8 @@ EFF_FIELDS = {"compute_prefill": "eff_compute_prefill", "compute_decode": "eff_c
               "memory_bw": "eff_memory_bw", "kv_bw": "eff_kv_bw", "layer_overhead_s": "layer_overhead_s",
               "allreduce_latency_s": "allreduce_latency_s", "allreduce_bw": "eff_gpu_link",
               "seq_overhead_s": "seq_overhead_s", "step_overhead_s": "step_overhead_s",
-              "cross_numa_bw": "eff_cross_numa", "dequant_layer_overhead_s": "dequant_layer_overhead_s"}
+              "cross_numa_bw": "eff_cross_numa", "dequant_layer_overhead_s": "dequant_layer_overhead_s",
+              "dequant_warmup_s": "dequant_warmup_s"}
 
 
 @dataclass
@@ -63,6 +65,8 @@ class Prepared:
     num_gpus: np.ndarray = field(default_factory=lambda: np.zeros(0))
     numa_crossing: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # Hardware.numa_crossing per case
     dequant_weights: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # engine dequantises the weights
+    run_duration_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # online load test length, NaN: none
+    warmup_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # mean of a load test through them
     shapes: dict[str, Any] = field(default_factory=dict)
     # Per case, from ``prepare``: memory need, wave size and fit of static rows (they depend on the
     # hardware and model only, so every evaluation with other efficiencies reuses them).
@@ -147,6 +151,7 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
     prep.plan_fits = np.zeros(len(cases), dtype=bool)
     prep.numa_crossing = np.zeros(len(cases), dtype=bool)
     prep.dequant_weights = np.zeros(len(cases), dtype=bool)
+    prep.run_duration_s = np.array([c.run_duration_s if c.run_duration_s else math.nan for c in cases], dtype=float)
     by_key: dict[Any, list[int]] = defaultdict(list)
     ops, ew = [], []
     for c in cases:
@@ -171,6 +176,10 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
         keep = _physically_possible(prep, idx, key, hw)
         if keep.any():
             prep.groups.append((idx[keep], key, hw.take(np.nonzero(keep)[0])))
+    # Means (not medians) over a stated fixed-duration load test of dequantised weights include the
+    # kernels' one-off warm-up (``serving.load_test_mean_s``).
+    prep.warmup_rows = prep.dequant_weights & np.isfinite(prep.run_duration_s) & np.array(
+        [c.online and not c.median_statistic for c in cases], dtype=bool)
     if ew:
         prep.ew_idx = np.asarray(ew)
         prep.ew_ms = op_time_ms([cases[i] for i in ew], catalog)
@@ -178,31 +187,6 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
         prep.op_idx = np.asarray(ops)
         prep.op_hw = _hardware(catalog, cases, prep.op_idx, Precision.FP16)
     return prep
-
-
-def metric_values(metric: np.ndarray, t: RunTiming, b: np.ndarray, s: int, n: int, g: np.ndarray) -> np.ndarray:
-    """Returns the predicted figure of each row's metric from the run's timing (s or tok/s; Metric)."""
-    out = np.full(len(metric), np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gen = b * n / t.e2e_s
-        for m, value in ((Metric.E2E, t.e2e_s), (Metric.TTFT, t.ttft_s), (Metric.TPOT, t.e2e_s / n),
-                         (Metric.DECODE_TPS, n / t.decode_s), (Metric.GEN_TPS, gen), (Metric.OUT_TPS, gen),
-                         (Metric.GEN_TPS_PER_GPU, gen / g), (Metric.OUT_TPS_PER_GPU, gen / g),
-                         (Metric.TOTAL_TPS, b * (s + n) / t.e2e_s)):
-            sel = metric == m.value
-            out[sel] = value[sel]
-    return out
-
-
-def _implied_time_s(metric: str, measured: float, b: float, s: int, n: int, g: float) -> float:
-    """Returns the time of n decode steps (or more) a measured figure implies, s (inf: implies none)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        times: dict[str, float] = {
-            Metric.E2E: measured, Metric.TPOT: measured * n, Metric.DECODE_TPS: n / measured,
-            Metric.GEN_TPS: b * n / measured, Metric.OUT_TPS: b * n / measured,
-            Metric.GEN_TPS_PER_GPU: b * n / (measured * g), Metric.OUT_TPS_PER_GPU: b * n / (measured * g),
-            Metric.TOTAL_TPS: b * (s + n) / measured}
-        return times.get(metric, math.inf)
 
 
 def _run(prep: Prepared, key: Any, hw: Hardware, b: np.ndarray, idx: np.ndarray | None = None) -> RunTiming:
@@ -230,7 +214,7 @@ def _physically_possible(prep: Prepared, idx: np.ndarray, key: Any, hw: Hardware
     b = prep.batch[idx]
     p = predict_placed(prep.shapes[key[0]], s, n, wp, kvp, pl, hw, b, ex)
     meas = np.array([prep.cases[i].measured for i in idx])
-    t = np.array([_implied_time_s(str(m), x, float(bb), s, n, float(g))
+    t = np.array([implied_time_s(str(m), x, float(bb), s, n, float(g))
                   for m, x, bb, g in zip(prep.metric_of[idx], meas, b, prep.num_gpus[idx])])
     floor = decode_floor_s(prep.shapes[key[0]], s, n, kvp.bytes_per_value, hw, b, p.min_decode_s)
     bad = np.isfinite(meas) & (t < floor)
@@ -308,7 +292,8 @@ def evaluate(prep: Prepared, params: dict[str, dict[str, float]] | None = None,
         p = _run(prep, key, hw, b, idx)
         mem[idx] = p.gpu_memory_needed_gb
         wave_count[idx] = p.waves
-        value[idx] = metric_values(prep.metric_of[idx], p, b, s, out_len, prep.num_gpus[idx])
+        value[idx] = metric_values(prep.metric_of[idx], p, b, s, out_len, prep.num_gpus[idx],
+                                   prep.warmup_rows[idx], hw.dequant_warmup_s, prep.run_duration_s[idx])
     if len(prep.ew_idx):
         keep = np.ones(len(prep.ew_idx), bool) if subset is None else subset[prep.ew_idx]
         value[prep.ew_idx[keep]] = prep.ew_ms[keep]

@@ -85,6 +85,7 @@ class Hardware:
     numa_crossing: np.ndarray | None = None  # True: the PCIe all-reduce ring spans CPU NUMA nodes; None: never
     eff_cross_numa: np.ndarray | None = None  # share of the all-reduce bandwidth left then; None: 1
     dequant_layer_overhead_s: np.ndarray | None = None  # extra per-layer time of dequantising kernels; None: 0
+    dequant_warmup_s: np.ndarray | None = None  # one-off warm-up of those kernels in a load test (serving.py); None: 0
 
     def take(self, idx: np.ndarray) -> Hardware:
         """Returns the rows ``idx`` of every array."""

@@ -13,7 +13,9 @@ import numpy as np
 from llmopt_solver.catalog.model_shape import ModelShape
 from llmopt_solver.predictor.physics import Hardware, OffloadMode, predict
 
-__all__ = ["ContinuousBatching", "continuous_batching"]
+__all__ = ["ContinuousBatching", "continuous_batching", "load_test_mean_s"]
+
+MAX_WARMUP_SHARE = 0.9  # a warm-up longer than this share of the test leaves no steady state to speak of
 
 
 @dataclass(frozen=True)
@@ -77,3 +79,18 @@ def continuous_batching(
     return ContinuousBatching(request_s=request, decode_step_s=step, prefill_s=cohort.prefill_s,
                               ttft_s=cohort.prefill_s + 0.5 * step, tps=tps,
                               gpu_memory_needed_gb=dec.gpu_memory_needed_gb)
+
+
+def load_test_mean_s(steady_s: np.ndarray, warmup_s: np.ndarray, duration_s: np.ndarray) -> np.ndarray:
+    """Returns the mean request time a fixed-duration closed-loop load test reports, s, when the
+    run's first passes take a one-off ``warmup_s`` more (kernels autotuned or initialised on first
+    use, e.g. TGI 1.0.x's Triton GPTQ kernels: server/text_generation_server/utils/gptq/
+    custom_autotune.py benchmarks its configurations on each new shape).
+
+    The c requests in flight at the start each wait W once: c W over the whole run. A closed loop
+    of c clients completes n = c D / mean requests in D seconds, so the mean is steady + c W / n =
+    steady + W mean / D, i.e. steady / (1 - W / D), whatever c (W / D capped at
+    MAX_WARMUP_SHARE). A median over the requests, or a long job's throughput, does not see it.
+    """
+    share = np.minimum(np.asarray(warmup_s, dtype=float) / np.asarray(duration_s, dtype=float), MAX_WARMUP_SHARE)
+    return np.asarray(steady_s, dtype=float) / (1.0 - share)

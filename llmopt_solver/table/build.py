@@ -49,7 +49,7 @@ def hardware_arrays(catalog: Catalog, instances: list[InstanceSpec], precision: 
             eff_pcie=e.pcie, eff_gpu_link=link_eff if e.allreduce_bw is None else e.allreduce_bw,
             layer_overhead_s=e.layer_overhead_s, allreduce_latency_s=e.allreduce_latency_s,
             seq_overhead_s=e.seq_overhead_s, step_overhead_s=e.step_overhead_s, eff_cross_numa=e.cross_numa_bw,
-            dequant_layer_overhead_s=e.dequant_layer_overhead_s,
+            dequant_layer_overhead_s=e.dequant_layer_overhead_s, dequant_warmup_s=e.dequant_warmup_s,
             reserve_gb=e.reserve_gb, host_reserve_gb=e.host_reserve_gb,
         ))
         limits.append((e.host_bw_gb_s_per_vcpu, e.host_bw_max_gb_s, e.cpu_gflops_per_vcpu))
