@@ -53,3 +53,28 @@ def test_the_floor_holds_for_llmopts_own_predictions(cat):
     assert size_inversions(prep2.cases, prep2.shapes) == []
     shapes = [cat.model(n).shape() for n in ("Llama-2-7B", "Llama-2-13B")]
     assert no_larger(shapes[0], shapes[1]) and not no_larger(shapes[1], shapes[0])
+
+
+def test_validate_reports_the_inverted_pairs(tmp_path):
+    """`llmopt validate` names the pairs in its text and lists them, with each row's partner, in --json."""
+    import json
+
+    from click.testing import CliRunner
+
+    from llmopt_solver.cli import cli
+
+    path = tmp_path / "inverted.csv"
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(COLUMNS))
+    w.writeheader()
+    for model, value in (("meta-llama/Llama-2-7b-hf", 30.0), ("meta-llama/Llama-2-13b-hf", 20.0)):
+        w.writerow(dict(source="synthetic", model=model, gpu="H100", num_gpus=1, precision="fp16", framework="vLLM",
+                        batch_size=8, input_len=128, output_len=128, metric="e2e_latency_s", value=value, notes=""))
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    text = CliRunner().invoke(cli, ["validate", str(path)])
+    assert text.exit_code == 0, text.output
+    assert "smaller model was measured slower" in text.output and "20.0-20.0%" in text.output
+    doc = json.loads(CliRunner().invoke(cli, ["validate", str(path), "--json"]).output)
+    assert doc["summary"]["size_inversions"]["pairs"] == [{"smaller": 0, "larger": 1, "time_ratio": 1.5,
+                                                           "floor_pct": 20.0}]
+    assert doc["rows"][0]["size_inversion_with"] == [{"index": 1, "floor_pct": 20.0}]

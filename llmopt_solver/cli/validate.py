@@ -74,6 +74,12 @@ def validate_text(path: str, summary: dict[str, Any]) -> str:
         out.append(fill(f"Online serving rows predicted with continuous batching (batch = concurrency): "
                         f"{summary['online_rows']}; input_len estimated from the quoted prompt: "
                         f"{summary['input_len_estimated_rows']}."))
+    pairs = summary["size_inversions"]["pairs"]
+    if pairs:
+        floors = [p["floor_pct"] for p in pairs]
+        out.append(fill(f"Pairs of rows where a smaller model was measured slower than a larger one in the same "
+                        f"setup (no size-monotone model matches both; the worse row misses by at least "
+                        f"{min(floors):.1f}-{max(floors):.1f}%): {len(pairs)}; --json lists them."))
     waves = summary["run_in_waves"]
     if waves["rows"]:
         out.append(fill(f"Rows whose static batch exceeds {waves['memory_fraction']:g} of GPU memory, predicted as "

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from llmopt_solver.measure.consistency import size_inversions
 from llmopt_solver.measure.replay import FRAMEWORK_MEMORY_FRACTION, Predicted, Prepared
 
 
@@ -128,6 +129,7 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
         "predicted_oom": {"rows": len(pred_oom), "indices": pred_oom,
                           "note": "measured runs the predictor says do not fit; an error of their own kind, not scored in %"},
         "online_rows": online, "input_len_estimated_rows": estimated,
+        "size_inversions": _inversions(prep, recs),
         "oom": {"rows": len(oom_rows), "predicted_to_fit": len(oom_fit), "indices_predicted_to_fit": oom_fit},
         "run_in_waves": {"rows": len(measured_no_fit), "memory_fraction": FRAMEWORK_MEMORY_FRACTION,
                          "note": "static batches larger than fit in memory, predicted as sequential waves"},
@@ -142,6 +144,19 @@ def build_report(prep: Prepared, pred: Predicted, gpu_map: dict[str, str]) -> Re
                 groups[keyf(c)].append(c.index)
         summary[label] = {k: stats(err[np.asarray(v)]) for k, v in sorted(groups.items())}
     return Report(rows=recs, summary=summary)
+
+
+def _inversions(prep: Prepared, recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Returns the pairs of rows where a smaller model was measured slower than a larger one in the
+    same setup (``measure.consistency``), and marks each such row's record with its partner."""
+    inv = size_inversions(prep.cases, prep.shapes)
+    for v in inv:
+        for i, j in ((v.small_index, v.large_index), (v.large_index, v.small_index)):
+            recs[i].setdefault("size_inversion_with", []).append({"index": j, "floor_pct": round(100 * v.min_error, 2)})
+    return {"pairs": [{"smaller": v.small_index, "larger": v.large_index, "time_ratio": round(v.ratio, 4),
+                       "floor_pct": round(100 * v.min_error, 2)} for v in inv],
+            "note": "a smaller model (no larger in any dimension) measured slower than a larger one in the same "
+                    "setup: no size-monotone model can match both rows; the worse of the two misses by floor_pct or more"}
 
 
 def _name_values(key: str, values: set[str]) -> str:
