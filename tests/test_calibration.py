@@ -433,3 +433,23 @@ def test_load_test_warmup_is_recovered_and_fitted_only_from_means(spec_cat):
                       spec_cat)
     assert "dequant_warmup_s" not in calibrate(medians, spec_cat, folds=0, param_names=names,
                                                grid_sweeps=1).fits["A10G"].params
+
+
+def test_engine_kernel_terms_stay_out_of_a_shared_fit_over_several_engines(spec_cat):
+    """int4 TGI rows next to vLLM rows on one GPU: the per-GPU profile leaves the dequantising kernels'
+    terms out (they would reach every engine on that GPU); the per-engine fit gives them to TGI only."""
+    true = {"memory_bw": 0.7, "layer_overhead_s": 1.5e-4, "dequant_layer_overhead_s": 2e-4}
+    tgi = _a10g_int4_rows(spec_cat, true)
+    vllm = _a10g_int4_rows(spec_cat, true, int4=False).replace("TGI 1.0.3", "vLLM")
+    both = tgi + "".join(vllm.splitlines(keepends=True)[1:])
+    prep = prepare(map_rows(parse_measurements(both), spec_cat), spec_cat)
+    assert {c.engine for c in prep.cases} == {"tgi", "vllm"}
+    names = tuple(true)
+    from llmopt_solver.measure.profile import profile_document
+
+    shared = calibrate(prep, spec_cat, folds=0, param_names=names, grid_sweeps=1)
+    assert "dequant_layer_overhead_s" in shared.fits["A10G"].params  # fitted: the engine stage starts there
+    assert "dequant_layer_overhead_s" not in profile_document(shared, "synthetic", prep)["efficiency"]["gpus"]["A10G"]
+    per_engine = calibrate(prep, spec_cat, folds=0, param_names=names, grid_sweeps=1, by="engine")
+    assert per_engine.fits["A10G|tgi"].params["dequant_layer_overhead_s"] > 1e-5
+    assert "dequant_layer_overhead_s" not in per_engine.fits["A10G|vllm"].params  # no dequantised rows

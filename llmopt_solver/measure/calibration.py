@@ -39,18 +39,10 @@ from llmopt_solver.predictor.uncertainty import fit_band
 # Parameter -> (lower, upper) bound. Fractions of peak cannot exceed 1; overheads are per layer
 # per forward pass (kernel launches, framework bookkeeping) and per all-reduce.
 BOUNDS: dict[str, tuple[float, float]] = {
-    "compute_prefill": (0.4, 0.9),
-    "compute_decode": (0.02, 1.0),
-    "memory_bw": (0.15, 1.0),
-    "kv_bw": (0.05, 1.0),
-    "layer_overhead_s": (1e-7, 1e-3),
-    "allreduce_latency_s": (1e-7, 5e-4),
-    "allreduce_bw": (2e-3, 1.0),
-    "cross_numa_bw": (0.05, 1.0),
-    "seq_overhead_s": (1e-8, 5e-4),
-    "step_overhead_s": (1e-6, 2e-2),
-    "dequant_layer_overhead_s": (1e-7, 1e-3),
-    "dequant_warmup_s": (1e-2, 60.0),
+    "compute_prefill": (0.4, 0.9), "compute_decode": (0.02, 1.0), "memory_bw": (0.15, 1.0), "kv_bw": (0.05, 1.0),
+    "layer_overhead_s": (1e-7, 1e-3), "allreduce_latency_s": (1e-7, 5e-4), "allreduce_bw": (2e-3, 1.0),
+    "cross_numa_bw": (0.05, 1.0), "seq_overhead_s": (1e-8, 5e-4), "step_overhead_s": (1e-6, 2e-2),
+    "dequant_layer_overhead_s": (1e-7, 1e-3), "dequant_warmup_s": (1e-2, 60.0),
 }
 DEFAULT_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw", "layer_overhead_s",
                   "allreduce_latency_s", "allreduce_bw", "cross_numa_bw", "seq_overhead_s", "step_overhead_s",
@@ -65,6 +57,9 @@ DEFAULT_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw", "la
 # differs between MHA (Llama-2-7B) and GQA models (Mistral, Llama-3) of equal weights, a KV-read cost.
 HARDWARE_PARAMS = ("compute_prefill", "compute_decode", "memory_bw", "kv_bw")
 ENGINE_KERNEL_PARAMS: tuple[str, ...] = ("kv_bw",)
+# Terms of an engine's own int4/int8 kernels: a GPU's shared fit over several engines fits them (the
+# engine stage starts there) but never ships them per GPU, where they would reach every engine.
+ENGINE_ONLY_PARAMS: tuple[str, ...] = ("dequant_layer_overhead_s", "dequant_warmup_s")
 HUBER_DELTA = 0.1  # |ln error| beyond ~10% counts linearly, not quadratically
 MIN_CONFIGS = 8  # distinct runs needed before a GPU's parameters are fitted
 

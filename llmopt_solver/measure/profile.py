@@ -12,6 +12,7 @@ import numpy as np
 
 from llmopt_solver.measure.calibration import (
     BOUNDS,
+    ENGINE_ONLY_PARAMS,
     HUBER_DELTA,
     CalibrationResult,
     GpuFit,
@@ -64,7 +65,9 @@ def profile_document(res: CalibrationResult, source: str, prep: Prepared, as_of:
     basis = f"out-of-fold ({res.folds}-fold CV)" if res.cv_pred is not None else "training fit"
     eff, unc = {}, {}
     for gpu, f in sorted(res.fits.items()):
-        rec: dict[str, Any] = {k: float(f"{v:.4g}") for k, v in sorted(f.params.items())}
+        engines = {c.engine for c in prep.cases if c.gpu == gpu and c.skip is None}
+        rec: dict[str, Any] = {k: float(f"{v:.4g}") for k, v in sorted(f.params.items())
+                               if len(engines) <= 1 or k not in ENGINE_ONLY_PARAMS}
         rec["source"] = f"fitted by llmopt calibrate on {f.rows} rows ({f.configs} runs) of {source}"
         rec["as_of"] = as_of
         eff[gpu] = rec
