@@ -53,7 +53,7 @@ from llmopt_solver.measure.calibration import (  # noqa: E402
     run_ids,
     throughput_log_residual,
 )
-from llmopt_solver.measure.consistency import size_inversions  # noqa: E402
+from llmopt_solver.measure.consistency import SizeInversion, size_inversions  # noqa: E402
 from llmopt_solver.measure.folds import grouped_folds  # noqa: E402
 from llmopt_solver.measure.profile import engine_sections, error_table, profile_document  # noqa: E402
 from llmopt_solver.measure.transfer import RUNTIME_PARAMS, transfer_prior  # noqa: E402
@@ -256,10 +256,10 @@ def merged_oof(shared: Any, engine: Any) -> Any:
     return type(shared)(value=v, gpu_memory_needed_gb=shared.gpu_memory_needed_gb, waves=shared.waves)
 
 
-def size_inversion_section(prep: Prepared, in_scope: np.ndarray) -> list[str]:
-    """Returns the markdown section on rows where a smaller model was measured slower than a larger
-    one in the same run setup (``measure.consistency``): a floor under any size-monotone predictor."""
-    inv = [v for v in size_inversions(prep.cases, prep.shapes) if in_scope[v.small_index] and in_scope[v.large_index]]
+def size_inversion_section(prep: Prepared, in_scope: np.ndarray, inv: list[SizeInversion]) -> list[str]:
+    """Returns the markdown section on the pairs ``inv`` (``measure.consistency``, in-scope rows):
+    rows where a smaller model was measured slower than a larger one, a floor under any
+    size-monotone predictor."""
     bound = np.zeros(len(prep.cases))
     for v in inv:
         for i in (v.small_index, v.large_index):
@@ -272,14 +272,13 @@ def size_inversion_section(prep: Prepared, in_scope: np.ndarray) -> list[str]:
            "time ratio, whatever the fit (`llmopt_solver/measure/consistency.py`). These rows are scored like the rest; "
            "the first table counts a group's rows in such pairs (at least one row of each pair misses by the floor or more).", "",
            "| GPU | engine | rows | in an inverted pair | in a pair with floor > 10% | in a pair with floor > 25% |", "|---|---|---|---|---|---|"]
-    key = np.array([f"{c.gpu}|{c.engine or '(unknown)'}" for c in prep.cases])
     usable = in_scope & prep.mapped
-    for g in sorted({str(k) for k in key[usable]}):
-        sel = usable & (key == g)
+    for g in sorted({str(k) for k in prep.group_of[usable]}):
+        sel = usable & (prep.group_of == g)
         touched = sel & (bound > 0)
         if touched.any():
             gpu, _, eng = g.partition("|")
-            out.append(f"| {gpu} | {eng} | {int(sel.sum())} | {int(touched.sum())} | {int((sel & (bound > 0.10)).sum())} "
+            out.append(f"| {gpu} | {eng or '(unknown)'} | {int(sel.sum())} | {int(touched.sum())} | {int((sel & (bound > 0.10)).sum())} "
                        f"| {int((sel & (bound > 0.25)).sum())} |")
     pairs: dict[tuple[str, ...], list[Any]] = {}
     for v in inv:
@@ -295,18 +294,18 @@ def size_inversion_section(prep: Prepared, in_scope: np.ndarray) -> list[str]:
     return out
 
 
-def without_inversions_section(prep: Prepared, in_scope: np.ndarray, cat: Catalog,
+def without_inversions_section(prep: Prepared, in_scope: np.ndarray, inv: list[SizeInversion], cat: Catalog,
                                shared_all: dict[str, GpuFit]) -> list[str]:
     """Returns a diagnostic: for each (GPU, engine) group with rows in inverted pairs of floor > 10%,
     the out-of-fold error of one engine-stage fit per fold on all its rows, and the same without
     the rows of those pairs (both sides: which measurement is off, the data cannot say)."""
     drop = np.zeros(len(prep.cases), dtype=bool)
-    for v in size_inversions(prep.cases, prep.shapes):
+    for v in inv:
         if v.min_error > 0.10:
             drop[[v.small_index, v.large_index]] = True
-    key = np.array([f"{c.gpu}|{c.engine}" for c in prep.cases])
-    usable = in_scope & prep.mapped & np.isfinite([c.measured for c in prep.cases])
+    key = prep.group_of
     meas = np.array([c.measured for c in prep.cases])
+    usable = in_scope & prep.mapped & np.isfinite(meas)
     fixed, start = hardware_of(shared_all), {g: f.params for g, f in shared_all.items()}
     out = ["", "Diagnostic (not an accuracy figure): the out-of-fold error of such a group with and without the rows "
            f"of its pairs with floor > 10%, by the same simpler procedure both ways ({FOLDS}-fold CV of the engine "
@@ -551,8 +550,9 @@ def main() -> int:
         note = rec.get("skipped", "") or rec.get("error_kind", "")
         L.append(f"| {rec['index']} | {row.model} | {row.precision} | {row.batch_size} | {row.value} | "
                  f"{rec.get('predicted', '–')} | {fmt(rec.get('error_pct'))} | {note} |")
-    L += size_inversion_section(prep, in_scope)
-    L += without_inversions_section(prep, in_scope, spec, res.mask_fits[0])
+    inv = [v for v in size_inversions(prep.cases, prep.shapes) if in_scope[v.small_index] and in_scope[v.large_index]]
+    L += size_inversion_section(prep, in_scope, inv)
+    L += without_inversions_section(prep, in_scope, inv, spec, res.mask_fits[0])
     L += ["", "## Not modelled (reported, never tuned away)", "",
           "- Disk (NVMe) offloading (FlexGen, ZeRO-Inference NVMe, Accelerate offload_folder): rows skipped with the reason.",
           "- GH200 and A40 have no sourced spec record in the shared facts: their rows are skipped (not invented).",

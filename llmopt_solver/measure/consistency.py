@@ -59,8 +59,8 @@ def size_inversions(cases: list[Any], shapes: dict[str, ModelShape]) -> list[Siz
         groups[(c.gpu, r.num_gpus, c.engine, r.framework, c.weight, c.kv, c.batch, c.input_len, r.output_len,
                 c.metric, c.online, c.placement)].append(c)
     out = []
-    for key, rows in groups.items():
-        is_time = key[9] in TIME_METRICS
+    for rows in groups.values():
+        is_time = rows[0].metric in TIME_METRICS
         for x, y in combinations(rows, 2):
             sx, sy = shapes[x.card.name], shapes[y.card.name]
             small, large = (x, y) if no_larger(sx, sy) else (y, x) if no_larger(sy, sx) else (None, None)

@@ -24,9 +24,8 @@ def metric_values(metric: np.ndarray, t: RunTiming, b: np.ndarray, s: int, n: in
     the first tokens the stall delays, are the test's means instead of steady state.
     """
     if warm is not None and warm.any() and warmup_s is not None and duration_s is not None:
-        e2e = load_test_mean_s(t.e2e_s, warmup_s, duration_s)
-        seen = replace(t, e2e_s=e2e, ttft_s=t.ttft_s + (e2e - t.e2e_s))
-        return np.where(warm, metric_values(metric, seen, b, s, n, g), metric_values(metric, t, b, s, n, g))
+        e2e = np.where(warm, load_test_mean_s(t.e2e_s, warmup_s, duration_s), t.e2e_s)
+        t = replace(t, e2e_s=e2e, ttft_s=t.ttft_s + (e2e - t.e2e_s))
     out = np.full(len(metric), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         gen = b * n / t.e2e_s

@@ -178,8 +178,8 @@ def prepare(cases: list[Case], catalog: Catalog) -> Prepared:
             prep.groups.append((idx[keep], key, hw.take(np.nonzero(keep)[0])))
     # Means (not medians) over a stated fixed-duration load test of dequantised weights include the
     # kernels' one-off warm-up (``serving.load_test_mean_s``).
-    prep.warmup_rows = prep.dequant_weights & np.isfinite(prep.run_duration_s) & np.array(
-        [c.online and not c.median_statistic for c in cases], dtype=bool)
+    prep.warmup_rows = prep.dequant_weights & np.isfinite(prep.run_duration_s) & ~np.array(
+        [c.median_statistic for c in cases], dtype=bool)
     if ew:
         prep.ew_idx = np.asarray(ew)
         prep.ew_ms = op_time_ms([cases[i] for i in ew], catalog)
